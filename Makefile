@@ -1,0 +1,35 @@
+# `make demo` and `make test` work on a fresh machine: each creates .venv and installs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?=
+# torch is pinned here (a CPU wheel is on these machines); pyproject keeps a range.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: install test test-fast lint demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH_PIN)
+	$(BIN)/pip install --quiet -e ".[dev,slurm]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check distill tests experiments train.py
+	$(BIN)/ruff format --check distill tests experiments train.py
+
+demo: install
+	$(BIN)/python -m distill.demo $(if $(DATA),--data "$(DATA)")
+
+clean:
+	rm -rf $(VENV) demo logs outputs multirun .pytest_cache

@@ -1,0 +1,131 @@
+"""Typed errors of the model file and the model library.
+
+Each error carries one finished sentence (the CLI prints ``str(error)`` without a traceback) that
+names the file or library it is about, plus the facts as attributes for code that wants them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BundleError(Exception):
+    """Base of every error raised by ``distill.bundle``."""
+
+
+# --- the model file -------------------------------------------------------------------------------
+
+
+class ModelFileError(BundleError):
+    """A ``.distillgan`` file could not be read; ``path`` is the file."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
+class LegacyFormatError(ModelFileError):
+    """A legacy ``.distill`` file or any pickle: never unpickled, since that would run its code."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(
+            path,
+            f"This model ({path}) was saved in the v1 format, which is no longer supported. "
+            "Please retrain your model.",
+        )
+
+
+class NewerFormatError(ModelFileError):
+    def __init__(self, path: str | Path, found: int, supported: int) -> None:
+        super().__init__(
+            path,
+            f"{path} was made by a newer distill (format {found}, this distill reads up to "
+            f"{supported}); upgrade distill.",
+        )
+        self.found = found
+        self.supported = supported
+
+
+class NotAModelFileError(ModelFileError):
+    """Not a zip, a truncated zip, or a zip without the ``distillgan`` marker."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(path, f"{path} is not a distill model file: {reason}.")
+        self.reason = reason
+
+
+class CorruptModelFileError(ModelFileError):
+    """The file has the marker but its structure is broken (malformed manifest, stray members)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(path, f"{path} is damaged: {reason}.")
+        self.reason = reason
+
+
+class ChecksumError(ModelFileError):
+    def __init__(self, path: str | Path, member: str) -> None:
+        super().__init__(path, f"{path} is damaged: its member {member} does not match its checksum.")
+        self.member = member
+
+
+class MissingComponentError(ModelFileError):
+    def __init__(self, path: str | Path, component: str, member: str | None = None) -> None:
+        detail = f" (no {member})" if member is not None else ""
+        super().__init__(path, f"{path} is incomplete: it has no {component} component{detail}.")
+        self.component = component
+        self.member = member
+
+
+class UnsafeMemberError(ModelFileError):
+    """A member name that could escape a folder if extracted (``..``, absolute, backslash, ...)."""
+
+    def __init__(self, path: str | Path, member: str, reason: str) -> None:
+        super().__init__(path, f"{path} was refused: its member name {member!r} is unsafe ({reason}).")
+        self.member = member
+        self.reason = reason
+
+
+class MetadataError(ModelFileError):
+    """A metadata key the library reads has the wrong type (see ``distill.bundle.catalog``)."""
+
+    def __init__(self, path: str | Path, key: str, expected: str) -> None:
+        super().__init__(path, f"{path} has unusable metadata: {key} must be {expected}.")
+        self.key = key
+
+
+# --- the model library ----------------------------------------------------------------------------
+
+
+class LibraryError(BundleError):
+    """The model library refused an operation; ``root`` is the library folder."""
+
+    def __init__(self, root: str | Path, message: str) -> None:
+        super().__init__(message)
+        self.root = Path(root)
+
+
+class InvalidModelNameError(LibraryError):
+    def __init__(self, root: str | Path, name: object, reason: str) -> None:
+        super().__init__(root, f"{name!r} cannot name a model in the library at {root}: {reason}.")
+        self.name = name
+
+
+class ModelExistsError(LibraryError):
+    def __init__(self, root: str | Path, name: str, reason: str) -> None:
+        super().__init__(root, f"Cannot add {name!r} to the library at {root}: {reason}.")
+        self.name = name
+
+
+class ModelNotFoundError(LibraryError):
+    def __init__(self, root: str | Path, query: str, reason: str) -> None:
+        super().__init__(root, f"The library at {root} has no model {query!r}: {reason}.")
+        self.query = query
+
+
+class AmbiguousModelError(LibraryError):
+    def __init__(self, root: str | Path, query: str, count: int) -> None:
+        super().__init__(
+            root,
+            f"{query!r} matches the ids of {count} models in the library at {root}; give more of the id.",
+        )
+        self.query = query

@@ -1,0 +1,136 @@
+"""Live codebook health of the RVQ-VAE, low-utilization warnings and the end-of-run health table.
+
+Works with any LightningModule whose step outputs carry ``codes`` [B, Q, R, C] and which exposes
+``codebook_size`` and ``num_levels`` (VQVAEModule does).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from distill.nn.codebook_stats import CodebookUsage, LevelHealth
+
+log = logging.getLogger(__name__)
+
+
+def health_table(health: list[LevelHealth]) -> list[dict[str, float]]:
+    return [
+        {"level": h.level, "utilization": h.utilization, "perplexity": h.perplexity, "dead_codes": h.dead_codes}
+        for h in health
+    ]
+
+
+def format_health_table(rows: list[dict[str, float]]) -> str:
+    lines = ["level  utilization  perplexity  dead_codes"]
+    lines += [
+        f"{r['level']:>5}  {r['utilization']:>10.1%}  {r['perplexity']:>10.1f}  {r['dead_codes']:>10}" for r in rows
+    ]
+    return "\n".join(lines)
+
+
+class CodebookHealthMonitor(L.Callback):
+    """Per-level utilization, perplexity and dead codes, logged as ``codebook/level{i}/{metric}``.
+
+    - training: codes of the last ``every_n_steps`` steps are pooled and logged every
+      ``every_n_steps`` steps (one batch alone holds too few cells to show a 256-code book used);
+      never before the codebooks are k-means initialised;
+    - validation: the codes of the **whole** validation set (real frames only), logged at epoch
+      end as ``val/codebook/level{i}/{metric}``;
+    - from epoch ``warn_from_epoch`` on, any level of the validation health (training window if
+      there is no validation set) below ``min_utilization`` raises a warning naming level and
+      value; all warnings and the final table go to the run summary and the log at the end.
+    """
+
+    def __init__(self, *, every_n_steps: int, min_utilization: float, warn_from_epoch: int) -> None:
+        self.every_n_steps = every_n_steps
+        self.min_utilization = min_utilization
+        self.warn_from_epoch = warn_from_epoch
+        self.warnings: list[str] = []
+        self.final_table: list[dict[str, float]] = []
+        self._train_usage: CodebookUsage | None = None
+        self._val_usage: CodebookUsage | None = None
+
+    def _usage(self, pl_module: L.LightningModule) -> CodebookUsage:
+        return CodebookUsage(num_levels=pl_module.num_levels, codebook_size=pl_module.codebook_size)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._train_usage = self._usage(pl_module)
+        self._val_usage = self._usage(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if not isinstance(outputs, dict) or "codes" not in outputs or not pl_module.net.quantizer.initted:
+            return
+        self._train_usage.update(outputs["codes"].cpu())
+        if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
+            # Straight to every logger at this step: self.log from a batch-end hook would be
+            # carried into the next step's row as well.
+            metrics = self._train_usage.metrics()
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=trainer.global_step)
+            self._last_train_health = self._train_usage.health()
+            self._train_usage.reset()
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        if self._val_usage is None:
+            self._val_usage = self._usage(pl_module)
+        self._val_usage.reset()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        codes, frame_mask = outputs["codes"], outputs["frame_mask"]
+        # A code column covers 16 frames: count only columns that hold real audio, not padding.
+        columns = frame_mask[:, ::16][:, : codes.shape[-1]]  # [B, C]
+        masked = torch.where(columns[:, None, None, :], codes, torch.full_like(codes, -1))
+        self._val_usage.update(masked.cpu())
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or self._val_usage.counts.sum() == 0:
+            return
+        health = self._val_usage.health()
+        pl_module.log_dict({f"val/{k}": v for k, v in self._val_usage.metrics().items()}, on_epoch=True)
+        self.final_table = health_table(health)
+        self._check(trainer, health)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # Without a validation set, the last training window stands in for it.
+        if not trainer.val_dataloaders and getattr(self, "_last_train_health", None):
+            self.final_table = health_table(self._last_train_health)
+            self._check(trainer, self._last_train_health)
+
+    def _check(self, trainer: L.Trainer, health: list[LevelHealth]) -> None:
+        if trainer.current_epoch < self.warn_from_epoch:
+            return
+        for level in health:
+            if level.utilization < self.min_utilization:
+                message = (
+                    f"epoch {trainer.current_epoch}: codebook level {level.level} utilization"
+                    f" {level.utilization:.1%} is below {self.min_utilization:.0%}"
+                )
+                self.warnings.append(message)
+                _warn(message)
+
+    @rank_zero_only
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self.final_table:
+            log.info("Codebook health at the end of training:\n%s", format_health_table(self.final_table))
+        if self.warnings:
+            log.warning("%d codebook warning(s) during training:\n%s", len(self.warnings), "\n".join(self.warnings))
+
+    def summary_section(self) -> dict:
+        return {"codebook_health": self.final_table, "codebook_warnings": list(self.warnings)}
+
+    def state_dict(self) -> dict:
+        return {"warnings": list(self.warnings), "final_table": list(self.final_table)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.warnings = list(state_dict["warnings"])
+        self.final_table = list(state_dict["final_table"])
+
+
+@rank_zero_only
+def _warn(message: str) -> None:
+    log.warning("Low codebook utilization: %s", message)

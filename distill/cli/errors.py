@@ -1,0 +1,27 @@
+"""Turn user errors into one red line and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from distill.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def fail(message: str) -> None:
+    """Print ``message`` as one error line on stderr and exit with code 2."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}")
+    sys.exit(EXIT_USER_ERROR)
+
+
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    try:
+        yield
+    except UserError as error:
+        fail(str(error))

@@ -1,0 +1,88 @@
+"""The ``distill`` command. Heavy imports happen inside commands so ``distill --help`` is instant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from distill.cli.errors import exit_on_user_error, fail
+
+app = typer.Typer(
+    name="distill",
+    help="Train generative models of your own sound collection, then make new sounds with them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _default_cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("DISTILL_CACHE_DIR", Path.home() / ".cache" / "distill"))
+
+
+def _log_to(console) -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)], force=True
+    )
+
+
+@app.callback()
+def _root() -> None:
+    """Train generative models of your own sound collection, then make new sounds with them."""
+
+
+@app.command()
+def scan(
+    folder: Path = typer.Argument(..., help="Folder of recordings (searched recursively)."),
+    cache_dir: Path = typer.Option(
+        None, "--cache-dir", help="Where prepared mels are kept (default: $DISTILL_CACHE_DIR or ~/.cache/distill)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Only check the files; write nothing."),
+) -> None:
+    """Check which recordings in FOLDER distill can train on, and which tier `data=auto` would pick.
+
+    Files are decoded once and their mels cached, so the training run that follows starts at once.
+    Exit code 0 when at least one file is usable, 2 when none is.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from distill.audio.mel import MelConfig
+    from distill.cli.scan_report import render_scan_report
+    from distill.data.scan import scan_folder
+    from distill.data.store import DecodingStore, MelCache
+    from distill.data.tiers import pick_tier
+
+    _log_to(Console(stderr=True))
+    mel_config = MelConfig()
+    store = DecodingStore(mel_config=mel_config) if no_cache else MelCache(
+        root=cache_dir or _default_cache_dir(), mel_config=mel_config
+    )
+    console = Console()
+    with exit_on_user_error():
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("Scanning", total=None)
+            report = scan_folder(
+                folder, store=store, on_file=lambda path: progress.update(task, description=f"Reading {path.name}")
+            )
+        tier = pick_tier(len(report.usable)) if report.usable else None
+        render_scan_report(console, report, tier_name=tier.name if tier else None)
+        report.require_usable()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        fail("interrupted")
+
+
+if __name__ == "__main__":
+    main()

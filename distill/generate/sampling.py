@@ -1,0 +1,173 @@
+"""Sample code grids from a :class:`~distill.nn.prior.CodePrior` with a KV cache and a sliding window.
+
+Decoding runs one token at a time through the preallocated cache. When the window is full it
+slides: the cache is re-primed, in one parallel pass, from the last ``context_columns // 2`` whole
+columns. Why half: re-priming costs one forward over the kept tokens, so keeping nearly the whole
+window would mean a full-window pass every column (as slow as no cache), while keeping little would
+leave the next tokens with almost no context. Half a window bounds the re-prime cost to about one
+parallel pass per half window of generated tokens and guarantees every token at least half a
+window of context. Whole columns, because training crops start at column boundaries, so window
+position 0 always predicts level 0 of row 0 as in training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from distill.nn.prior import CodePrior, KVCache
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k largest logits of each row of logits [..., K], set the rest to -inf; k=0 keeps all."""
+    if k < 0:
+        raise ValueError(f"top_k must be >= 0 (0 = off), got {k}")
+    if k == 0 or k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # [..., 1]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filter (Holtzman et al., 2020): keep the smallest set of most likely tokens whose
+    probability sums to >= p, set the rest to -inf; p=1 keeps all. The top token is always kept."""
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {p}")
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = sorted_logits.softmax(dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs  # probability of the strictly more likely tokens
+    drop_sorted = mass_before >= p  # already covered p without this token; never true for the top one
+    drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def _check_params(*, n_columns: int, temperature: float, top_k: int, top_p: float, batch_size: int) -> None:
+    if isinstance(n_columns, bool) or not isinstance(n_columns, int) or n_columns < 1:
+        raise ValueError(f"n_columns must be an integer >= 1, got {n_columns!r}")
+    if not (isinstance(temperature, int | float) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be an integer >= 0 (0 = off), got {top_k!r}")
+    if not (isinstance(top_p, int | float) and 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+def _check_prompt(prior: CodePrior, prompt: torch.Tensor, batch_size: int) -> None:
+    levels, rows = prior.layout.levels, prior.layout.rows
+    if prompt.dim() != 4 or prompt.shape[0] != batch_size or prompt.shape[1:3] != (levels, rows):
+        raise ValueError(f"prompt must have shape [{batch_size}, {levels}, {rows}, C], got {tuple(prompt.shape)}")
+    if prompt.is_floating_point() or prompt.is_complex():
+        raise ValueError(f"prompt must hold integer codes, got dtype {prompt.dtype}")
+    if prompt.numel() and (prompt.min() < 0 or prompt.max() >= prior.codebook_size):
+        raise ValueError(
+            f"prompt codes must be in [0, {prior.codebook_size}), got range "
+            f"[{int(prompt.min())}, {int(prompt.max())}]"
+        )
+
+
+def _draw(
+    logits: torch.Tensor, *, temperature: float, top_k: int, top_p: float, generator: torch.Generator
+) -> torch.Tensor:
+    """logits [B, K] -> sampled codes [B]."""
+    filtered = top_p_filter(top_k_filter(logits.float() / temperature, top_k), top_p)
+    probs = filtered.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def sample_batch(
+    prior: CodePrior,
+    *,
+    batch_size: int,
+    n_columns: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    seed: int,
+    prompt: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sample ``batch_size`` grids; returns codes [B, Q, R, prompt_columns + n_columns].
+
+    ``n_columns`` new columns are generated after the optional prompt [B, Q, R, C_prompt], which is
+    returned unchanged at the start. Same prior, seed and parameters -> identical codes: all
+    randomness comes from a local ``torch.Generator`` (the global RNG is never touched).
+    """
+    _check_params(n_columns=n_columns, temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size)
+    device = prior.code_embedding.weight.device
+    per_column = prior.layout.tokens_per_column
+    if prompt is None:
+        prompt = torch.zeros(batch_size, prior.layout.levels, prior.layout.rows, 0, dtype=torch.long)
+    _check_prompt(prior, prompt, batch_size)
+    prompt_tokens = prior.layout.flatten(prompt.to(device=device, dtype=torch.long))  # [B, P]
+    known = prompt_tokens.shape[1]
+    total = known + n_columns * per_column
+    tokens = torch.empty(batch_size, total, dtype=torch.long, device=device)
+    tokens[:, :known] = prompt_tokens
+
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    keep_tokens = (prior.context_columns // 2) * per_column
+    was_training = prior.training
+    prior.eval()  # dropout off while sampling; the caller's mode is restored below
+    try:
+        with torch.inference_mode():
+            cache = prior.new_cache(batch_size, device=device)
+            logits = _slide(prior, cache, tokens, known=known, keep_tokens=keep_tokens)
+            while True:
+                tokens[:, known] = _draw(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+                known += 1
+                if known == total:
+                    break
+                if cache.length == cache.capacity:
+                    logits = _slide(prior, cache, tokens, known=known, keep_tokens=keep_tokens)
+                else:
+                    logits = prior.forward_step(cache, tokens[:, known - 1])
+    finally:
+        prior.train(was_training)
+    return prior.layout.unflatten(tokens.clone())
+
+
+def _slide(prior: CodePrior, cache: KVCache, tokens: torch.Tensor, *, known: int, keep_tokens: int) -> torch.Tensor:
+    """(Re)start the window so it ends at clip token ``known``; returns logits [B, K] for that token.
+
+    ``known`` is a whole number of columns here (prompt end, or a full window of whole columns).
+    Everything known is kept while it fits (the start of a clip or a short prompt); otherwise the
+    last ``keep_tokens`` (half a window of whole columns).
+    """
+    start = 0 if known < prior.context_tokens else known - keep_tokens
+    return prior.prime(cache, tokens[:, start:known], offset=start)
+
+
+def sample(
+    prior: CodePrior,
+    *,
+    n_columns: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    seed: int,
+    prompt: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sample one grid: codes [Q, R, prompt_columns + n_columns]; ``prompt`` is [Q, R, C_prompt] or None.
+
+    temperature > 0 divides the logits; top_k (0 = off) keeps the k likeliest codes; top_p in (0, 1]
+    keeps the nucleus. Any duration works: the window slides (see module docstring).
+    """
+    batched_prompt = None if prompt is None else prompt.unsqueeze(0)
+    if prompt is not None and prompt.dim() != 3:
+        raise ValueError(f"prompt must have shape [Q, R, C], got {tuple(prompt.shape)}")
+    codes = sample_batch(
+        prior,
+        batch_size=1,
+        n_columns=n_columns,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        prompt=batched_prompt,
+    )
+    return codes[0]

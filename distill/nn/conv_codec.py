@@ -1,0 +1,209 @@
+"""2-D convolutional encoder and decoder of the RVQ-VAE: the log-mel treated as a 1-channel image.
+
+The encoder maps a mel [B, 128, T] to a latent grid [B, D, 8, T/16] (four stride-2 stages, 16x down
+in frequency and time); the decoder mirrors it back. Both are fully convolutional in time with
+zero 'same' padding and no normalisation layer, so encoding a long clip in one piece equals
+encoding crops of it wherever the receptive field stays inside the crop (the code grid of a clip
+of any length is one continuous grid, DESIGN.md).
+
+Receptive field (the deliberate choice): with the residual blocks' time kernel at 1, all temporal
+context comes from the 3x3 stem and the four kernel-4 stride-2 convolutions, which gives exactly
+48 frames (~557 ms): a code column sees its own 16 frames plus one column on either side, and a
+code column influences 48 output frames (its own plus one column each side). Why this size:
+- training crops are short (96 frames = 6 columns); a column whose receptive field crosses the crop
+  edge sees zero padding in training but real context on long clips at inference. With 48 frames,
+  4 of the 6 columns of a 96-frame crop are "interior" (at 76 frames it would be 2 of 6);
+- editing one code column then changes only ~0.56 s of audio, which keeps code-level edits local;
+- long-range structure is the prior's job (it sees windows of many columns), not the codec's.
+``residual_time_kernel`` > 1 widens it (each residual block adds (k-1) * its stride in frames);
+``temporal_span`` / ``receptive_field`` always report the value of the module as built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from distill.audio.mel import MelConfig
+
+# Every band of digital silence is log(log_floor) = -11.5129 (tested against silence_frame()).
+# Shifting by it makes silence 0 inside the network, so the zero padding of the first and last
+# convolutions is silence padding; dividing by half the usable dynamic range (-11.5 .. ~3) keeps
+# the activations O(1).
+SILENCE_LOG_MEL = math.log(MelConfig().log_floor)
+MEL_HALF_RANGE = 7.25
+DOWNSAMPLE = 16  # four stride-2 stages
+
+
+def _check_widths(channels: Sequence[int], residual_time_kernel: int) -> None:
+    if len(channels) != 5:
+        raise ValueError(
+            f"channels needs 5 widths (full, 1/2, 1/4, 1/8, 1/16 resolution), got {list(channels)}"
+        )
+    if residual_time_kernel < 1 or residual_time_kernel % 2 == 0:
+        raise ValueError(
+            f"residual_time_kernel must be odd and >= 1 for 'same' padding, got {residual_time_kernel}"
+        )
+
+
+class ResBlock2d(nn.Module):
+    """Residual block of VQ-VAE (van den Oord et al. 2017, "Neural Discrete Representation Learning"):
+    x + conv1x1(act(conv(act(x)))), the inner conv 3 bins wide in frequency, ``time_kernel`` in time.
+    No normalisation: a norm over time would break whole-clip vs crop equality.
+    """
+
+    def __init__(self, *, channels: int, time_kernel: int) -> None:
+        super().__init__()
+        # Registration order = data-flow order: temporal_span() walks the convs in this order.
+        self.conv = nn.Conv2d(channels, channels, (3, time_kernel), padding=(1, time_kernel // 2))
+        self.proj = nn.Conv2d(channels, channels, 1)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, F, T] -> [B, C, F, T]
+        return x + self.proj(self.act(self.conv(self.act(x))))
+
+
+def _conv_time(m: nn.Conv2d | nn.ConvTranspose2d) -> tuple[int, int, int, int]:
+    """(kernel, stride, padding, dilation) of a 2-D conv along the time (last) axis."""
+    padding = m.padding[1]
+    if not isinstance(padding, int):
+        raise TypeError(f"span calculation needs integer padding, got {m.padding!r}")
+    return m.kernel_size[1], m.stride[1], padding, m.dilation[1]
+
+
+def _input_span(layers: nn.Sequential) -> tuple[int, int]:
+    """Input frames [lo, hi] (inclusive) that output position 0 depends on.
+
+    Walks the convolutions backwards: output o of a conv reads inputs o*s - p .. o*s - p + (k-1)*d.
+    Residual identity paths are covered because every 'same' conv contains the centre tap.
+    """
+    lo, hi = 0, 0
+    for m in reversed([m for m in layers.modules() if isinstance(m, nn.Conv2d)]):
+        k, s, p, d = _conv_time(m)
+        lo, hi = lo * s - p, hi * s - p + (k - 1) * d
+    return lo, hi
+
+
+def _output_span(layers: nn.Sequential) -> tuple[int, int]:
+    """Output frames [lo, hi] (inclusive) that input position 0 influences.
+
+    Walks forwards: a stride-1 conv spreads input i to outputs i + p - (k-1)*d .. i + p; a
+    transposed conv spreads input i to outputs i*s - p .. i*s - p + (k-1)*d.
+    """
+    lo, hi = 0, 0
+    for m in layers.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            k, s, p, d = _conv_time(m)
+            lo, hi = lo * s - p, hi * s - p + (k - 1) * d
+        elif isinstance(m, nn.Conv2d):
+            k, s, p, d = _conv_time(m)
+            if s != 1:
+                raise ValueError("decoder span assumes stride-1 convs besides the transposed ones")
+            lo, hi = lo + p - (k - 1) * d, hi + p
+    return lo, hi
+
+
+class ConvEncoder(nn.Module):
+    """Mel [B, 128, T] -> latent grid [B, D, 128/16, T/16].
+
+    A small VQ-VAE encoder (van den Oord et al. 2017, "Neural Discrete Representation Learning")
+    in 2-D: 3x3 stem, four (act, 4x4 stride-2 conv, residual blocks) stages, act, 1x1 to D.
+    """
+
+    def __init__(
+        self,
+        *,
+        channels: Sequence[int],
+        latent_dim: int,
+        blocks_per_stage: int,
+        residual_time_kernel: int,
+    ) -> None:
+        """channels: widths at full, 1/2, 1/4, 1/8 and 1/16 resolution (5 ints).
+        blocks_per_stage: residual blocks after each downsampling (none at full resolution,
+        where they would cost most of the compute). residual_time_kernel: odd time width of the
+        residual blocks' inner conv; 1 keeps the receptive field at 48 frames (module docstring).
+        """
+        super().__init__()
+        _check_widths(channels, residual_time_kernel)
+        self.latent_dim = latent_dim
+        act = nn.SiLU
+        layers: list[nn.Module] = [nn.Conv2d(1, channels[0], 3, padding=1)]
+        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True):
+            # Kernel 4 = 2 x stride: overlapping windows avoid aliasing between the two phases.
+            layers += [act(), nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)]
+            layers += [
+                ResBlock2d(channels=c_out, time_kernel=residual_time_kernel) for _ in range(blocks_per_stage)
+            ]
+        layers += [act(), nn.Conv2d(channels[-1], latent_dim, 1)]
+        self.layers = nn.Sequential(*layers)
+
+    @property
+    def temporal_span(self) -> tuple[int, int]:
+        """Input frames [16c + lo, 16c + hi] (inclusive) that latent column c depends on."""
+        return _input_span(self.layers)
+
+    @property
+    def receptive_field(self) -> int:
+        """Temporal receptive field of one latent column, in mel frames (48 at residual_time_kernel=1)."""
+        lo, hi = self.temporal_span
+        return hi - lo + 1
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        # mel: [B, n_mels, T] with n_mels and T multiples of 16 -> [B, D, n_mels/16, T/16]
+        if mel.dim() != 3 or mel.shape[1] % DOWNSAMPLE or mel.shape[2] % DOWNSAMPLE:
+            raise ValueError(
+                f"encoder needs [B, n_mels, T] with n_mels and T multiples of 16, got {tuple(mel.shape)}"
+            )
+        x = ((mel - SILENCE_LOG_MEL) / MEL_HALF_RANGE).unsqueeze(1)  # [B, 1, n_mels, T]
+        return self.layers(x)
+
+
+class ConvDecoder(nn.Module):
+    """Latent grid [B, D, R, C] -> mel [B, 16R, 16C]; the mirror of ``ConvEncoder``
+    (van den Oord et al. 2017, "Neural Discrete Representation Learning"): 1x1 from D, four
+    (residual blocks, act, 4x4 stride-2 transposed conv) stages, act, 3x3 to one channel.
+    """
+
+    def __init__(
+        self,
+        *,
+        channels: Sequence[int],
+        latent_dim: int,
+        blocks_per_stage: int,
+        residual_time_kernel: int,
+    ) -> None:
+        """Same arguments as ``ConvEncoder``; channels are listed from full resolution up, like there."""
+        super().__init__()
+        _check_widths(channels, residual_time_kernel)
+        self.latent_dim = latent_dim
+        act = nn.SiLU
+        rev = list(channels)[::-1]  # 1/16 resolution first
+        layers: list[nn.Module] = [nn.Conv2d(latent_dim, rev[0], 1)]
+        for c_in, c_out in zip(rev[:-1], rev[1:], strict=True):
+            layers += [
+                ResBlock2d(channels=c_in, time_kernel=residual_time_kernel) for _ in range(blocks_per_stage)
+            ]
+            # Kernel 4, stride 2, padding 1 doubles the length exactly and overlaps evenly (no checkerboard).
+            layers += [act(), nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)]
+        layers += [act(), nn.Conv2d(rev[-1], 1, 3, padding=1)]
+        self.layers = nn.Sequential(*layers)
+
+    @property
+    def temporal_span(self) -> tuple[int, int]:
+        """Output frames [16c + lo, 16c + hi] (inclusive) that latent column c influences."""
+        return _output_span(self.layers)
+
+    @property
+    def receptive_field(self) -> int:
+        """Output frames one latent column influences (48 at residual_time_kernel=1); equivalently an
+        output frame depends on the receptive_field / 16 latent columns whose span covers it."""
+        lo, hi = self.temporal_span
+        return hi - lo + 1
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        # latent: [B, D, R, C] -> mel [B, 16R, 16C]
+        y = self.layers(latent).squeeze(1)  # [B, 16R, 16C], silence = 0
+        return y * MEL_HALF_RANGE + SILENCE_LOG_MEL

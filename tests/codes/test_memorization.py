@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distill.codes.memorization import TrainingIndex, memorization_report
+
+Q, R, K = 4, 8, 64
+
+
+def grid(columns: int, seed: int) -> torch.Tensor:
+    return torch.randint(0, K, (Q, R, columns), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module")
+def training() -> list[torch.Tensor]:
+    return [grid(30, seed) for seed in range(5)]
+
+
+def test_copy_of_training_grid_is_fully_memorized(training):
+    index = TrainingIndex(training)
+    assert index.window_share(training[2], window=4) == 1.0
+    assert index.longest_run(training[2]) == 30
+    # A middle slice of a training grid, as numpy: still a full match.
+    assert index.window_share(training[0][..., 5:20].numpy(), window=4) == 1.0
+    assert index.longest_run(training[0][..., 5:20]) == 15
+
+
+def test_random_grid_is_not_memorized(training):
+    index = TrainingIndex(training)
+    assert index.window_share(grid(40, 99), window=4) == 0.0
+    assert index.longest_run(grid(40, 99)) == 0
+
+
+def test_spliced_grid_gives_partial_share_and_longest_run(training):
+    index = TrainingIndex(training)
+    # 6 copied columns, 4 random, 8 copied from another file.
+    spliced = torch.cat([training[0][..., :6], grid(4, 50), training[3][..., 10:18]], dim=-1)
+    # windows of 4 over 18 columns: 15; fully copied ones: 3 (first part) + 5 (last part).
+    assert index.window_share(spliced, window=4) == pytest.approx(8 / 15)
+    assert index.longest_run(spliced) == 8
+    # Runs do not bridge training files: two copied parts glued together are not one run.
+    glued = torch.cat([training[1][..., :5], training[2][..., :7]], dim=-1)
+    assert index.longest_run(glued) == 7
+    assert index.window_share(spliced[..., :3], window=4) is None
+
+
+def test_report_flags_copying_and_not_novelty(training):
+    heldout = [grid(30, 100 + seed) for seed in range(3)]
+    novel = [grid(30, 200 + seed) for seed in range(4)]
+    copied = [training[0], training[1][..., :20], grid(30, 300), training[4]]
+
+    clean = memorization_report(
+        generated=novel, training=training, heldout=heldout, window=4, ratio_threshold=2.0, min_share=0.05
+    )
+    assert clean.generated_share_mean == 0.0 and clean.heldout_share_mean == 0.0
+    assert clean.share_ratio is None and not clean.flagged
+
+    bad = memorization_report(
+        generated=copied, training=training, heldout=heldout, window=4, ratio_threshold=2.0, min_share=0.05
+    )
+    assert bad.generated_share_mean == pytest.approx(0.75)
+    assert bad.generated_share_max == 1.0 and bad.generated_run_max == 30
+    assert bad.generated_run_mean == pytest.approx((30 + 20 + 0 + 30) / 4)
+    assert bad.flagged and bad.n_generated == 4 and bad.n_heldout == 3
+    assert json.loads(json.dumps(bad.to_dict()))["flagged"] is True
+
+
+def test_report_ratio_against_a_nonzero_baseline(training):
+    half_copied = torch.cat([training[0][..., :10], grid(10, 400)], dim=-1)  # share 7/17
+    heldout = [half_copied]
+    generated = [training[1]]  # share 1.0, ratio 17/7 ~ 2.43
+    report = memorization_report(
+        generated=generated, training=training, heldout=heldout, window=4, ratio_threshold=3.0, min_share=0.05
+    )
+    assert report.share_ratio == pytest.approx(17 / 7)
+    assert not report.flagged  # below 3x the held-out baseline
+    report = memorization_report(
+        generated=generated, training=training, heldout=heldout, window=4, ratio_threshold=2.0, min_share=0.05
+    )
+    assert report.flagged
+
+
+def test_short_heldout_grids_and_errors(training):
+    report = memorization_report(
+        generated=[training[0]], training=training, heldout=[grid(2, 7)], window=4, ratio_threshold=2.0, min_share=0.05
+    )
+    assert report.heldout_share_mean is None and report.heldout_run_max == 0 and report.flagged
+    with pytest.raises(ValueError, match="window=4"):
+        memorization_report(
+            generated=[grid(3, 1)], training=training, heldout=[], window=4, ratio_threshold=2.0, min_share=0.05
+        )
+    with pytest.raises(ValueError, match="codes per column"):
+        TrainingIndex(training).window_share(np.zeros((2, 8, 10), dtype=np.int64), window=4)

@@ -1,0 +1,116 @@
+import pytest
+import torch
+
+from distill.audio.mel import silence_frame
+from distill.nn.conv_codec import ConvDecoder, ConvEncoder
+from distill.nn.quantizer import ResidualQuantizer
+from distill.nn.vqvae import RVQVAE, VQVAEOutput
+
+WIDTHS = dict(channels=(8, 16, 16, 24, 24), latent_dim=12, blocks_per_stage=1, residual_time_kernel=1)
+
+
+def _model(latent_dim: int = 12) -> RVQVAE:
+    torch.manual_seed(0)
+    return RVQVAE(
+        encoder=ConvEncoder(**WIDTHS),
+        quantizer=ResidualQuantizer(
+            dim=latent_dim,
+            num_levels=4,
+            codebook_size=16,
+            decay=0.8,
+            commitment_weight=0.25,
+            kmeans_iters=3,
+            threshold_ema_dead_code=2,
+            quantize_dropout=False,
+        ),
+        decoder=ConvDecoder(**WIDTHS),
+    )
+
+
+def _mel(batch: int, frames: int) -> torch.Tensor:
+    return torch.randn(batch, 128, frames) * 2 - 6
+
+
+def _trained(model: RVQVAE) -> RVQVAE:
+    model.train()(_mel(4, 96))  # k-means init on 4 x 8 x 6 = 192 cells for 16 codes
+    return model.eval()
+
+
+def test_forward_shapes():
+    out = _model()(_mel(2, 96))
+    assert isinstance(out, VQVAEOutput)
+    assert out.recon.shape == (2, 128, 96)
+    assert out.codes.shape == (2, 4, 8, 6) and out.codes.dtype == torch.long
+    assert out.latent.shape == out.quantized.shape == (2, 12, 8, 6)
+    assert out.commit_loss.shape == ()
+
+
+def test_mismatched_widths_are_rejected():
+    with pytest.raises(ValueError, match="latent widths disagree"):
+        _model(latent_dim=10)
+
+
+def test_gradients_reach_encoder_and_decoder_through_quantizer():
+    model = _model().train()
+    mel = _mel(4, 96)
+    out = model(mel)
+    ((out.recon - mel).abs().mean() + out.commit_loss).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # the encoder also learns from the reconstruction alone (straight-through / rotation trick)
+    model.zero_grad()
+    out = model(mel)
+    (out.recon - mel).abs().mean().backward()
+    assert all(p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+
+
+@pytest.mark.parametrize("frames", [1, 37, 96, 200])
+def test_encode_decode_any_length(frames):
+    model = _trained(_model())
+    mel = _mel(2, frames)
+    codes = model.encode(mel)
+    assert codes.shape == (2, 4, 8, -(-frames // 16))
+    assert int(codes.min()) >= 0 and int(codes.max()) < 16
+    recon = model.decode(codes, n_frames=frames)
+    assert recon.shape == (2, 128, frames)
+    assert model.decode(codes).shape == (2, 128, 16 * codes.shape[-1])
+
+
+def test_encode_pads_with_silence_and_forward_agrees():
+    model = _trained(_model())
+    mel = _mel(1, 37)
+    padded = torch.cat([mel, silence_frame().view(1, 128, 1).expand(1, 128, 11)], dim=-1)
+    assert torch.equal(model.encode(mel), model.encode(padded))
+    with torch.no_grad():
+        out = model(mel)
+    assert torch.equal(out.codes, model.encode(mel))
+    torch.testing.assert_close(out.recon, model.decode(out.codes, n_frames=37))
+
+
+def test_whole_clip_codes_equal_crop_codes_away_from_edges():
+    model = _trained(_model()).double()
+    mel = _mel(1, 320).double()
+    whole = model.encode(mel)
+    lo, hi = model.encoder.temporal_span
+    start_col, n_cols = 4, 10
+    crop = model.encode(mel[..., 16 * start_col : 16 * (start_col + n_cols)])
+    inner = [j for j in range(n_cols) if 16 * j + lo >= 0 and 16 * j + hi < 16 * n_cols]
+    assert len(inner) == n_cols - 2
+    assert torch.equal(crop[..., inner], whole[..., [start_col + j for j in inner]])
+
+
+def test_encode_refuses_train_mode():
+    model = _model().train()
+    with pytest.raises(RuntimeError, match="eval mode"):
+        model.encode(_mel(1, 32))
+
+
+def test_decode_rejects_impossible_lengths():
+    model = _trained(_model())
+    codes = model.encode(_mel(1, 32))
+    with pytest.raises(ValueError, match="n_frames"):
+        model.decode(codes, n_frames=33)
+
+
+def test_silence_buffer_is_not_in_state_dict():
+    assert not any("silence" in key for key in _model().state_dict())

@@ -1,0 +1,94 @@
+"""Every option of every config group composes, and everything with a _target_ instantiates."""
+
+from pathlib import Path
+
+import hydra
+import pytest
+from conftest import CONFIG_DIR, make_sound_folder
+from omegaconf import OmegaConf
+
+from distill.train import instantiate_callbacks, instantiate_loggers
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def test_every_group_has_its_options():
+    assert options("data") == ["auto", "large", "medium", "small"]
+    assert options("trainer") == ["cpu", "ddp", "gpu"]
+    assert options("logger") == ["csv", "many", "wandb"]
+    assert options("codebook") == ["k128", "k256", "k64", "tier"]
+    assert "vqvae" in options("model")
+
+
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("data", ["small", "medium", "large"])
+def test_model_and_data_options_instantiate(compose_cfg, tmp_path: Path, model: str, data: str):
+    folder = make_sound_folder(tmp_path / "s", 2)
+    cfg = compose_cfg([f"model={model}", f"data={data}", f"data.path={folder}"])
+    module = hydra.utils.instantiate(cfg.model)
+    assert module is not None
+    datamodule = hydra.utils.instantiate(cfg.data)
+    assert datamodule.batch_size == cfg.data.batch_size
+
+
+@pytest.mark.parametrize("codebook", ["k64", "k128", "k256", "tier"])
+def test_codebook_group_overrides_the_tier(compose_cfg, codebook: str):
+    cfg = compose_cfg(["data=medium", f"codebook={codebook}", "data.path=/x"])
+    expected = 128 if codebook == "tier" else int(codebook[1:])
+    assert cfg.model.net.quantizer.codebook_size == expected
+    assert cfg.model.net.quantizer.decay == 0.9
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_trainer_options_compose(compose_cfg, trainer: str):
+    cfg = compose_cfg([f"trainer={trainer}", "data.path=/x"])
+    assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    if trainer == "cpu":
+        built = hydra.utils.instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
+        assert built.max_epochs == cfg.trainer.max_epochs
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_logger_options_instantiate_offline(compose_cfg, logger: str, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose_cfg([f"logger={logger}", "data.path=/x"])
+    built = instantiate_loggers(cfg.logger)
+    assert len(built) == (2 if logger == "many" else 1)
+    if logger != "csv":
+        assert cfg.logger.wandb.offline is True
+
+
+@pytest.mark.parametrize("callbacks", options("callbacks"))
+def test_callback_options_instantiate(compose_cfg, callbacks: str):
+    cfg = compose_cfg([f"callbacks={callbacks}", "data.path=/x"])
+    built = instantiate_callbacks(cfg.callbacks)
+    # model=vqvae adds its own callbacks to every callbacks option
+    assert {type(c).__name__ for c in built} >= {"CodebookHealthMonitor", "ReconstructionPreview"}
+
+
+@pytest.mark.parametrize("debug", options("debug"))
+def test_debug_options_compose(compose_cfg, debug: str):
+    cfg = compose_cfg([f"debug={debug}", "data.path=/x"])
+    assert cfg.trainer.max_epochs == 1
+
+
+def test_auto_tier_stays_unresolved_until_the_run_starts(compose_cfg):
+    cfg = compose_cfg(["data=auto", "data.path=/x"])
+    assert cfg.data.tier.name == "auto"
+    assert OmegaConf.is_missing(cfg.data.tier, "codebook_size") or "codebook_size" not in cfg.data.tier
+
+
+def test_slurm_launcher_composes(tmp_path: Path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "data.path=/x"],
+            return_hydra_config=True,
+        )
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.partition == "gpu" and cfg.hydra.launcher.timeout_min == 240
