@@ -167,3 +167,16 @@ def test_train_py_reports_a_bad_folder_in_one_line(tmp_path: Path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "does not exist" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_wandb_logs_offline_into_the_run_and_always_finishes(compose_cfg, tmp_path: Path, monkeypatch):
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    folder = make_sound_folder(tmp_path / "sounds", 6, seconds=0.8)
+    cfg = compose_cfg([*TINY_VQVAE, *SHORT_RUN, "trainer.max_epochs=1", "logger=many", f"data.path={folder}", "data=small"])
+    train(cfg)
+    assert wandb.run is None  # wandb.finish() ran
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert (tmp_path / "run" / "csv" / "metrics.csv").exists()

@@ -1,0 +1,39 @@
+"""Rebuild a trained LightningModule from a run folder or checkpoint (for evaluation scripts and previews)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from distill.errors import UserError
+
+
+def find_run(run_or_checkpoint: Path | str) -> tuple[Path, Path]:
+    """(run folder, checkpoint) for a run folder (its last.ckpt) or a checkpoint inside <run>/checkpoints/."""
+    path = Path(run_or_checkpoint).expanduser()
+    if path.is_dir():
+        checkpoint = path / "checkpoints" / "last.ckpt"
+        run_dir = path
+    else:
+        checkpoint = path
+        run_dir = path.parent.parent
+    if not checkpoint.is_file():
+        raise UserError(f"No checkpoint at {checkpoint}; give a run folder or a .ckpt file from one.")
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"No config.yaml in {run_dir}; the checkpoint must sit in <run>/checkpoints/ of a distill run.")
+    return run_dir, checkpoint
+
+
+def load_trained_module(run_or_checkpoint: Path | str, *, map_location: str = "cpu") -> tuple[L.LightningModule, DictConfig]:
+    """The module built from the run's resolved config, with the checkpoint's weights and buffers, in eval mode."""
+    import hydra
+
+    run_dir, checkpoint = find_run(run_or_checkpoint)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    module = hydra.utils.instantiate(cfg.model)
+    state = torch.load(checkpoint, map_location=map_location, weights_only=False)["state_dict"]
+    module.load_state_dict(state)
+    return module.eval(), cfg
