@@ -60,6 +60,7 @@ def build_datamodule(folder: Path, cache_dir: Path | None, *, augment: bool, bat
         tier={"name": "bench"},
         mel=MelConfig(),
         crop_frames=96,
+        val_crop_frames=96,
         crops_per_file=4,
         batch_size=batch_size,
         val_batch_size=batch_size,

@@ -8,7 +8,7 @@ Prints, from one run:
      with the paper's discriminators and with the CPU-light ones, and their ratio (target >= 4x).
 Full and light steps are interleaved and the median is reported, so a busy machine biases both alike.
 
-    .venv/bin/python experiments/bench_vocoder.py [--segment 16384] [--steps 5]
+    .venv/bin/python experiments/bench_vocoder.py [--segment 16384] [--steps 5] [--threads 2]
 """
 
 from __future__ import annotations
@@ -122,8 +122,12 @@ def main() -> None:
     parser.add_argument("--chunk-frames", type=int, default=256)
     parser.add_argument("--segment", type=int, default=16384, help="training segment in samples (multiple of 512)")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per variant (after 1 warm-up)")
+    # 2 = the target laptop-class budget. On a shared box where other jobs hold the cores, 2 OpenMP
+    # threads stall at every op's barrier (each op waits a scheduler slice); --threads 1 then gives
+    # the compute cost without that artefact.
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     generator = HifiGanGenerator(**GENERATOR_V2)

@@ -84,3 +84,17 @@ SHORT_RUN = [
     "trainer.limit_val_batches=2",
     "trainer.enable_progress_bar=false",
 ]
+
+# A debug-size HiFi-GAN (same V2 structure, narrow) with CPU-light discriminators made tinier still.
+TINY_VOCODER = [
+    "model=vocoder",
+    "model/discriminator=light",
+    "model.generator.upsample_initial_channel=16",
+    "model.discriminator.mpd.channels=[4,4,8,8,8]",
+    "model.discriminator.mpd.periods=[2,3]",
+    "model.discriminator.msd.channels=[4,4,8,8,8,8,8]",
+    "model.discriminator.msd.groups=[1,4,4,4,4,4,1]",
+    "model.discriminator.msd.num_scales=2",
+    "data.crop_frames=8",
+    "data.val_crop_frames=64",
+]

@@ -55,6 +55,7 @@ class SoundFolderDataModule(L.LightningDataModule):
         tier: Mapping,
         mel: MelConfig,
         crop_frames: int,
+        val_crop_frames: int,
         crops_per_file: int,
         batch_size: int,
         val_batch_size: int,
@@ -73,6 +74,7 @@ class SoundFolderDataModule(L.LightningDataModule):
             MelCache(root=cache_dir, mel_config=mel) if cache_dir else DecodingStore(mel_config=mel)
         )
         self.crop_frames = crop_frames
+        self.val_crop_frames = val_crop_frames
         self.crops_per_file = crops_per_file
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size
@@ -132,7 +134,7 @@ class SoundFolderDataModule(L.LightningDataModule):
         if not self.val_files:
             return []
         dataset = TiledDataset(
-            store=self.store, files=self.val_files, crop_frames=self.crop_frames, mel_config=self.mel_config
+            store=self.store, files=self.val_files, crop_frames=self.val_crop_frames, mel_config=self.mel_config
         )
         return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, **self.loader_options)
 

@@ -37,3 +37,14 @@ def load_trained_module(run_or_checkpoint: Path | str, *, map_location: str = "c
     state = torch.load(checkpoint, map_location=map_location, weights_only=False)["state_dict"]
     module.load_state_dict(state)
     return module.eval(), cfg
+
+
+def load_vocoder(run_or_checkpoint: Path | str, *, chunk_frames: int = 256):
+    """A ready-to-render HifiGanVocoder from a `model=vocoder` training run (folder or checkpoint)."""
+    from distill.generate.vocoder import HifiGanVocoder
+    from distill.models.vocoder import VocoderModule
+
+    module, cfg = load_trained_module(run_or_checkpoint)
+    if not isinstance(module, VocoderModule):
+        raise UserError(f"{run_or_checkpoint} is a {type(module).__name__} run, not a vocoder run (model=vocoder).")
+    return HifiGanVocoder(module.generator, sample_rate=module.mel_config.sample_rate, chunk_frames=chunk_frames)

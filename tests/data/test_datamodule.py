@@ -21,6 +21,7 @@ def make_datamodule(root: Path, cache: Path | None, *, augment: bool = False, **
         tier={"name": "small"},
         mel=MelConfig(),
         crop_frames=32,
+        val_crop_frames=32,
         crops_per_file=3,
         batch_size=4,
         val_batch_size=4,
