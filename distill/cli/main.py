@@ -77,6 +77,23 @@ def scan(
         report.require_usable()
 
 
+vocoder_app = typer.Typer(help="Vocoders: the universal BigVGAN-v2 (optional extra distill[bigvgan]).", no_args_is_help=True)
+app.add_typer(vocoder_app, name="vocoder")
+
+
+@vocoder_app.command("download")
+def vocoder_download(
+    source: str = typer.Argument("nvidia/bigvgan_v2_44khz_128band_512x", help="Hub id of the BigVGAN-v2 model."),
+) -> None:
+    """Download BigVGAN-v2 (44 kHz, 128 bands, 512x) once; later runs use it offline."""
+    from distill.generate.bigvgan import locate, load_bigvgan
+
+    with exit_on_user_error():
+        folder = locate(source, download=True)
+        load_bigvgan(str(folder))  # proves the files load and match distill's mel
+    typer.echo(f"BigVGAN ready in {folder}")
+
+
 def main() -> None:
     try:
         app()

@@ -47,8 +47,8 @@ def chunked_synthesis(
     crossfaded. Why discard: a convolutional generator's output sample depends only on the mel
     frames inside its receptive field, so once the context covers the receptive field, the kept
     samples are exactly the one-shot samples (up to float rounding) and the chunks join without a
-    seam. A crossfade would instead blend in samples near a chunk's zero-padded edge, which are
-    the wrong ones, and would cost rendering the overlap twice for nothing.
+    seam. A crossfade would instead blend in samples near a chunk's truncated (zero-padded) edge,
+    which are the wrong ones, so it could only make the seam worse.
     Peak memory is that of one (chunk + 2 * overlap)-frame render plus the output buffer.
     """
     if chunk_frames < 1 or overlap_frames < 0:
@@ -73,8 +73,9 @@ class HifiGanVocoder(Vocoder):
     ``torch.inference_mode`` and chunks long inputs (``chunked_synthesis``).
     chunk_frames: frames rendered per chunk (recommended 256, about 3 s at 44.1 kHz).
     overlap_frames: context frames on each side of a chunk; None = the generator's receptive
-        field (``HifiGanGenerator.receptive_field_frames()``, 15 for V2), the smallest value
-        that keeps chunked output equal to one-shot output.
+        field bound (``HifiGanGenerator.receptive_field_frames()``, 15 for V2; the true reach is
+        12), which keeps chunked output equal to one-shot output.
+    The wrapper takes the generator over: it removes its weight norm and switches it to eval.
     """
 
     def __init__(
