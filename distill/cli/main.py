@@ -86,7 +86,7 @@ def vocoder_download(
     source: str = typer.Argument("nvidia/bigvgan_v2_44khz_128band_512x", help="Hub id of the BigVGAN-v2 model."),
 ) -> None:
     """Download BigVGAN-v2 (44 kHz, 128 bands, 512x) once; later runs use it offline."""
-    from distill.generate.bigvgan import locate, load_bigvgan
+    from distill.generate.bigvgan import load_bigvgan, locate
 
     with exit_on_user_error():
         folder = locate(source, download=True)
