@@ -17,7 +17,6 @@ import argparse
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,37 +39,14 @@ def synthesise(folder: Path, count: int, seconds: float) -> None:
 
 
 def build_datamodule(folder: Path, cache_dir: Path | None, *, augment: bool, batch_size: int):
-    from distill.audio.augment import WaveAugment
-    from distill.audio.mel import MelConfig
-    from distill.data.datamodule import SoundFolderDataModule
+    """The shipped data settings (configs/data/small.yaml), pointed at the benchmark folder."""
+    import hydra
 
-    augmenter = partial(
-        WaveAugment,
-        max_gain_db=6.0,
-        max_shift_ms=20.0,
-        polarity_prob=0.5,
-        eq_prob=0.3,
-        max_eq_tilt_db=3.0,
-        noise_prob=0.0,
-        noise_snr_db=(35.0, 50.0),
-    )
-    datamodule = SoundFolderDataModule(
-        path=str(folder),
-        cache_dir=str(cache_dir) if cache_dir else None,
-        tier={"name": "bench"},
-        mel=MelConfig(),
-        crop_frames=96,
-        val_crop_frames=96,
-        crops_per_file=4,
-        batch_size=batch_size,
-        val_batch_size=batch_size,
-        val_fraction=0.1,
-        split_seed=0,
-        augment=augmenter if augment else None,
-        num_workers=0,
-        pin_memory=False,
-        persistent_workers=False,
-    )
+    cfg = compose_train(["data=small", f"data.path={folder}", f"data.batch_size={batch_size}"])
+    options = {"cache_dir": str(cache_dir) if cache_dir else None, "crops_per_file": 4, "val_fraction": 0.1}
+    if not augment:
+        options["augment"] = None
+    datamodule = hydra.utils.instantiate(cfg.data, **options)
     datamodule.setup("fit")
     return datamodule
 
@@ -83,15 +59,18 @@ def epoch_seconds(datamodule) -> float:
     return time.perf_counter() - start
 
 
-def build_model():
-    import hydra
-
+def compose_train(overrides: list[str]):
     from distill import config_resolvers
 
     config_resolvers.register()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["data=small", "data.path=/unused", "paths.output_dir=/tmp"])
-    return hydra.utils.instantiate(cfg.model)
+        return compose(config_name="train", overrides=[*overrides, "paths.output_dir=/tmp", "paths.cache_dir=/tmp"])
+
+
+def build_model():
+    import hydra
+
+    return hydra.utils.instantiate(compose_train(["data=small", "data.path=/unused"]).model)
 
 
 def main() -> None:

@@ -45,9 +45,10 @@ DISCRIMINATORS = {
         dict(periods=[2, 3, 5, 7, 11], channels=[32, 128, 512, 1024, 1024], kernel_size=5, stride=3, leaky_relu_slope=0.1),
         dict(num_scales=3, channels=[128, 128, 256, 512, 1024, 1024, 1024], groups=[1, 4, 16, 16, 16, 16, 1], **MSD_LAYERS),
     ),
+    # configs/model/discriminator/light.yaml: same periods and scales, a quarter of the channels.
     "cpu-light": (
         dict(periods=[2, 3, 5, 7, 11], channels=[8, 32, 128, 256, 256], kernel_size=5, stride=3, leaky_relu_slope=0.1),
-        dict(num_scales=2, channels=[32, 32, 64, 128, 256, 256, 256], groups=[1, 4, 8, 8, 8, 8, 1], **MSD_LAYERS),
+        dict(num_scales=3, channels=[32, 32, 64, 128, 256, 256, 256], groups=[1, 4, 8, 8, 8, 8, 1], **MSD_LAYERS),
     ),
 }
 LAMBDA_FM, LAMBDA_MEL = 2.0, 45.0  # HiFi-GAN paper, Eq. 6

@@ -66,6 +66,8 @@ def test_callback_options_instantiate(compose_cfg, callbacks: str):
     built = instantiate_callbacks(cfg.callbacks)
     # model=vqvae adds its own callbacks to every callbacks option
     assert {type(c).__name__ for c in built} >= {"CodebookHealthMonitor", "ReconstructionPreview"}
+    vocoder_cfg = compose_cfg([f"callbacks={callbacks}", "model=vocoder", "data.path=/x"])
+    assert "VocoderPreview" in {type(c).__name__ for c in instantiate_callbacks(vocoder_cfg.callbacks)}
 
 
 @pytest.mark.parametrize("debug", options("debug"))

@@ -18,8 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "csv" / "metrics.csv") as handle:
-        return list(csv.DictReader(handle))
+    """Rows of every launch's metrics.csv in the run, oldest launch first."""
+    rows = []
+    for path in sorted((run_dir / "csv").glob("*/metrics.csv")):
+        with open(path) as handle:
+            rows += list(csv.DictReader(handle))
+    return rows
 
 
 def test_vqvae_run_logs_health_warns_writes_summary_and_resumes(compose_cfg, tmp_path: Path):
@@ -58,8 +62,10 @@ def test_vqvae_run_logs_health_warns_writes_summary_and_resumes(compose_cfg, tmp
     resumed_cfg = compose_cfg([*overrides, "trainer.max_epochs=3", f"resume={run_dir}"])
     _, resumed = train(resumed_cfg)
     assert resumed["trainer"].global_step == 9
+    launches = sorted((run_dir / "csv").glob("*/metrics.csv"))
+    assert len(launches) == 2  # the first launch's log is kept, not overwritten
     steps = [int(r["step"]) for r in read_metrics(run_dir) if r.get("train/loss")]
-    assert steps == sorted(steps) and max(steps) == 8
+    assert steps == sorted(steps) and min(steps) == 0 and max(steps) == 8
     assert resumed["trainer"].checkpoint_callback.best_model_score <= best_before
     assert saved["optimizer_states"][0]["state"], "optimizer moments are in the checkpoint"
     buffers = [k for k in saved["state_dict"] if k.endswith(("embed_avg", "cluster_size", "initted"))]
@@ -179,4 +185,4 @@ def test_wandb_logs_offline_into_the_run_and_always_finishes(compose_cfg, tmp_pa
     train(cfg)
     assert wandb.run is None  # wandb.finish() ran
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
-    assert (tmp_path / "run" / "csv" / "metrics.csv").exists()
+    assert list((tmp_path / "run" / "csv").glob("*/metrics.csv"))

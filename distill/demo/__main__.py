@@ -61,7 +61,8 @@ def main() -> None:
     print(f"  checkpoints          {run_dir / 'checkpoints'}")
     print(f"  run summary (JSON)   {run_dir / 'summary.json'}")
     print(f"  mel previews (PNG)   {run_dir / 'previews'}")
-    print(f"  metrics (CSV)        {run_dir / 'csv' / 'metrics.csv'}")
+    for metrics in sorted((run_dir / "csv").glob("*/metrics.csv")):
+        print(f"  metrics (CSV)        {metrics}")
 
 
 if __name__ == "__main__":

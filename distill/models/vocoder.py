@@ -72,8 +72,9 @@ class VocoderModule(L.LightningModule):
         opt_d.step()
 
         # Generator, judged by the discriminators as they are after their update.
-        mpd_real, mpd_fake = self.mpd(real), self.mpd(fake)
-        msd_real, msd_fake = self.msd(real), self.msd(fake)
+        with torch.no_grad():  # real features are only targets for feature matching: no graph needed
+            mpd_real, msd_real = self.mpd(real), self.msd(real)
+        mpd_fake, msd_fake = self.mpd(fake), self.msd(fake)
         adversarial = generator_adversarial_loss(mpd_fake.logits) + generator_adversarial_loss(msd_fake.logits)
         features = feature_matching_loss(mpd_real.features, mpd_fake.features) + feature_matching_loss(
             msd_real.features, msd_fake.features

@@ -1,12 +1,12 @@
-from functools import partial
 from pathlib import Path
 
+import hydra
 import lightning as L
 import pytest
 import torch
-from conftest import make_sound_folder, write_tone
+from conftest import CONFIG_DIR, make_sound_folder, write_tone
+from omegaconf import OmegaConf
 
-from distill.audio.augment import WaveAugment
 from distill.audio.mel import MelConfig, log_mel, silence_frame
 from distill.data.datamodule import SoundFolderDataModule, split_files
 from distill.data.dataset import ClipBatch
@@ -27,18 +27,7 @@ def make_datamodule(root: Path, cache: Path | None, *, augment: bool = False, **
         val_batch_size=4,
         val_fraction=0.2,
         split_seed=0,
-        augment=partial(
-            WaveAugment,
-            max_gain_db=6.0,
-            max_shift_ms=10.0,
-            polarity_prob=0.5,
-            eq_prob=0.3,
-            max_eq_tilt_db=3.0,
-            noise_prob=0.0,
-            noise_snr_db=(35.0, 50.0),
-        )
-        if augment
-        else None,
+        augment=hydra.utils.instantiate(OmegaConf.load(CONFIG_DIR / "data" / "_base_.yaml").augment) if augment else None,
         num_workers=0,
         pin_memory=False,
         persistent_workers=False,

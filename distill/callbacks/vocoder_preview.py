@@ -1,0 +1,60 @@
+"""Audio previews of the vocoder being trained: a few fixed validation clips, every few epochs.
+
+Writes ``<run>/previews/epoch_NNN/clip_i_{original,vocoded}.wav`` and, for W&B loggers, logs
+them as audio media (never from inside ``validation_step``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+
+class VocoderPreview(L.Callback):
+    """Every ``every_n_epochs`` epochs, render ``num_clips`` fixed validation clips with the generator."""
+
+    def __init__(self, *, every_n_epochs: int, num_clips: int, output_dir: str) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.num_clips = num_clips
+        self.output_dir = Path(output_dir)
+        self._clips: list[tuple[torch.Tensor, torch.Tensor]] = []  # (mel [n_mels, F], audio [F * hop])
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loader = trainer.datamodule.val_dataloader()
+        if not loader:
+            return
+        dataset = loader.dataset
+        count = min(self.num_clips, len(dataset))
+        hop = pl_module.mel_config.hop_length
+        for index in torch.linspace(0, len(dataset) - 1, count).round().long().tolist():
+            clip = dataset[index]
+            frames = int(clip.frame_mask.sum())
+            self._clips.append((clip.mel[:, :frames], clip.audio[0, : frames * hop]))
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not self._clips or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        import soundfile as sf
+
+        folder = self.output_dir / f"epoch_{trainer.current_epoch:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        rate = pl_module.mel_config.sample_rate
+        written = []
+        with torch.no_grad():
+            for index, (mel, audio) in enumerate(self._clips):
+                vocoded = pl_module.generator(mel[None].to(pl_module.device))[0, 0].cpu()
+                for name, wave in (("original", audio), ("vocoded", vocoded)):
+                    path = folder / f"clip_{index}_{name}.wav"
+                    sf.write(str(path), wave.numpy(), rate)
+                    written.append(path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                import wandb
+
+                media = [wandb.Audio(str(p), sample_rate=rate, caption=p.stem) for p in written]
+                logger.experiment.log({"preview/audio": media}, step=trainer.global_step)
