@@ -13,6 +13,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distill import config_resolvers
@@ -59,13 +60,17 @@ def resolve_resume(cfg: DictConfig) -> str | None:
         candidates = [run_dir / "checkpoints" / name for name in ("last.ckpt", "interrupted.ckpt")]
         existing = [path for path in candidates if path.exists()]
         if not existing:
-            raise ResumeError(f"Cannot resume from {run_dir}: no checkpoints/last.ckpt or interrupted.ckpt in it.")
+            raise ResumeError(
+                f"Cannot resume from {run_dir}: no checkpoints/last.ckpt or interrupted.ckpt in it."
+            )
         ckpt_path = str(max(existing, key=lambda path: path.stat().st_mtime))
     if ckpt_path is None:
         return None
     checkpoint = Path(ckpt_path).expanduser()
     if not checkpoint.is_file():
-        raise ResumeError(f"Checkpoint {checkpoint} does not exist; pass ckpt_path=<run>/checkpoints/last.ckpt.")
+        raise ResumeError(
+            f"Checkpoint {checkpoint} does not exist; pass ckpt_path=<run>/checkpoints/last.ckpt."
+        )
     if checkpoint.parent.name == "checkpoints":
         with open_dict(cfg):
             cfg.paths.output_dir = str(checkpoint.parent.parent.resolve())
@@ -139,11 +144,23 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             summary.update(callback.summary_section())
     if trainer.is_global_zero:
         write_summary(output_dir / SUMMARY_FILE, summary)
-    return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "summary": summary}
+    return metrics, {
+        "cfg": cfg,
+        "datamodule": datamodule,
+        "model": model,
+        "trainer": trainer,
+        "summary": summary,
+    }
 
 
 def _checkpoint_paths(trainer: L.Trainer) -> dict[str, str]:
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is None:
-        return {}
-    return {"best": checkpoint.best_model_path, "last": checkpoint.last_model_path}
+    """The best checkpoint by the monitored metric, and the newest one."""
+    paths = {}
+    for callback in trainer.checkpoint_callbacks:
+        if not isinstance(callback, ModelCheckpoint):
+            continue
+        if callback.monitor is not None:
+            paths["best"] = callback.best_model_path
+        elif callback.best_model_path:  # monitor=None keeps the newest as its "best"
+            paths["last"] = callback.best_model_path
+    return paths

@@ -35,7 +35,12 @@ def synthesise(folder: Path, count: int, seconds: float) -> None:
         tone = np.sin(2 * np.pi * rng.uniform(60, 800) * t) * np.exp(-t * rng.uniform(1, 8))
         noise = rng.standard_normal(len(t)) * np.exp(-t * 20) * 0.3
         left, right = 0.5 * (tone + noise), 0.5 * (0.8 * tone + noise)
-        sf.write(folder / f"take_{index:03d}.wav", np.stack([left, right], 1).astype(np.float32), sr, subtype="PCM_24")
+        sf.write(
+            folder / f"take_{index:03d}.wav",
+            np.stack([left, right], 1).astype(np.float32),
+            sr,
+            subtype="PCM_24",
+        )
 
 
 def build_datamodule(folder: Path, cache_dir: Path | None, *, augment: bool, batch_size: int):
@@ -64,7 +69,9 @@ def compose_train(overrides: list[str]):
 
     config_resolvers.register()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(config_name="train", overrides=[*overrides, "paths.output_dir=/tmp", "paths.cache_dir=/tmp"])
+        return compose(
+            config_name="train", overrides=[*overrides, "paths.output_dir=/tmp", "paths.cache_dir=/tmp"]
+        )
 
 
 def build_model():
@@ -117,7 +124,9 @@ def main() -> None:
             step_time += time.perf_counter() - start
 
     params = sum(p.numel() for p in model.net.parameters())
-    print(f"{args.files} files of ~{args.seconds:.1f} s, 48 kHz 24-bit stereo; torch threads: {torch.get_num_threads()}")
+    print(
+        f"{args.files} files of ~{args.seconds:.1f} s, 48 kHz 24-bit stereo; torch threads: {torch.get_num_threads()}"
+    )
     print(f"first preparation (decode + resample + mel, written to the cache): {prepare:.2f} s\n")
     print(f"{'epoch (4 crops/file, batch 16)':<34}{'cached':>10}{'decoding':>10}{'speed-up':>10}")
     for augment, cached, decoding in rows:

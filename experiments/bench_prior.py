@@ -32,7 +32,9 @@ def full_recompute(prior: CodePrior, *, n_tokens: int, seed: int) -> torch.Tenso
     with torch.inference_mode():
         for n in range(n_tokens):
             logits = prior(tokens[:, : n + 1]).logits[:, -1]
-            logits = top_p_filter(top_k_filter(logits / SAMPLING["temperature"], SAMPLING["top_k"]), SAMPLING["top_p"])
+            logits = top_p_filter(
+                top_k_filter(logits / SAMPLING["temperature"], SAMPLING["top_k"]), SAMPLING["top_p"]
+            )
             tokens[:, n] = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
     return prior.layout.unflatten(tokens)[0]
 
@@ -45,7 +47,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     n_columns = args.tokens // (LEVELS * ROWS)
-    print(f"threads={torch.get_num_threads()} tokens={args.tokens} layout={LEVELS}x{ROWS} window={CONTEXT_COLUMNS} cols")
+    print(
+        f"threads={torch.get_num_threads()} tokens={args.tokens} layout={LEVELS}x{ROWS} window={CONTEXT_COLUMNS} cols"
+    )
     print(f"{'size':<8}{'params':>10}{'K':>5}{'cache tok/s':>13}{'full tok/s':>12}{'speedup':>9}  same codes")
     for name in args.sizes:
         hidden, layers, heads, codebook = SIZES[name]

@@ -32,7 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run folder (uses checkpoints/last.ckpt) or a checkpoint")
     parser.add_argument("folder", type=Path, help="folder of recordings to reconstruct")
-    parser.add_argument("--vocoder", type=Path, default=None, help="a model=vocoder run (folder or checkpoint)")
+    parser.add_argument(
+        "--vocoder", type=Path, default=None, help="a model=vocoder run (folder or checkpoint)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     with exit_on_user_error():
@@ -70,7 +72,9 @@ def main() -> None:
     print(f"reconstruction mel L1 (frame-weighted): {total_abs / total_frames:.4f}")
     print(f"multi-scale spectral loss (mean over files): {sum(spectral) / len(spectral):.4f}")
     if distances:
-        print(f"multi-resolution STFT distance, reconstruction vs recording: {sum(distances) / len(distances):.4f}")
+        print(
+            f"multi-resolution STFT distance, reconstruction vs recording: {sum(distances) / len(distances):.4f}"
+        )
         print(f"  (vocoder copy-synthesis of the original mel: {sum(floors) / len(floors):.4f})")
     else:
         print("multi-resolution STFT distance: needs audio; pass --vocoder <trained vocoder run>")

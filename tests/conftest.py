@@ -33,7 +33,9 @@ def write_tone(
 
 def make_sound_folder(root: Path, n_files: int, *, seconds: float = 0.6) -> Path:
     for index in range(n_files):
-        write_tone(root / f"hit_{index:03d}.wav", seconds=seconds + 0.1 * (index % 3), freq=110.0 * (1 + index % 7))
+        write_tone(
+            root / f"hit_{index:03d}.wav", seconds=seconds + 0.1 * (index % 3), freq=110.0 * (1 + index % 7)
+        )
     return root
 
 
@@ -61,9 +63,7 @@ def compose(overrides: list[str], *, output_dir: Path):
 @pytest.fixture
 def compose_cfg(tmp_path: Path):
     def _compose(overrides: list[str]):
-        return compose(
-            [f"paths.cache_dir={tmp_path / 'cache'}", *overrides], output_dir=tmp_path / "run"
-        )
+        return compose([f"paths.cache_dir={tmp_path / 'cache'}", *overrides], output_dir=tmp_path / "run")
 
     return _compose
 

@@ -49,10 +49,15 @@ def test_vqvae_run_logs_health_warns_writes_summary_and_resumes(compose_cfg, tmp
     assert 0 < metrics["val/codebook/level0/utilization"] <= 1
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [row["level"] for row in summary["codebook_health"]] == [0, 1]
-    assert summary["codebook_warnings"] and "epoch 1: codebook level 0 utilization" in summary["codebook_warnings"][0]
+    assert (
+        summary["codebook_warnings"]
+        and "epoch 1: codebook level 0 utilization" in summary["codebook_warnings"][0]
+    )
     assert len(summary["loss_history"]) == 2 and "val/mel_l1" in summary["loss_history"][-1]
     assert summary["dataset"]["file_count"] == 8
     assert (run_dir / "config.yaml").exists()
+    assert summary["checkpoints"]["last"].endswith("checkpoints/last.ckpt")
+    assert torch.load(summary["checkpoints"]["last"], weights_only=False)["global_step"] == 6
     assert sorted(p.name for p in (run_dir / "previews" / "epoch_001").iterdir())[0] == "clip_0.png"
 
     # Resume: same global step, optimizer and codebook (EMA buffers) state, best/last tracking kept.
@@ -121,9 +126,13 @@ def test_nan_loss_skips_the_step_and_training_goes_on(compose_cfg, tmp_path: Pat
     cfg = compose_cfg([*TINY_VQVAE, "data.path=/unused", "data=small"])
     module = hydra.utils.instantiate(cfg.model)
     module.log = lambda *args, **kwargs: None  # no Trainer attached in this unit test
+
     def batch_of(mel: torch.Tensor) -> ClipBatch:
         return ClipBatch(
-            mel=mel, audio=torch.zeros(2, 1, 32 * 512), frame_mask=torch.ones(2, 32, dtype=torch.bool), file_index=torch.zeros(2)
+            mel=mel,
+            audio=torch.zeros(2, 1, 32 * 512),
+            frame_mask=torch.ones(2, 32, dtype=torch.bool),
+            file_index=torch.zeros(2),
         )
 
     assert torch.isfinite(module.training_step(batch_of(torch.randn(2, 128, 32)), 0)["loss"])  # k-means init
@@ -136,16 +145,32 @@ def test_nan_loss_skips_the_step_and_training_goes_on(compose_cfg, tmp_path: Pat
 
 
 def run_train_py(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DISTILL_CACHE_DIR": str(tmp_path / "cache"), "DISTILL_LOG_DIR": str(tmp_path / "logs")}
+    env = {
+        **os.environ,
+        "DISTILL_CACHE_DIR": str(tmp_path / "cache"),
+        "DISTILL_LOG_DIR": str(tmp_path / "logs"),
+    }
     return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 def test_multirun_sweep_runs_two_jobs(tmp_path: Path):
     folder = make_sound_folder(tmp_path / "sounds", 6, seconds=0.8)
     result = run_train_py(
-        ["-m", *TINY_VQVAE, *SHORT_RUN, "trainer.max_epochs=1", f"data.path={folder}", "model.optimizer.lr=1e-3,2e-3"],
+        [
+            "-m",
+            *TINY_VQVAE,
+            *SHORT_RUN,
+            "trainer.max_epochs=1",
+            f"data.path={folder}",
+            "model.optimizer.lr=1e-3,2e-3",
+        ],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -158,7 +183,14 @@ def test_multirun_sweep_runs_two_jobs(tmp_path: Path):
 def test_ddp_trains_with_two_cpu_processes(tmp_path: Path):
     folder = make_sound_folder(tmp_path / "sounds", 6, seconds=0.8)
     result = run_train_py(
-        [*TINY_VQVAE, *SHORT_RUN, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", f"data.path={folder}"],
+        [
+            *TINY_VQVAE,
+            *SHORT_RUN,
+            "trainer=ddp",
+            "trainer.devices=2",
+            "trainer.accelerator=cpu",
+            f"data.path={folder}",
+        ],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -181,7 +213,9 @@ def test_wandb_logs_offline_into_the_run_and_always_finishes(compose_cfg, tmp_pa
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     folder = make_sound_folder(tmp_path / "sounds", 6, seconds=0.8)
-    cfg = compose_cfg([*TINY_VQVAE, *SHORT_RUN, "trainer.max_epochs=1", "logger=many", f"data.path={folder}", "data=small"])
+    cfg = compose_cfg(
+        [*TINY_VQVAE, *SHORT_RUN, "trainer.max_epochs=1", "logger=many", f"data.path={folder}", "data=small"]
+    )
     train(cfg)
     assert wandb.run is None  # wandb.finish() ran
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))

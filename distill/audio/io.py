@@ -13,7 +13,22 @@ import numpy as np
 
 # Extensions treated as audio; everything else in a folder is ignored without a warning.
 AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".w64", ".rf64", ".caf", ".au"}
+    {
+        ".wav",
+        ".wave",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".w64",
+        ".rf64",
+        ".caf",
+        ".au",
+    }
 )
 
 # Below -100 dBFS peak a file holds no usable sound (dither or digital silence).
@@ -71,7 +86,9 @@ def load_audio(path: Path | str, *, sample_rate: int) -> LoadedAudio:
     if data.shape[0] == 0:
         raise UnusableAudioError(path, "empty (0 samples)")
     if info.frames > 0 and data.shape[0] < info.frames:
-        raise UnusableAudioError(path, f"truncated (header says {info.frames} samples, found {data.shape[0]})")
+        raise UnusableAudioError(
+            path, f"truncated (header says {info.frames} samples, found {data.shape[0]})"
+        )
     if not np.isfinite(data).all():
         raise UnusableAudioError(path, "contains NaN or infinite samples")
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]

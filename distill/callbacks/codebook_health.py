@@ -20,7 +20,12 @@ log = logging.getLogger(__name__)
 
 def health_table(health: list[LevelHealth]) -> list[dict[str, float]]:
     return [
-        {"level": h.level, "utilization": h.utilization, "perplexity": h.perplexity, "dead_codes": h.dead_codes}
+        {
+            "level": h.level,
+            "utilization": h.utilization,
+            "perplexity": h.perplexity,
+            "dead_codes": h.dead_codes,
+        }
         for h in health
     ]
 
@@ -28,7 +33,8 @@ def health_table(health: list[LevelHealth]) -> list[dict[str, float]]:
 def format_health_table(rows: list[dict[str, float]]) -> str:
     lines = ["level  utilization  perplexity  dead_codes"]
     lines += [
-        f"{r['level']:>5}  {r['utilization']:>10.1%}  {r['perplexity']:>10.1f}  {r['dead_codes']:>10}" for r in rows
+        f"{r['level']:>5}  {r['utilization']:>10.1%}  {r['perplexity']:>10.1f}  {r['dead_codes']:>10}"
+        for r in rows
     ]
     return "\n".join(lines)
 
@@ -80,7 +86,9 @@ class CodebookHealthMonitor(L.Callback):
             self._val_usage = self._usage(pl_module)
         self._val_usage.reset()
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         codes, frame_mask = outputs["codes"], outputs["frame_mask"]
         # A code column covers 16 frames: count only columns that hold real audio, not padding.
         columns = frame_mask[:, ::16][:, : codes.shape[-1]]  # [B, C]
@@ -118,7 +126,9 @@ class CodebookHealthMonitor(L.Callback):
         if self.final_table:
             log.info("Codebook health at the end of training:\n%s", format_health_table(self.final_table))
         if self.warnings:
-            log.warning("%d codebook warning(s) during training:\n%s", len(self.warnings), "\n".join(self.warnings))
+            log.warning(
+                "%d codebook warning(s) during training:\n%s", len(self.warnings), "\n".join(self.warnings)
+            )
 
     def summary_section(self) -> dict:
         return {"codebook_health": self.final_table, "codebook_warnings": list(self.warnings)}

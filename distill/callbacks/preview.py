@@ -19,7 +19,9 @@ from distill.generate.vocoder import Vocoder
 log = logging.getLogger(__name__)
 
 
-def save_mel_comparison(path: Path, original: torch.Tensor, reconstruction: torch.Tensor, *, title: str) -> None:
+def save_mel_comparison(
+    path: Path, original: torch.Tensor, reconstruction: torch.Tensor, *, title: str
+) -> None:
     """Two stacked log-mel images [n_mels, T] on one shared colour scale, written as PNG."""
     import matplotlib
 
@@ -42,7 +44,9 @@ def save_mel_comparison(path: Path, original: torch.Tensor, reconstruction: torc
 class ReconstructionPreview(L.Callback):
     """Every ``every_n_epochs`` epochs, reconstruct ``num_clips`` fixed validation clips."""
 
-    def __init__(self, *, every_n_epochs: int, num_clips: int, output_dir: str, vocoder: Vocoder | None) -> None:
+    def __init__(
+        self, *, every_n_epochs: int, num_clips: int, output_dir: str, vocoder: Vocoder | None
+    ) -> None:
         self.every_n_epochs = every_n_epochs
         self.num_clips = num_clips
         self.output_dir = Path(output_dir)
@@ -61,7 +65,11 @@ class ReconstructionPreview(L.Callback):
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or self._clips is None or (trainer.current_epoch + 1) % self.every_n_epochs:
+        if (
+            trainer.sanity_checking
+            or self._clips is None
+            or (trainer.current_epoch + 1) % self.every_n_epochs
+        ):
             return
         with torch.no_grad():
             recon = pl_module.net(self._clips.to(pl_module.device)).recon.cpu()
@@ -69,7 +77,9 @@ class ReconstructionPreview(L.Callback):
         images, audio = [], []
         for index, (original, rebuilt) in enumerate(zip(self._clips, recon, strict=True)):
             image = folder / f"clip_{index}.png"
-            save_mel_comparison(image, original, rebuilt, title=f"epoch {trainer.current_epoch}, clip {index}")
+            save_mel_comparison(
+                image, original, rebuilt, title=f"epoch {trainer.current_epoch}, clip {index}"
+            )
             images.append(image)
             if self.vocoder is not None:
                 audio += self._render(folder, index, original, rebuilt)
@@ -94,5 +104,7 @@ class ReconstructionPreview(L.Callback):
             if audio:
                 import wandb
 
-                clips = [wandb.Audio(str(p), sample_rate=self.vocoder.sample_rate, caption=p.stem) for p in audio]
+                clips = [
+                    wandb.Audio(str(p), sample_rate=self.vocoder.sample_rate, caption=p.stem) for p in audio
+                ]
                 logger.experiment.log({"preview/audio": clips}, step=trainer.global_step)

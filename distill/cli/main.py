@@ -29,7 +29,10 @@ def _log_to(console) -> None:
     from rich.logging import RichHandler
 
     logging.basicConfig(
-        level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)], force=True
+        level=logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+        force=True,
     )
 
 
@@ -42,7 +45,9 @@ def _root() -> None:
 def scan(
     folder: Path = typer.Argument(..., help="Folder of recordings (searched recursively)."),
     cache_dir: Path = typer.Option(
-        None, "--cache-dir", help="Where prepared mels are kept (default: $DISTILL_CACHE_DIR or ~/.cache/distill)."
+        None,
+        "--cache-dir",
+        help="Where prepared mels are kept (default: $DISTILL_CACHE_DIR or ~/.cache/distill).",
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Only check the files; write nothing."),
 ) -> None:
@@ -62,28 +67,36 @@ def scan(
 
     _log_to(Console(stderr=True))
     mel_config = MelConfig()
-    store = DecodingStore(mel_config=mel_config) if no_cache else MelCache(
-        root=cache_dir or _default_cache_dir(), mel_config=mel_config
+    store = (
+        DecodingStore(mel_config=mel_config)
+        if no_cache
+        else MelCache(root=cache_dir or _default_cache_dir(), mel_config=mel_config)
     )
     console = Console()
     with exit_on_user_error():
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Scanning", total=None)
             report = scan_folder(
-                folder, store=store, on_file=lambda path: progress.update(task, description=f"Reading {path.name}")
+                folder,
+                store=store,
+                on_file=lambda path: progress.update(task, description=f"Reading {path.name}"),
             )
         tier = pick_tier(len(report.usable)) if report.usable else None
         render_scan_report(console, report, tier_name=tier.name if tier else None)
         report.require_usable()
 
 
-vocoder_app = typer.Typer(help="Vocoders: the universal BigVGAN-v2 (optional extra distill[bigvgan]).", no_args_is_help=True)
+vocoder_app = typer.Typer(
+    help="Vocoders: the universal BigVGAN-v2 (optional extra distill[bigvgan]).", no_args_is_help=True
+)
 app.add_typer(vocoder_app, name="vocoder")
 
 
 @vocoder_app.command("download")
 def vocoder_download(
-    source: str = typer.Argument("nvidia/bigvgan_v2_44khz_128band_512x", help="Hub id of the BigVGAN-v2 model."),
+    source: str = typer.Argument(
+        "nvidia/bigvgan_v2_44khz_128band_512x", help="Hub id of the BigVGAN-v2 model."
+    ),
 ) -> None:
     """Download BigVGAN-v2 (44 kHz, 128 bands, 512x) once; later runs use it offline."""
     from distill.generate.bigvgan import load_bigvgan, locate

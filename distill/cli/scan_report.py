@@ -39,4 +39,6 @@ def render_scan_report(console: Console, report: ScanReport, *, tier_name: str |
         f" total duration {_duration(report.total_duration_s)}."
     )
     if tier_name is not None:
-        console.print(f"data=auto would pick the [bold]{tier_name}[/] tier ({len(report.usable)} usable files).")
+        console.print(
+            f"data=auto would pick the [bold]{tier_name}[/] tier ({len(report.usable)} usable files)."
+        )

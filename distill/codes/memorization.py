@@ -52,14 +52,18 @@ class TrainingIndex:
         """Column ids [C] of any grid; -1 for a column absent from the training set."""
         columns = _columns(grid)
         if columns.shape[1] != self._shape:
-            raise ValueError(f"grid has {columns.shape[1]} codes per column, training grids have {self._shape}")
+            raise ValueError(
+                f"grid has {columns.shape[1]} codes per column, training grids have {self._shape}"
+            )
         return np.asarray([self._column_ids.get(col.tobytes(), -1) for col in columns], dtype=np.int64)
 
     def windows(self, length: int) -> set[bytes]:
         """Every run of ``length`` consecutive training columns, as bytes of its id run."""
         if length not in self._windows:
             self._windows[length] = {
-                seq[start : start + length].tobytes() for seq in self._sequences for start in range(len(seq) - length + 1)
+                seq[start : start + length].tobytes()
+                for seq in self._sequences
+                for start in range(len(seq) - length + 1)
             }
         return self._windows[length]
 
@@ -139,11 +143,15 @@ def memorization_report(
     Grids shorter than ``window`` columns have no window: they count for the runs, not the shares.
     """
     if ratio_threshold <= 0 or not 0 <= min_share <= 1:
-        raise ValueError(f"need ratio_threshold > 0 and min_share in [0, 1], got {ratio_threshold}, {min_share}")
+        raise ValueError(
+            f"need ratio_threshold > 0 and min_share in [0, 1], got {ratio_threshold}, {min_share}"
+        )
     index = TrainingIndex(training)
     gen_shares, gen_runs = _measure(index, generated, window)
     if not gen_shares:
-        raise ValueError(f"no generated grid has >= window={window} columns; generate longer or use a smaller window")
+        raise ValueError(
+            f"no generated grid has >= window={window} columns; generate longer or use a smaller window"
+        )
     held_shares, held_runs = _measure(index, heldout, window)
 
     gen_mean = float(np.mean(gen_shares))

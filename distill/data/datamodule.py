@@ -134,7 +134,10 @@ class SoundFolderDataModule(L.LightningDataModule):
         if not self.val_files:
             return []
         dataset = TiledDataset(
-            store=self.store, files=self.val_files, crop_frames=self.val_crop_frames, mel_config=self.mel_config
+            store=self.store,
+            files=self.val_files,
+            crop_frames=self.val_crop_frames,
+            mel_config=self.mel_config,
         )
         return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, **self.loader_options)
 

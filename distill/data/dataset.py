@@ -53,7 +53,9 @@ def collate_clips(clips: list[Clip]) -> ClipBatch:
 class _CropReader:
     """Reads frame-aligned crops from a store, padding past the end of a file with silence."""
 
-    def __init__(self, *, store: FileStore, files: list[PreparedFile], crop_frames: int, mel_config: MelConfig):
+    def __init__(
+        self, *, store: FileStore, files: list[PreparedFile], crop_frames: int, mel_config: MelConfig
+    ):
         self.store = store
         self.files = files
         self.crop_frames = crop_frames
@@ -69,7 +71,9 @@ class _CropReader:
         if real:
             stored_audio, stored_mel = self.store.arrays(prepared)
             mel[:, :real] = torch.from_numpy(np.array(stored_mel[:, start_frame : start_frame + real]))
-            audio[: real * hop] = torch.from_numpy(np.array(stored_audio[start_frame * hop : (start_frame + real) * hop]))
+            audio[: real * hop] = torch.from_numpy(
+                np.array(stored_audio[start_frame * hop : (start_frame + real) * hop])
+            )
         mask = torch.arange(self.crop_frames) < real
         return Clip(mel=mel, audio=audio[None], frame_mask=mask, file_index=file_index)
 
@@ -129,7 +133,9 @@ class RandomCropDataset(Dataset):
 class TiledDataset(Dataset):
     """Validation crops: each file cut into consecutive crops (the last one padded), covering all of it."""
 
-    def __init__(self, *, store: FileStore, files: list[PreparedFile], crop_frames: int, mel_config: MelConfig):
+    def __init__(
+        self, *, store: FileStore, files: list[PreparedFile], crop_frames: int, mel_config: MelConfig
+    ):
         self.reader = _CropReader(store=store, files=files, crop_frames=crop_frames, mel_config=mel_config)
         self.items = [
             (file_index, start)

@@ -83,7 +83,9 @@ def scan_folder(
     if not root.exists():
         raise DataFolderError(f"Data folder {root} does not exist; check the path.")
     if not root.is_dir():
-        raise DataFolderError(f"Data path {root} is a file, not a folder; give the folder that holds your recordings.")
+        raise DataFolderError(
+            f"Data path {root} is a file, not a folder; give the folder that holds your recordings."
+        )
     paths, ignored = audio_files(root)
     report = ScanReport(root=root, sample_rate=store.mel_config.sample_rate, ignored=ignored)
     for path in paths:

@@ -1,6 +1,6 @@
 """`make demo`: synthesise a small sound world, train on it briefly on CPU, print where things are.
 
-    python -m distill.demo [--data /my/sounds] [--out demo]
+python -m distill.demo [--data /my/sounds] [--out demo]
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def _run(command: list[str], *, env: dict, what: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None, help="your own folder of recordings (default: synthesise)")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="your own folder of recordings (default: synthesise)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "demo", help="where the demo writes everything")
     args = parser.parse_args()
     out = args.out.resolve()

@@ -29,7 +29,9 @@ def _require_package():
         from bigvgan.bigvgan import BigVGAN
         from bigvgan.env import AttrDict
     except ImportError as error:
-        raise UserError(f"The BigVGAN vocoder needs NVIDIA's bigvgan package; install it with {INSTALL_HINT}.") from error
+        raise UserError(
+            f"The BigVGAN vocoder needs NVIDIA's bigvgan package; install it with {INSTALL_HINT}."
+        ) from error
     return BigVGAN, AttrDict
 
 
@@ -43,7 +45,9 @@ def locate(source: str | Path, *, download: bool) -> Path:
     if folder.is_dir():
         missing = [name for name in FILES if not (folder / name).is_file()]
         if missing:
-            raise UserError(f"BigVGAN folder {folder} lacks {', '.join(missing)}; it needs {' and '.join(FILES)}.")
+            raise UserError(
+                f"BigVGAN folder {folder} lacks {', '.join(missing)}; it needs {' and '.join(FILES)}."
+            )
         return folder
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
@@ -51,11 +55,14 @@ def locate(source: str | Path, *, download: bool) -> Path:
 
     try:
         paths = [
-            hf_hub_download(str(source), name, local_files_only=not download, tqdm_class=rich_tqdm) for name in FILES
+            hf_hub_download(str(source), name, local_files_only=not download, tqdm_class=rich_tqdm)
+            for name in FILES
         ]
     except LocalEntryNotFoundError as error:
         if download:
-            raise UserError(f"Could not download BigVGAN '{source}': the hub is unreachable (or HF_HUB_OFFLINE is set).") from error
+            raise UserError(
+                f"Could not download BigVGAN '{source}': the hub is unreachable (or HF_HUB_OFFLINE is set)."
+            ) from error
         raise UserError(
             f"BigVGAN '{source}' is not available locally; download it once with"
             f" `distill vocoder download {source}` or give a folder holding {' and '.join(FILES)}."
@@ -119,6 +126,10 @@ class BigVGANVocoder(Vocoder):
 
 
 @functools.lru_cache(maxsize=4)
-def load_bigvgan(source: str = HUB_ID, *, download: bool = False, chunk_frames: int = 256, overlap_frames: int = 32):
+def load_bigvgan(
+    source: str = HUB_ID, *, download: bool = False, chunk_frames: int = 256, overlap_frames: int = 32
+):
     """A cached BigVGANVocoder: loading the 112 M-parameter model once per process is enough."""
-    return BigVGANVocoder(folder=locate(source, download=download), chunk_frames=chunk_frames, overlap_frames=overlap_frames)
+    return BigVGANVocoder(
+        folder=locate(source, download=download), chunk_frames=chunk_frames, overlap_frames=overlap_frames
+    )

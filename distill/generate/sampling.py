@@ -60,7 +60,9 @@ def _check_params(*, n_columns: int, temperature: float, top_k: int, top_p: floa
 def _check_prompt(prior: CodePrior, prompt: torch.Tensor, batch_size: int) -> None:
     levels, rows = prior.layout.levels, prior.layout.rows
     if prompt.dim() != 4 or prompt.shape[0] != batch_size or prompt.shape[1:3] != (levels, rows):
-        raise ValueError(f"prompt must have shape [{batch_size}, {levels}, {rows}, C], got {tuple(prompt.shape)}")
+        raise ValueError(
+            f"prompt must have shape [{batch_size}, {levels}, {rows}, C], got {tuple(prompt.shape)}"
+        )
     if prompt.is_floating_point() or prompt.is_complex():
         raise ValueError(f"prompt must hold integer codes, got dtype {prompt.dtype}")
     if prompt.numel() and (prompt.min() < 0 or prompt.max() >= prior.codebook_size):
@@ -96,7 +98,9 @@ def sample_batch(
     returned unchanged at the start. Same prior, seed and parameters -> identical codes: all
     randomness comes from a local ``torch.Generator`` (the global RNG is never touched).
     """
-    _check_params(n_columns=n_columns, temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size)
+    _check_params(
+        n_columns=n_columns, temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size
+    )
     device = prior.code_embedding.weight.device
     per_column = prior.layout.tokens_per_column
     if prompt is None:
@@ -118,7 +122,9 @@ def sample_batch(
             cache = prior.new_cache(batch_size, device=device)
             logits = _slide(prior, cache, tokens, known=known, keep_tokens=keep_tokens)
             while True:
-                tokens[:, known] = _draw(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+                tokens[:, known] = _draw(
+                    logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
+                )
                 known += 1
                 if known == total:
                     break
@@ -131,7 +137,9 @@ def sample_batch(
     return prior.layout.unflatten(tokens.clone())
 
 
-def _slide(prior: CodePrior, cache: KVCache, tokens: torch.Tensor, *, known: int, keep_tokens: int) -> torch.Tensor:
+def _slide(
+    prior: CodePrior, cache: KVCache, tokens: torch.Tensor, *, known: int, keep_tokens: int
+) -> torch.Tensor:
     """(Re)start the window so it ends at clip token ``known``; returns logits [B, K] for that token.
 
     ``known`` is a whole number of columns here (prompt end, or a full window of whole columns).

@@ -62,7 +62,9 @@ def chunked_synthesis(
         left, right = max(0, start - overlap_frames), min(frames, stop + overlap_frames)
         wave = render(mel[:, :, left:right])  # [B, 1, (right - left) * hop]
         keep_from = (start - left) * hop_length
-        out[:, :, start * hop_length : stop * hop_length] = wave[:, :, keep_from : keep_from + (stop - start) * hop_length]
+        out[:, :, start * hop_length : stop * hop_length] = wave[
+            :, :, keep_from : keep_from + (stop - start) * hop_length
+        ]
     return out
 
 
@@ -109,7 +111,9 @@ class HifiGanVocoder(Vocoder):
         if not any(".parametrizations." in key for key in state_dict):
             generator.remove_weight_norm()
         generator.load_state_dict(state_dict)
-        return cls(generator, sample_rate=sample_rate, chunk_frames=chunk_frames, overlap_frames=overlap_frames)
+        return cls(
+            generator, sample_rate=sample_rate, chunk_frames=chunk_frames, overlap_frames=overlap_frames
+        )
 
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:  # mel: [B, 128, T] -> [B, 1, T * 512]
         if mel.dim() != 3:

@@ -23,11 +23,15 @@ def find_run(run_or_checkpoint: Path | str) -> tuple[Path, Path]:
     if not checkpoint.is_file():
         raise UserError(f"No checkpoint at {checkpoint}; give a run folder or a .ckpt file from one.")
     if not (run_dir / "config.yaml").is_file():
-        raise UserError(f"No config.yaml in {run_dir}; the checkpoint must sit in <run>/checkpoints/ of a distill run.")
+        raise UserError(
+            f"No config.yaml in {run_dir}; the checkpoint must sit in <run>/checkpoints/ of a distill run."
+        )
     return run_dir, checkpoint
 
 
-def load_trained_module(run_or_checkpoint: Path | str, *, map_location: str = "cpu") -> tuple[L.LightningModule, DictConfig]:
+def load_trained_module(
+    run_or_checkpoint: Path | str, *, map_location: str = "cpu"
+) -> tuple[L.LightningModule, DictConfig]:
     """The module built from the run's resolved config, with the checkpoint's weights and buffers, in eval mode."""
     import hydra
 
@@ -46,5 +50,9 @@ def load_vocoder(run_or_checkpoint: Path | str, *, chunk_frames: int = 256):
 
     module, cfg = load_trained_module(run_or_checkpoint)
     if not isinstance(module, VocoderModule):
-        raise UserError(f"{run_or_checkpoint} is a {type(module).__name__} run, not a vocoder run (model=vocoder).")
-    return HifiGanVocoder(module.generator, sample_rate=module.mel_config.sample_rate, chunk_frames=chunk_frames)
+        raise UserError(
+            f"{run_or_checkpoint} is a {type(module).__name__} run, not a vocoder run (model=vocoder)."
+        )
+    return HifiGanVocoder(
+        module.generator, sample_rate=module.mel_config.sample_rate, chunk_frames=chunk_frames
+    )

@@ -75,12 +75,16 @@ class VocoderModule(L.LightningModule):
         with torch.no_grad():  # real features are only targets for feature matching: no graph needed
             mpd_real, msd_real = self.mpd(real), self.msd(real)
         mpd_fake, msd_fake = self.mpd(fake), self.msd(fake)
-        adversarial = generator_adversarial_loss(mpd_fake.logits) + generator_adversarial_loss(msd_fake.logits)
+        adversarial = generator_adversarial_loss(mpd_fake.logits) + generator_adversarial_loss(
+            msd_fake.logits
+        )
         features = feature_matching_loss(mpd_real.features, mpd_fake.features) + feature_matching_loss(
             msd_real.features, msd_fake.features
         )
         mel = mel_l1_loss(fake, batch.mel, self.mel_config)
-        loss_g = self.adversarial_weight * adversarial + self.feature_weight * features + self.mel_weight * mel
+        loss_g = (
+            self.adversarial_weight * adversarial + self.feature_weight * features + self.mel_weight * mel
+        )
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()

@@ -73,7 +73,12 @@ class VQVAEModule(L.LightningModule):
                     break
         self.net.train()
         self.net(torch.cat(mels))
-        log.info("k-means initialised %d codebooks of %d codes on %d cells", self.num_levels, self.codebook_size, cells)
+        log.info(
+            "k-means initialised %d codebooks of %d codes on %d cells",
+            self.num_levels,
+            self.codebook_size,
+            cells,
+        )
 
     def _skip(self, reason: str) -> None:
         self.skipped_steps += 1

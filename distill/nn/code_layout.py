@@ -26,7 +26,9 @@ class CodeLayout:
 
     def __post_init__(self) -> None:
         if self.levels < 1 or self.rows < 1:
-            raise ValueError(f"CodeLayout needs levels >= 1 and rows >= 1, got levels={self.levels}, rows={self.rows}")
+            raise ValueError(
+                f"CodeLayout needs levels >= 1 and rows >= 1, got levels={self.levels}, rows={self.rows}"
+            )
 
     @property
     def tokens_per_column(self) -> int:
@@ -37,15 +39,21 @@ class CodeLayout:
             raise ValueError(f"length and offset must be >= 0, got length={length}, offset={offset}")
         return torch.arange(offset, offset + length, device=device)
 
-    def level_ids(self, length: int, *, offset: int = 0, device: torch.device | str | None = None) -> torch.Tensor:
+    def level_ids(
+        self, length: int, *, offset: int = 0, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """RVQ level of tokens ``offset .. offset+length-1`` of a clip, LongTensor [length]."""
         return self._positions(length, offset, device) % self.levels
 
-    def row_ids(self, length: int, *, offset: int = 0, device: torch.device | str | None = None) -> torch.Tensor:
+    def row_ids(
+        self, length: int, *, offset: int = 0, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """Frequency row of tokens ``offset .. offset+length-1``, LongTensor [length]."""
         return (self._positions(length, offset, device) // self.levels) % self.rows
 
-    def column_ids(self, length: int, *, offset: int = 0, device: torch.device | str | None = None) -> torch.Tensor:
+    def column_ids(
+        self, length: int, *, offset: int = 0, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """Grid column (time) of tokens ``offset .. offset+length-1``, LongTensor [length]."""
         return self._positions(length, offset, device) // self.tokens_per_column
 

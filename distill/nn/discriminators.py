@@ -88,7 +88,11 @@ class MultiPeriodDiscriminator(nn.Module):
         super().__init__()
         self.discriminators = nn.ModuleList(
             PeriodDiscriminator(
-                period=p, channels=channels, kernel_size=kernel_size, stride=stride, leaky_relu_slope=leaky_relu_slope
+                period=p,
+                channels=channels,
+                kernel_size=kernel_size,
+                stride=stride,
+                leaky_relu_slope=leaky_relu_slope,
             )
             for p in periods
         )

@@ -70,7 +70,9 @@ def feature_matching_loss(
     return torch.stack(terms).sum()
 
 
-def mel_l1_loss(fake_wave: torch.Tensor, target_mel: torch.Tensor, config: MelConfig = MelConfig()) -> torch.Tensor:
+def mel_l1_loss(
+    fake_wave: torch.Tensor, target_mel: torch.Tensor, config: MelConfig = MelConfig()
+) -> torch.Tensor:
     """Mel-spectrogram L1 (HiFi-GAN Eq. 3) on our canonical log-mel; scalar.
 
     fake_wave: [B, 1, T] generator output; target_mel: [B, n_mels, T // hop] mel of the real audio.
@@ -79,7 +81,9 @@ def mel_l1_loss(fake_wave: torch.Tensor, target_mel: torch.Tensor, config: MelCo
     """
     fake_mel = log_mel(fake_wave, config)  # [B, n_mels, T // hop]
     if fake_mel.shape != target_mel.shape:
-        raise ValueError(f"mel shapes differ: generated {tuple(fake_mel.shape)} vs target {tuple(target_mel.shape)}")
+        raise ValueError(
+            f"mel shapes differ: generated {tuple(fake_mel.shape)} vs target {tuple(target_mel.shape)}"
+        )
     return nn.functional.l1_loss(fake_mel, target_mel)
 
 
@@ -118,7 +122,12 @@ class MultiResolutionSTFTDistance(nn.Module):
     def _magnitude(self, wave: torch.Tensor, i: int) -> torch.Tensor:  # wave: [B, T] -> [B, F, frames]
         n_fft, hop, win = self.resolutions[i]
         spec = torch.stft(
-            wave, n_fft=n_fft, hop_length=hop, win_length=win, window=getattr(self, f"window{i}"), return_complex=True
+            wave,
+            n_fft=n_fft,
+            hop_length=hop,
+            win_length=win,
+            window=getattr(self, f"window{i}"),
+            return_complex=True,
         )
         return spec.abs().clamp_min(self.eps)
 

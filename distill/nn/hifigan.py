@@ -55,12 +55,14 @@ class ResBlock1(nn.Module):
 
     def receptive_half_width(self) -> int:
         """Samples of context on each side at this block's resolution."""
-        return sum(_same_padding(self.kernel_size, d) + _same_padding(self.kernel_size, 1) for d in self.dilations)
+        return sum(
+            _same_padding(self.kernel_size, d) + _same_padding(self.kernel_size, 1) for d in self.dilations
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [B, C, T] -> [B, C, T]
         # In-place activations/adds where the overwritten tensor is a conv output that autograd does
-        # not keep (conv backward needs only its input): the generator is memory-bound on CPU at
-        # its wide late stages, so fewer temporaries are measurably faster.
+        # not keep (conv backward needs only its input): fewer temporaries means less memory traffic
+        # on the long, narrow late-stage tensors, where CPU inference spends its time.
         for c1, c2 in zip(self.convs1, self.convs2, strict=True):
             xt = c1(nn.functional.leaky_relu(x, self.slope))  # not in place: x is the residual
             xt = c2(nn.functional.leaky_relu(xt, self.slope, inplace=True))
@@ -77,7 +79,8 @@ class HifiGanGenerator(nn.Module):
     ``ResBlock1`` per entry of ``resblock_kernel_sizes`` (with the matching dilation list).
     V2 for our 512x mel: upsample_initial_channel=128, upsample_rates=[8, 8, 4, 2],
     upsample_kernel_sizes=[16, 16, 8, 4], resblock_kernel_sizes=[3, 7, 11],
-    resblock_dilations=[[1, 3, 5]] * 3, leaky_relu_slope=0.1 (about 0.93 M parameters).
+    resblock_dilations=[[1, 3, 5]] * 3, leaky_relu_slope=0.1: 971,041 parameters once weight norm
+    is removed (the paper's 0.92 M is for 80 mel bands; we take 128).
 
     Built with weight norm on every conv (as in the paper, for stable GAN training); call
     ``remove_weight_norm()`` once for inference, which folds it into plain weights.
@@ -135,7 +138,9 @@ class HifiGanGenerator(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:  # mel: [B, in_channels, T]
         x = self.conv_pre(mel)  # [B, C0, T]
         for i, up in enumerate(self.ups):
-            x = up(nn.functional.leaky_relu(x, self.slope, inplace=True))  # [B, C0 / 2^(i+1), T * prod(rates[:i+1])]
+            x = up(
+                nn.functional.leaky_relu(x, self.slope, inplace=True)
+            )  # [B, C0 / 2^(i+1), T * prod(rates[:i+1])]
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             # MRF: average (not sum) so the output scale does not grow with the number of kernels.
             mrf = blocks[0](x)

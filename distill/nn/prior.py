@@ -173,7 +173,9 @@ class CodePrior(nn.Module):
         self.row_embedding = nn.Embedding(rows, hidden)
         self.position_embedding = nn.Embedding(self.context_tokens, hidden)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(PriorBlock(hidden=hidden, heads=heads, dropout=dropout) for _ in range(layers))
+        self.blocks = nn.ModuleList(
+            PriorBlock(hidden=hidden, heads=heads, dropout=dropout) for _ in range(layers)
+        )
         self.norm = nn.LayerNorm(hidden)
         self.level_heads = nn.ModuleList(nn.Linear(hidden, codebook_size) for _ in range(levels))
         self._init_weights()
@@ -261,7 +263,9 @@ class CodePrior(nn.Module):
         """
         length = tokens.shape[1]
         if length + 1 > cache.capacity:
-            raise ValueError(f"cannot prime {length} tokens: a window holds BOS + {cache.capacity - 1} tokens")
+            raise ValueError(
+                f"cannot prime {length} tokens: a window holds BOS + {cache.capacity - 1} tokens"
+            )
         if tokens.shape[0] != cache.batch_size:
             raise ValueError(f"tokens batch {tokens.shape[0]} != cache batch {cache.batch_size}")
         cache.reset(offset=offset)

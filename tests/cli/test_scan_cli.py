@@ -30,13 +30,19 @@ def test_scan_without_usable_audio_exits_2_with_one_line(tmp_path: Path):
     folder.mkdir()
     (folder / "a.wav").write_text("text")
     result = subprocess.run(
-        [sys.executable, "-m", "distill.cli.main", "scan", str(folder), "--no-cache"], capture_output=True, text=True
+        [sys.executable, "-m", "distill.cli.main", "scan", str(folder), "--no-cache"],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "No usable audio" in errors[0]
-    missing = subprocess.run([sys.executable, "-m", "distill.cli.main", "scan", str(tmp_path / "nope")], capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "distill.cli.main", "scan", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and missing.stderr.strip().startswith("error: Data folder")
 
 

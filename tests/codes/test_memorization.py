@@ -84,12 +84,22 @@ def test_report_ratio_against_a_nonzero_baseline(training):
 
 def test_short_heldout_grids_and_errors(training):
     report = memorization_report(
-        generated=[training[0]], training=training, heldout=[grid(2, 7)], window=4, ratio_threshold=2.0, min_share=0.05
+        generated=[training[0]],
+        training=training,
+        heldout=[grid(2, 7)],
+        window=4,
+        ratio_threshold=2.0,
+        min_share=0.05,
     )
     assert report.heldout_share_mean is None and report.heldout_run_max == 0 and report.flagged
     with pytest.raises(ValueError, match="window=4"):
         memorization_report(
-            generated=[grid(3, 1)], training=training, heldout=[], window=4, ratio_threshold=2.0, min_share=0.05
+            generated=[grid(3, 1)],
+            training=training,
+            heldout=[],
+            window=4,
+            ratio_threshold=2.0,
+            min_share=0.05,
         )
     with pytest.raises(ValueError, match="codes per column"):
         TrainingIndex(training).window_share(np.zeros((2, 8, 10), dtype=np.int64), window=4)

@@ -14,7 +14,9 @@ from distill.data.scan import scan_folder
 from distill.data.store import DecodingStore
 
 
-def make_datamodule(root: Path, cache: Path | None, *, augment: bool = False, **overrides) -> SoundFolderDataModule:
+def make_datamodule(
+    root: Path, cache: Path | None, *, augment: bool = False, **overrides
+) -> SoundFolderDataModule:
     options = dict(
         path=str(root),
         cache_dir=str(cache) if cache else None,
@@ -27,7 +29,9 @@ def make_datamodule(root: Path, cache: Path | None, *, augment: bool = False, **
         val_batch_size=4,
         val_fraction=0.2,
         split_seed=0,
-        augment=hydra.utils.instantiate(OmegaConf.load(CONFIG_DIR / "data" / "_base_.yaml").augment) if augment else None,
+        augment=hydra.utils.instantiate(OmegaConf.load(CONFIG_DIR / "data" / "_base_.yaml").augment)
+        if augment
+        else None,
         num_workers=0,
         pin_memory=False,
         persistent_workers=False,

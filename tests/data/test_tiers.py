@@ -6,14 +6,26 @@ from distill.data.tiers import load_tiers, pick_tier, resolve_auto_tier
 
 @pytest.mark.parametrize(
     ("files", "tier"),
-    [(1, "small"), (4, "small"), (5, "small"), (20, "small"), (21, "medium"), (100, "medium"), (101, "large"), (900, "large")],
+    [
+        (1, "small"),
+        (4, "small"),
+        (5, "small"),
+        (20, "small"),
+        (21, "medium"),
+        (100, "medium"),
+        (101, "large"),
+        (900, "large"),
+    ],
 )
 def test_tier_boundaries_follow_the_design_table(files: int, tier: str):
     assert pick_tier(files).name == tier
 
 
 def test_tier_values_live_in_the_data_yaml():
-    values = {t.name: (t.node.codebook_size, t.node.ema_decay, t.node.prior_hidden, t.node.prior_layers) for t in load_tiers()}
+    values = {
+        t.name: (t.node.codebook_size, t.node.ema_decay, t.node.prior_hidden, t.node.prior_layers)
+        for t in load_tiers()
+    }
     assert values == {"small": (64, 0.8, 128, 2), "medium": (128, 0.9, 256, 4), "large": (256, 0.95, 512, 6)}
 
 

@@ -63,7 +63,9 @@ def test_mismatched_mel_and_incomplete_folder_are_clear_errors(tiny_bigvgan: Pat
         locate(tmp_path / "half", download=False)
 
 
-def test_auto_selection_prefers_own_then_local_bigvgan_then_explains(tiny_bigvgan: Path, tmp_path: Path, monkeypatch):
+def test_auto_selection_prefers_own_then_local_bigvgan_then_explains(
+    tiny_bigvgan: Path, tmp_path: Path, monkeypatch
+):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty hub cache: nothing downloaded
     own = object()

@@ -15,7 +15,14 @@ PARAMS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
 def prior() -> CodePrior:
     torch.manual_seed(0)
     model = CodePrior(
-        levels=LEVELS, rows=ROWS, codebook_size=K, hidden=32, layers=2, heads=2, context_columns=4, dropout=0.1
+        levels=LEVELS,
+        rows=ROWS,
+        codebook_size=K,
+        hidden=32,
+        layers=2,
+        heads=2,
+        context_columns=4,
+        dropout=0.1,
     )
     # Sharpen the untrained heads a little so samples depend clearly on the context.
     with torch.no_grad():
@@ -43,7 +50,9 @@ def test_top_p_filter_known_distribution():
     assert kept(0.01) == [False, True, False, False]  # the top token is always kept
     assert torch.equal(top_p_filter(logits, 1.0), logits)
     # Kept logits keep their values, so renormalised probabilities stay proportional.
-    torch.testing.assert_close(top_p_filter(logits, 0.7).softmax(-1)[0, [1, 3]], torch.tensor([0.5, 0.3]) / 0.8)
+    torch.testing.assert_close(
+        top_p_filter(logits, 0.7).softmax(-1)[0, [1, 3]], torch.tensor([0.5, 0.3]) / 0.8
+    )
 
 
 def test_same_seed_same_codes_different_seed_differs(prior):
@@ -88,9 +97,13 @@ def test_invalid_parameters_raise_naming_the_value(prior, kwargs, message):
 
 def test_invalid_prompt(prior):
     with pytest.raises(ValueError, match="shape"):
-        sample(prior, n_columns=1, seed=0, prompt=torch.zeros(LEVELS, ROWS + 1, 2, dtype=torch.long), **PARAMS)
+        sample(
+            prior, n_columns=1, seed=0, prompt=torch.zeros(LEVELS, ROWS + 1, 2, dtype=torch.long), **PARAMS
+        )
     with pytest.raises(ValueError, match=r"\[0, 8\)"):
-        sample(prior, n_columns=1, seed=0, prompt=torch.full((LEVELS, ROWS, 2), K, dtype=torch.long), **PARAMS)
+        sample(
+            prior, n_columns=1, seed=0, prompt=torch.full((LEVELS, ROWS, 2), K, dtype=torch.long), **PARAMS
+        )
 
 
 @pytest.mark.parametrize("prompt_columns", [2, 9])  # inside one window / longer than the window

@@ -56,4 +56,3 @@ def test_layout_checks_shapes():
     assert torch.equal(layout.unflatten(layout.flatten(codes)), codes)
     with pytest.raises(dataclasses.FrozenInstanceError):
         layout.levels = 2
-

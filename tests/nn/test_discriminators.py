@@ -6,7 +6,13 @@ from torch.nn.utils import parametrize
 
 from distill.nn.discriminators import DiscriminatorResult, MultiPeriodDiscriminator, MultiScaleDiscriminator
 
-MPD_FULL = dict(periods=[2, 3, 5, 7, 11], channels=[32, 128, 512, 1024, 1024], kernel_size=5, stride=3, leaky_relu_slope=0.1)
+MPD_FULL = dict(
+    periods=[2, 3, 5, 7, 11],
+    channels=[32, 128, 512, 1024, 1024],
+    kernel_size=5,
+    stride=3,
+    leaky_relu_slope=0.1,
+)
 MPD_LIGHT = {**MPD_FULL, "periods": [2, 3, 5], "channels": [8, 32, 128, 256, 256]}
 MSD_FULL = dict(
     num_scales=3,
@@ -16,7 +22,12 @@ MSD_FULL = dict(
     groups=[1, 4, 16, 16, 16, 16, 1],
     leaky_relu_slope=0.1,
 )
-MSD_LIGHT = {**MSD_FULL, "num_scales": 2, "channels": [32, 32, 64, 128, 256, 256, 256], "groups": [1, 4, 8, 8, 8, 8, 1]}
+MSD_LIGHT = {
+    **MSD_FULL,
+    "num_scales": 2,
+    "channels": [32, 32, 64, 128, 256, 256, 256],
+    "groups": [1, 4, 8, 8, 8, 8, 1],
+}
 SAMPLES = 2048
 CONFIGS = {"mpd-full": MPD_FULL, "mpd-light": MPD_LIGHT, "msd-full": MSD_FULL, "msd-light": MSD_LIGHT}
 

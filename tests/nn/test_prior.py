@@ -37,7 +37,14 @@ def test_forward_shapes_and_levels():
 def test_size_presets_param_counts():
     for hidden, layers, low, high in ((128, 2, 0.3e6, 1.0e6), (256, 4, 2.5e6, 5e6), (512, 6, 15e6, 25e6)):
         prior = CodePrior(
-            levels=4, rows=8, codebook_size=256, hidden=hidden, layers=layers, heads=4, context_columns=32, dropout=0.1
+            levels=4,
+            rows=8,
+            codebook_size=256,
+            hidden=hidden,
+            layers=layers,
+            heads=4,
+            context_columns=32,
+            dropout=0.1,
         )
         assert low < sum(p.numel() for p in prior.parameters()) < high
 
@@ -135,7 +142,9 @@ def test_step_errors():
     with pytest.raises(ValueError, match="context_tokens"):
         prior(torch.zeros(1, prior.context_tokens + 1, dtype=torch.long))
     with pytest.raises(ValueError, match="context_columns"):
-        CodePrior(levels=4, rows=8, codebook_size=8, hidden=16, layers=1, heads=2, context_columns=1, dropout=0.0)
+        CodePrior(
+            levels=4, rows=8, codebook_size=8, hidden=16, layers=1, heads=2, context_columns=1, dropout=0.0
+        )
 
 
 def test_nll_and_per_level_nll():
