@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from distill.errors import UserError
 
-class BundleError(Exception):
+
+class BundleError(UserError):
     """Base of every error raised by ``distill.bundle``."""
 
 
