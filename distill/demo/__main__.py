@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 VQVAE_DEMO_OVERRIDES = [
     "model=vqvae",
     "data=auto",
-    "trainer.max_epochs=12",
+    "trainer.max_epochs=40",
     "data.crops_per_file=8",
-    "callbacks.reconstruction_preview.every_n_epochs=4",
+    "callbacks.reconstruction_preview.every_n_epochs=10",
 ]
 
 
