@@ -14,6 +14,7 @@ from typing import Any
 import hydra
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distill import config_resolvers
@@ -112,7 +113,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     report = datamodule.scan()
     datamodule.tier_name = resolve_auto_tier(cfg, len(report.usable))
     output_dir = Path(cfg.paths.output_dir)
-    if L.fabric.utilities.rank_zero.rank_zero_only.rank == 0:
+    if rank_zero_only.rank == 0:
         # The resolved config (real tier values) beside the checkpoints: what packaging rebuilds from.
         _write_atomic(output_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
 

@@ -49,6 +49,7 @@ def test_vqvae_run_logs_health_warns_writes_summary_and_resumes(compose_cfg, tmp
     assert 0 < metrics["val/codebook/level0/utilization"] <= 1
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [row["level"] for row in summary["codebook_health"]] == [0, 1]
+    assert [row["level"] for row in summary["codebook_health_val"]] == [0, 1]
     assert (
         summary["codebook_warnings"]
         and "epoch 1: codebook level 0 utilization" in summary["codebook_warnings"][0]

@@ -47,9 +47,11 @@ class CodebookHealthMonitor(L.Callback):
       never before the codebooks are k-means initialised;
     - validation: the codes of the **whole** validation set (real frames only), logged at epoch
       end as ``val/codebook/level{i}/{metric}``;
-    - from epoch ``warn_from_epoch`` on, any level of the validation health (training window if
-      there is no validation set) below ``min_utilization`` raises a warning naming level and
-      value; all warnings and the final table go to the run summary and the log at the end.
+    - from epoch ``warn_from_epoch`` on, any level whose utilization over the whole training
+      epoch is below ``min_utilization`` raises a warning naming level and value. The training
+      epoch, not the validation set, decides: a small collection's validation split may hold
+      fewer cells than there are codes, where even a perfectly used codebook looks idle.
+      All warnings and the final tables go to the run summary and the log at the end.
     """
 
     def __init__(self, *, every_n_steps: int, min_utilization: float, warn_from_epoch: int) -> None:
@@ -57,8 +59,10 @@ class CodebookHealthMonitor(L.Callback):
         self.min_utilization = min_utilization
         self.warn_from_epoch = warn_from_epoch
         self.warnings: list[str] = []
-        self.final_table: list[dict[str, float]] = []
-        self._train_usage: CodebookUsage | None = None
+        self.final_table: list[dict[str, float]] = []  # last training epoch
+        self.final_val_table: list[dict[str, float]] = []  # last whole-validation-set pass
+        self._train_usage: CodebookUsage | None = None  # the current N-step window
+        self._epoch_usage: CodebookUsage | None = None  # the current training epoch
         self._val_usage: CodebookUsage | None = None
 
     def _usage(self, pl_module: L.LightningModule) -> CodebookUsage:
@@ -66,19 +70,24 @@ class CodebookHealthMonitor(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._train_usage = self._usage(pl_module)
+        self._epoch_usage = self._usage(pl_module)
         self._val_usage = self._usage(pl_module)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch_usage.reset()
 
     def on_train_batch_end(self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not isinstance(outputs, dict) or "codes" not in outputs or not pl_module.net.quantizer.initted:
             return
-        self._train_usage.update(outputs["codes"].cpu())
+        codes = outputs["codes"].cpu()
+        self._train_usage.update(codes)
+        self._epoch_usage.update(codes)
         if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
             # Straight to every logger at this step: self.log from a batch-end hook would be
             # carried into the next step's row as well.
             metrics = self._train_usage.metrics()
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)
-            self._last_train_health = self._train_usage.health()
             self._train_usage.reset()
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
@@ -100,14 +109,14 @@ class CodebookHealthMonitor(L.Callback):
             return
         health = self._val_usage.health()
         pl_module.log_dict({f"val/{k}": v for k, v in self._val_usage.metrics().items()}, on_epoch=True)
-        self.final_table = health_table(health)
-        self._check(trainer, health)
+        self.final_val_table = health_table(health)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        # Without a validation set, the last training window stands in for it.
-        if not trainer.val_dataloaders and getattr(self, "_last_train_health", None):
-            self.final_table = health_table(self._last_train_health)
-            self._check(trainer, self._last_train_health)
+        if self._epoch_usage is None or self._epoch_usage.counts.sum() == 0:
+            return
+        health = self._epoch_usage.health()
+        self.final_table = health_table(health)
+        self._check(trainer, health)
 
     def _check(self, trainer: L.Trainer, health: list[LevelHealth]) -> None:
         if trainer.current_epoch < self.warn_from_epoch:
@@ -124,21 +133,36 @@ class CodebookHealthMonitor(L.Callback):
     @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.final_table:
-            log.info("Codebook health at the end of training:\n%s", format_health_table(self.final_table))
+            log.info(
+                "Codebook health over the last training epoch:\n%s", format_health_table(self.final_table)
+            )
+        if self.final_val_table:
+            log.info(
+                "Codebook health over the validation set:\n%s", format_health_table(self.final_val_table)
+            )
         if self.warnings:
             log.warning(
                 "%d codebook warning(s) during training:\n%s", len(self.warnings), "\n".join(self.warnings)
             )
 
     def summary_section(self) -> dict:
-        return {"codebook_health": self.final_table, "codebook_warnings": list(self.warnings)}
+        return {
+            "codebook_health": self.final_table,
+            "codebook_health_val": self.final_val_table,
+            "codebook_warnings": list(self.warnings),
+        }
 
     def state_dict(self) -> dict:
-        return {"warnings": list(self.warnings), "final_table": list(self.final_table)}
+        return {
+            "warnings": list(self.warnings),
+            "final_table": list(self.final_table),
+            "final_val_table": list(self.final_val_table),
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.warnings = list(state_dict["warnings"])
         self.final_table = list(state_dict["final_table"])
+        self.final_val_table = list(state_dict["final_val_table"])
 
 
 @rank_zero_only
