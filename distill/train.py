@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distill import config_resolvers
-from distill.data.tiers import resolve_auto_tier
+from distill.data.tiers import CONFIG_DIR, resolve_auto_tier
 from distill.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,14 @@ config_resolvers.register()
 
 class ResumeError(UserError):
     """A resume request that cannot be honoured; the message is one sentence for the user."""
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """configs/train.yaml composed outside a Hydra app (benchmarks, scripts); give paths.* explicitly."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
 
 
 def instantiate_callbacks(callbacks_cfg: DictConfig | None) -> list[L.Callback]:

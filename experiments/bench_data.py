@@ -22,9 +22,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-from hydra import compose, initialize_config_dir
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def synthesise(folder: Path, count: int, seconds: float) -> None:
@@ -65,13 +62,9 @@ def epoch_seconds(datamodule) -> float:
 
 
 def compose_train(overrides: list[str]):
-    from distill import config_resolvers
+    from distill.train import compose_config
 
-    config_resolvers.register()
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(
-            config_name="train", overrides=[*overrides, "paths.output_dir=/tmp", "paths.cache_dir=/tmp"]
-        )
+    return compose_config([*overrides, "paths.output_dir=/tmp", "paths.cache_dir=/tmp"])
 
 
 def build_model():

@@ -21,61 +21,24 @@ import torch
 
 from distill.audio.mel import MelConfig, log_mel
 from distill.generate.vocoder import HifiGanVocoder
-from distill.nn.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
-from distill.nn.gan_losses import (
-    discriminator_loss,
-    feature_matching_loss,
-    generator_adversarial_loss,
-    mel_l1_loss,
-)
-from distill.nn.hifigan import HifiGanGenerator
+from distill.train import compose_config
 
-GENERATOR_V2 = dict(
-    in_channels=128,
-    upsample_initial_channel=128,
-    upsample_rates=[8, 8, 4, 2],
-    upsample_kernel_sizes=[16, 16, 8, 4],
-    resblock_kernel_sizes=[3, 7, 11],
-    resblock_dilations=[[1, 3, 5]] * 3,
-    leaky_relu_slope=0.1,
-)
-MSD_LAYERS = dict(
-    kernel_sizes=[15, 41, 41, 41, 41, 41, 5], strides=[1, 2, 2, 4, 4, 1, 1], leaky_relu_slope=0.1
-)
-DISCRIMINATORS = {
-    "full (paper)": (
-        dict(
-            periods=[2, 3, 5, 7, 11],
-            channels=[32, 128, 512, 1024, 1024],
-            kernel_size=5,
-            stride=3,
-            leaky_relu_slope=0.1,
-        ),
-        dict(
-            num_scales=3,
-            channels=[128, 128, 256, 512, 1024, 1024, 1024],
-            groups=[1, 4, 16, 16, 16, 16, 1],
-            **MSD_LAYERS,
-        ),
-    ),
-    # configs/model/discriminator/light.yaml: same periods and scales, a quarter of the channels.
-    "cpu-light": (
-        dict(
-            periods=[2, 3, 5, 7, 11],
-            channels=[8, 32, 128, 256, 256],
-            kernel_size=5,
-            stride=3,
-            leaky_relu_slope=0.1,
-        ),
-        dict(
-            num_scales=3,
-            channels=[32, 32, 64, 128, 256, 256, 256],
-            groups=[1, 4, 8, 8, 8, 8, 1],
-            **MSD_LAYERS,
-        ),
-    ),
-}
-LAMBDA_FM, LAMBDA_MEL = 2.0, 45.0  # HiFi-GAN paper, Eq. 6
+# Everything is built from configs/model/vocoder.yaml, so the benchmark times what training runs.
+VARIANTS = {"full (paper)": "full", "cpu-light": "light"}
+
+
+def build_module(discriminator: str):
+    import hydra
+
+    cfg = compose_config(
+        [
+            "model=vocoder",
+            f"model/discriminator={discriminator}",
+            "data.path=/unused",
+            "paths.output_dir=/tmp",
+        ]
+    )
+    return hydra.utils.instantiate(cfg.model)
 
 
 def count(module: torch.nn.Module) -> int:
@@ -101,7 +64,7 @@ def bench_inference(seconds: float, chunk_frames: int, repeats: int) -> list[tup
     frames = round(seconds * config.sample_rate / config.hop_length)
     mel = torch.randn(1, config.n_mels, frames) - 4.0
     vocoder = HifiGanVocoder(
-        HifiGanGenerator(**GENERATOR_V2), sample_rate=config.sample_rate, chunk_frames=chunk_frames
+        build_module("light").generator, sample_rate=config.sample_rate, chunk_frames=chunk_frames
     )
     audio_s = frames * config.hop_length / config.sample_rate
     rows = []
@@ -121,16 +84,12 @@ def bench_inference(seconds: float, chunk_frames: int, repeats: int) -> list[tup
 
 
 class TrainStep:
-    """One GAN step exactly as the Lightning module will run it (losses, weights, two optimizers)."""
+    """One GAN step: VocoderModule.adversarial_step, the code training runs, with its own optimizers."""
 
-    def __init__(self, mpd_kwargs: dict, msd_kwargs: dict, segment: int):
+    def __init__(self, discriminator: str, segment: int):
         torch.manual_seed(0)
-        self.generator = HifiGanGenerator(**GENERATOR_V2)
-        self.mpd = MultiPeriodDiscriminator(**mpd_kwargs)
-        self.msd = MultiScaleDiscriminator(**msd_kwargs)
-        adam = dict(lr=2e-4, betas=(0.8, 0.99))
-        self.opt_g = torch.optim.AdamW(self.generator.parameters(), **adam)
-        self.opt_d = torch.optim.AdamW([*self.mpd.parameters(), *self.msd.parameters()], **adam)
+        self.module = build_module(discriminator)
+        (self.opt_g, self.opt_d), _ = self.module.configure_optimizers()
         t = torch.arange(segment) / 44100
         self.real = (0.3 * torch.sin(2 * torch.pi * 220 * t) + 0.05 * torch.randn(segment)).view(
             1, 1, segment
@@ -139,29 +98,10 @@ class TrainStep:
 
     def __call__(self) -> Clock:
         with Clock() as clock:
-            self._step()
+            self.module.adversarial_step(
+                self.mel, self.real, self.opt_g, self.opt_d, backward=torch.Tensor.backward
+            )
         return clock
-
-    def _step(self) -> None:
-        fake = self.generator(self.mel)  # [1, 1, segment]
-        # Discriminator update on real vs detached fake.
-        d_loss = 0.0
-        for disc in (self.mpd, self.msd):
-            d_loss = d_loss + discriminator_loss(disc(self.real).logits, disc(fake.detach()).logits).total
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
-        # Generator update: real features need no graph (feature matching detaches them anyway).
-        g_loss = LAMBDA_MEL * mel_l1_loss(fake, self.mel)
-        for disc in (self.mpd, self.msd):
-            with torch.no_grad():
-                real_out = disc(self.real)
-            fake_out = disc(fake)
-            g_loss = g_loss + generator_adversarial_loss(fake_out.logits)
-            g_loss = g_loss + LAMBDA_FM * feature_matching_loss(real_out.features, fake_out.features)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
 
 
 def main() -> None:
@@ -185,7 +125,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
-    generator = HifiGanGenerator(**GENERATOR_V2)
+    generator = build_module("light").generator
     generator.remove_weight_norm()
     print(f"\nGenerator V2: {count(generator):,} parameters (weight norm removed)")
     print(f"\nInference, {args.seconds:.0f} s of 44.1 kHz audio, median of {args.repeats}")
@@ -193,7 +133,7 @@ def main() -> None:
     for name, audio_s, c in bench_inference(args.seconds, args.chunk_frames, args.repeats):
         print(f"{name:<34}{c.wall:>9.3f}{audio_s / c.wall:>13.1f}{c.cpu:>9.3f}{audio_s / c.cpu:>15.1f}")
 
-    steps = {name: TrainStep(mpd, msd, args.segment) for name, (mpd, msd) in DISCRIMINATORS.items()}
+    steps = {name: TrainStep(option, args.segment) for name, option in VARIANTS.items()}
     times: dict[str, list[Clock]] = {name: [] for name in steps}
     for step in steps.values():
         step()  # warm-up
@@ -209,7 +149,7 @@ def main() -> None:
         wall = statistics.median(c.wall for c in times[name])
         cpu = statistics.median(c.cpu for c in times[name])
         medians[name] = (wall, cpu)
-        print(f"{name:<16}{count(step.mpd):>13,}{count(step.msd):>13,}{wall:>9.3f}{cpu:>9.3f}")
+        print(f"{name:<16}{count(step.module.mpd):>13,}{count(step.module.msd):>13,}{wall:>9.3f}{cpu:>9.3f}")
     (full_wall, full_cpu), (light_wall, light_cpu) = medians.values()
     print(
         f"\ncpu-light step is {full_wall / light_wall:.1f}x faster than full (wall), {full_cpu / light_cpu:.1f}x (CPU)"

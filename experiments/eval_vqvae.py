@@ -51,7 +51,7 @@ def main() -> None:
     print(f"{'file':<48}{'frames':>8}{'mel L1':>10}")
     with torch.no_grad():
         for prepared in report.usable:
-            _, mel = store.arrays(prepared)
+            audio, mel = store.arrays(prepared)  # one decode per file serves both mel and audio
             mel = torch.from_numpy(mel)[None]  # [1, 128, T]
             codes = net.encode(mel)
             recon = net.decode(codes, n_frames=mel.shape[-1])
@@ -61,7 +61,6 @@ def main() -> None:
             total_frames += mel.shape[-1]
             spectral.append(float(module.loss(recon, mel)))
             if vocoder is not None:
-                audio, _ = store.arrays(prepared)
                 pad = max(0, 2048 - len(audio))  # the 2048-point STFT needs that many samples
                 real = torch.nn.functional.pad(torch.from_numpy(np.array(audio))[None, None], (0, pad))
                 rendered = [torch.nn.functional.pad(vocoder(m), (0, pad)) for m in (recon, mel)]

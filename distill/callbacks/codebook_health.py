@@ -7,6 +7,7 @@ Works with any LightningModule whose step outputs carry ``codes`` [B, Q, R, C] a
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 import lightning as L
@@ -19,15 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def health_table(health: list[LevelHealth]) -> list[dict[str, float]]:
-    return [
-        {
-            "level": h.level,
-            "utilization": h.utilization,
-            "perplexity": h.perplexity,
-            "dead_codes": h.dead_codes,
-        }
-        for h in health
-    ]
+    return [asdict(level) for level in health]
 
 
 def format_health_table(rows: list[dict[str, float]]) -> str:

@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from distill.data.dataset import Clip
 from distill.generate.vocoder import Vocoder
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,16 @@ def save_mel_comparison(
     plt.close(figure)
 
 
+def fixed_validation_clips(trainer: L.Trainer, count: int) -> list[Clip]:
+    """Up to ``count`` validation tiles spread evenly over the validation set, the same every time."""
+    loader = trainer.datamodule.val_dataloader()
+    if not loader:
+        return []
+    dataset = loader.dataset
+    indices = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().tolist()
+    return [dataset[i] for i in indices]
+
+
 class ReconstructionPreview(L.Callback):
     """Every ``every_n_epochs`` epochs, reconstruct ``num_clips`` fixed validation clips."""
 
@@ -54,14 +65,9 @@ class ReconstructionPreview(L.Callback):
         self._clips: torch.Tensor | None = None  # [N, n_mels, T]
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        loaders = trainer.datamodule.val_dataloader()
-        if not loaders:
-            return
-        dataset = loaders.dataset
-        count = min(self.num_clips, len(dataset))
-        # Evenly spread over the validation tiles, and the same clips every time.
-        indices = torch.linspace(0, len(dataset) - 1, count).round().long().tolist()
-        self._clips = torch.stack([dataset[i].mel for i in indices])
+        clips = fixed_validation_clips(trainer, self.num_clips)
+        if clips:
+            self._clips = torch.stack([clip.mel for clip in clips])
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -13,6 +13,8 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from distill.callbacks.preview import fixed_validation_clips
+
 
 class VocoderPreview(L.Callback):
     """Every ``every_n_epochs`` epochs, render ``num_clips`` fixed validation clips with the generator."""
@@ -24,14 +26,8 @@ class VocoderPreview(L.Callback):
         self._clips: list[tuple[torch.Tensor, torch.Tensor]] = []  # (mel [n_mels, F], audio [F * hop])
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        loader = trainer.datamodule.val_dataloader()
-        if not loader:
-            return
-        dataset = loader.dataset
-        count = min(self.num_clips, len(dataset))
         hop = pl_module.mel_config.hop_length
-        for index in torch.linspace(0, len(dataset) - 1, count).round().long().tolist():
-            clip = dataset[index]
+        for clip in fixed_validation_clips(trainer, self.num_clips):
             frames = int(clip.frame_mask.sum())
             self._clips.append((clip.mel[:, :frames], clip.audio[0, : frames * hop]))
 

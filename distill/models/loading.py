@@ -38,7 +38,8 @@ def load_trained_module(
     run_dir, checkpoint = find_run(run_or_checkpoint)
     cfg = OmegaConf.load(run_dir / "config.yaml")
     module = hydra.utils.instantiate(cfg.model)
-    state = torch.load(checkpoint, map_location=map_location, weights_only=False)["state_dict"]
+    # weights_only: a checkpoint is tensors and plain containers; loading one must never run code.
+    state = torch.load(checkpoint, map_location=map_location, weights_only=True)["state_dict"]
     module.load_state_dict(state)
     return module.eval(), cfg
 

@@ -60,15 +60,31 @@ class VocoderModule(L.LightningModule):
 
     def training_step(self, batch: ClipBatch, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
-        real = batch.audio  # [B, 1, F * hop]
-        fake = self.generator(batch.mel)  # [B, 1, F * hop]
+        losses = self.adversarial_step(batch.mel, batch.audio, opt_g, opt_d, backward=self.manual_backward)
+        self.log_dict(losses, prog_bar=True, batch_size=len(batch))
+
+    def adversarial_step(
+        self,
+        mel: torch.Tensor,
+        real: torch.Tensor,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        *,
+        backward: Callable[[torch.Tensor], None],
+    ) -> dict[str, torch.Tensor]:
+        """One discriminator update, then one generator update; returns the namespaced losses.
+
+        mel: [B, n_mels, F]; real: [B, 1, F * hop]. ``backward`` is ``manual_backward`` under a
+        Trainer and ``Tensor.backward`` in the benchmark, which times this very step.
+        """
+        fake = self.generator(mel)  # [B, 1, F * hop]
 
         # Discriminators: real -> 1, generated -> 0.
         d_mpd = discriminator_loss(self.mpd(real).logits, self.mpd(fake.detach()).logits)
         d_msd = discriminator_loss(self.msd(real).logits, self.msd(fake.detach()).logits)
         loss_d = d_mpd.total + d_msd.total
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
+        backward(loss_d)
         opt_d.step()
 
         # Generator, judged by the discriminators as they are after their update.
@@ -81,25 +97,20 @@ class VocoderModule(L.LightningModule):
         features = feature_matching_loss(mpd_real.features, mpd_fake.features) + feature_matching_loss(
             msd_real.features, msd_fake.features
         )
-        mel = mel_l1_loss(fake, batch.mel, self.mel_config)
+        mel_l1 = mel_l1_loss(fake, mel, self.mel_config)
         loss_g = (
-            self.adversarial_weight * adversarial + self.feature_weight * features + self.mel_weight * mel
+            self.adversarial_weight * adversarial + self.feature_weight * features + self.mel_weight * mel_l1
         )
         opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
+        backward(loss_g)
         opt_g.step()
-
-        self.log_dict(
-            {
-                "train/loss": loss_g,
-                "train/discriminator": loss_d,
-                "train/adversarial": adversarial,
-                "train/feature_matching": features,
-                "train/mel_l1": mel,
-            },
-            prog_bar=True,
-            batch_size=len(batch),
-        )
+        return {
+            "train/loss": loss_g,
+            "train/discriminator": loss_d,
+            "train/adversarial": adversarial,
+            "train/feature_matching": features,
+            "train/mel_l1": mel_l1,
+        }
 
     def on_train_epoch_end(self) -> None:
         for scheduler in self.lr_schedulers():
