@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from omegaconf import OmegaConf
+
+from distill.errors import UserError
 
 # The VQ-VAE halves the 128 mel bands and the crop's frames four times (16x in both axes).
 _CELL = 16
@@ -19,5 +24,23 @@ def dead_code_threshold(batch_size: int, crop_frames: int, codebook_size: int, f
     return fraction * cells / codebook_size
 
 
+def run_setting(run: str, key: str) -> Any:
+    """A value from another training run's resolved ``config.yaml`` (run folder, or a checkpoint in it).
+
+    How the prior's config takes its code-grid shape (levels, codebook size) and its data folder
+    from the VQ-VAE run it models, so those are never typed twice and cannot disagree.
+    """
+    path = Path(run).expanduser()
+    run_dir = path.parent.parent if path.is_file() else path
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        raise UserError(f"{run} is not a distill run folder (no config.yaml in {run_dir}).")
+    value = OmegaConf.select(OmegaConf.load(config), key, throw_on_missing=False)
+    if value is None:
+        raise UserError(f"The run {run_dir} has no setting {key} in its config.yaml.")
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("dead_code_threshold", dead_code_threshold, replace=True)
+    OmegaConf.register_new_resolver("run_setting", run_setting, replace=True)

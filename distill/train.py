@@ -16,6 +16,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationResolutionError
 
 from distill import config_resolvers
 from distill.data.tiers import CONFIG_DIR, resolve_auto_tier
@@ -109,10 +110,34 @@ def write_summary(path: Path, summary: dict) -> None:
     _write_atomic(path, json.dumps(summary, indent=2, sort_keys=True, default=str))
 
 
+def check_required_settings(cfg: DictConfig) -> None:
+    """Required settings (``???``) and settings read from other runs, each problem in one sentence.
+
+    Interpolations that cannot resolve yet (``data.tier`` before the auto tier is picked) are left
+    for later; only a resolver's own UserError (e.g. run_setting on a folder that is no run) counts.
+    """
+
+    def visit(node: DictConfig, prefix: str) -> None:
+        for key in node:
+            name = f"{prefix}{key}"
+            if OmegaConf.is_missing(node, key):
+                raise UserError(f"{name} is not set: add {name}=<value> to the command.")
+            try:
+                value = node[key]
+            except InterpolationResolutionError as error:
+                first_line = str(error).splitlines()[0]
+                if first_line.startswith(f"{UserError.__name__} raised"):
+                    raise UserError(first_line.split("while resolving interpolation: ", 1)[1]) from None
+                continue
+            if isinstance(value, DictConfig):
+                visit(value, f"{name}.")
+
+    visit(cfg, "")
+
+
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Train the configured model on the configured data; return (final metrics, built objects)."""
-    if OmegaConf.is_missing(cfg.data, "path"):
-        raise UserError("data.path is not set: add data.path=/folder/of/recordings to the command.")
+    check_required_settings(cfg if cfg.package else _without(cfg, "package_components"))
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = resolve_resume(cfg)
@@ -147,12 +172,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "dataset": datamodule.summary(),
         "checkpoints": _checkpoint_paths(trainer),
     }
-    # Callbacks with something to say about the run (health tables, warnings, loss history) add a section.
-    for callback in callbacks:
-        if hasattr(callback, "summary_section"):
-            summary.update(callback.summary_section())
+    # Parts with something to say about the run (health tables, warnings, loss history, which
+    # VQ-VAE made a prior's codes) add a section.
+    for part in (datamodule, *callbacks):
+        if hasattr(part, "summary_section"):
+            summary.update(part.summary_section())
     if trainer.is_global_zero:
         write_summary(output_dir / SUMMARY_FILE, summary)
+        if cfg.package:  # reads the summary just written, then records where the model went
+            summary["packaged"] = str(_package(cfg, output_dir))
+            write_summary(output_dir / SUMMARY_FILE, summary)
     return metrics, {
         "cfg": cfg,
         "datamodule": datamodule,
@@ -160,6 +189,23 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "trainer": trainer,
         "summary": summary,
     }
+
+
+def _without(cfg: DictConfig, key: str) -> DictConfig:
+    trimmed = cfg.copy()
+    with open_dict(trimmed):
+        trimmed.pop(key, None)
+    return trimmed
+
+
+def _package(cfg: DictConfig, output_dir: Path) -> Path:
+    """``package=true``: bundle this run (and the runs it builds on) into the model library."""
+    from distill.bundle.package import package_runs
+
+    name = cfg.package_name or f"{Path(cfg.data.path).name}-{output_dir.name}"
+    packaged = package_runs(**cfg.package_components, name=name, tags=list(cfg.package_tags))
+    log.info("Packaged %s as '%s' in the model library", packaged.path, name)
+    return packaged.path
 
 
 def _checkpoint_paths(trainer: L.Trainer) -> dict[str, str]:

@@ -98,3 +98,35 @@ TINY_VOCODER = [
     "data.crop_frames=8",
     "data.val_crop_frames=64",
 ]
+
+# A debug-size prior (one narrow layer) with a 4-column window, so 3 s of codes slides it.
+TINY_PRIOR = [
+    "model=prior",
+    "model.net.hidden=32",
+    "model.net.layers=1",
+    "model.net.heads=2",
+    "model.net.context_columns=4",
+    "callbacks.memorization.settings.num_samples=3",
+]
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> dict[str, Path]:
+    """Tiny VQ-VAE, vocoder and prior runs trained once per session with distill.train.train.
+
+    Read-only for tests: the prior was trained on the VQ-VAE's codes; all share one sound folder.
+    """
+    from distill.train import train
+
+    root = tmp_path_factory.mktemp("trained")
+    folder = make_sound_folder(root / "sounds", 8, seconds=1.0)
+    common = [*SHORT_RUN, f"data.path={folder}", "data=small", f"paths.cache_dir={root / 'cache'}"]
+    runs = {"sounds": folder}
+    for name, overrides in (
+        ("vqvae", TINY_VQVAE),
+        ("vocoder", [*TINY_VOCODER, "trainer.max_epochs=1"]),
+        ("prior", [*TINY_PRIOR, f"model.vqvae={root / 'vqvae'}"]),
+    ):
+        train(compose([*overrides, *common], output_dir=root / name))
+        runs[name] = root / name
+    return runs

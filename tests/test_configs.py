@@ -19,14 +19,37 @@ def test_every_group_has_its_options():
     assert options("trainer") == ["cpu", "ddp", "gpu"]
     assert options("logger") == ["csv", "many", "wandb"]
     assert options("codebook") == ["k128", "k256", "k64", "tier"]
-    assert "vqvae" in options("model")
+    assert options("model") == ["prior", "vocoder", "vqvae"]
+
+
+def fake_vqvae_run(run_dir: Path, folder: Path) -> Path:
+    """A run folder with just the config.yaml the prior's config reads its grid shape from."""
+    run_dir.mkdir(parents=True)
+    settings = {
+        "model": {"net": {"quantizer": {"num_levels": 3, "codebook_size": 64}}},
+        "data": {"path": str(folder)},
+    }
+    OmegaConf.save(OmegaConf.create(settings), run_dir / "config.yaml")
+    return run_dir
+
+
+def test_prior_takes_grid_shape_and_folder_from_its_vqvae_run(compose_cfg, tmp_path: Path):
+    run = fake_vqvae_run(tmp_path / "vq", tmp_path / "sounds")
+    cfg = compose_cfg(["model=prior", f"model.vqvae={run}", "data=medium"])
+    assert (cfg.model.net.levels, cfg.model.net.codebook_size) == (3, 64)
+    assert (cfg.model.net.hidden, cfg.model.net.layers) == (256, 4)
+    assert cfg.data.path == str(tmp_path / "sounds") and cfg.data.vqvae == str(run)
+    assert cfg.data._target_ == "distill.data.codes.CodeGridDataModule"
 
 
 @pytest.mark.parametrize("model", options("model"))
 @pytest.mark.parametrize("data", ["small", "medium", "large"])
 def test_model_and_data_options_instantiate(compose_cfg, tmp_path: Path, model: str, data: str):
     folder = make_sound_folder(tmp_path / "s", 2)
-    cfg = compose_cfg([f"model={model}", f"data={data}", f"data.path={folder}"])
+    overrides = [f"model={model}", f"data={data}", f"data.path={folder}"]
+    if model == "prior":
+        overrides.append(f"model.vqvae={fake_vqvae_run(tmp_path / 'vq', folder)}")
+    cfg = compose_cfg(overrides)
     module = hydra.utils.instantiate(cfg.model)
     assert module is not None
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -68,6 +91,8 @@ def test_callback_options_instantiate(compose_cfg, callbacks: str):
     assert {type(c).__name__ for c in built} >= {"CodebookHealthMonitor", "ReconstructionPreview"}
     vocoder_cfg = compose_cfg([f"callbacks={callbacks}", "model=vocoder", "data.path=/x"])
     assert "VocoderPreview" in {type(c).__name__ for c in instantiate_callbacks(vocoder_cfg.callbacks)}
+    prior_cfg = compose_cfg([f"callbacks={callbacks}", "model=prior", "data.path=/x"])
+    assert "MemorizationCheck" in {type(c).__name__ for c in instantiate_callbacks(prior_cfg.callbacks)}
 
 
 @pytest.mark.parametrize("debug", options("debug"))

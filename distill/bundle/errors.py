@@ -131,3 +131,45 @@ class AmbiguousModelError(LibraryError):
             f"{query!r} matches the ids of {count} models in the library at {root}; give more of the id.",
         )
         self.query = query
+
+
+class UnsafeConfigError(ModelFileError):
+    """A component config names something other than a distill module to build: never imported."""
+
+    def __init__(self, path: str | Path, component: str, target: object) -> None:
+        super().__init__(
+            path,
+            f"{path} was refused: its {component} config asks to build {target!r}, and a model file "
+            "may only build modules from distill.nn.",
+        )
+        self.component = component
+        self.target = target
+
+
+class InconsistentModelFileError(ModelFileError):
+    """Members that are each intact but do not belong together (a prior of another VQ-VAE)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(path, f"{path} is inconsistent: {reason}.")
+        self.reason = reason
+
+
+# --- packaging training runs ----------------------------------------------------------------------
+
+
+class PackagingError(BundleError):
+    """Training runs that cannot be packaged into one model file; the message names the run."""
+
+
+class PriorMismatchError(PackagingError):
+    """The prior was trained on the codes of another VQ-VAE than the one being packaged."""
+
+    def __init__(self, prior_run: str | Path, vqvae_run: str | Path, trained_on: str | None) -> None:
+        source = f" ({trained_on})" if trained_on else ""
+        super().__init__(
+            f"The prior run {prior_run} was trained on the codes of another VQ-VAE{source} than "
+            f"{vqvae_run}; package it with the VQ-VAE run it was trained on."
+        )
+        self.prior_run = Path(prior_run)
+        self.vqvae_run = Path(vqvae_run)
+        self.trained_on = trained_on

@@ -7,6 +7,10 @@ from pathlib import Path
 import typer
 
 from distill.cli.errors import exit_on_user_error, fail
+from distill.cli.generate import generate
+from distill.cli.memorization import memorization
+from distill.cli.models import models_app, package
+from distill.cli.train_commands import register as register_train_commands
 
 app = typer.Typer(
     name="distill",
@@ -90,6 +94,11 @@ vocoder_app = typer.Typer(
     help="Vocoders: the universal BigVGAN-v2 (optional extra distill[bigvgan]).", no_args_is_help=True
 )
 app.add_typer(vocoder_app, name="vocoder")
+app.add_typer(models_app, name="models")
+app.command("package")(package)
+app.command("generate")(generate)
+app.command("memorization")(memorization)
+register_train_commands(app)
 
 
 @vocoder_app.command("download")

@@ -1,31 +1,45 @@
-"""`make demo`: synthesise a small sound world, train on it briefly on CPU, print where things are.
+"""`make demo`: a sound world -> vocoder, RVQ-VAE and prior -> demo.distillgan -> new sounds.
 
 python -m distill.demo [--data /my/sounds] [--out demo]
+
+Every step is a command a user could type (printed as it runs): the same training entry point,
+``package=true`` to bundle the models into the library, and ``distill generate``. The demo's
+small, short training settings are the ``experiment=demo_*`` configs.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# A short CPU run of the RVQ-VAE: minutes, not hours, on 2 cores.
-VQVAE_DEMO_OVERRIDES = [
-    "model=vqvae",
-    "data=auto",
-    "trainer.max_epochs=40",
-    "data.crops_per_file=8",
-    "callbacks.reconstruction_preview.every_n_epochs=10",
-]
+MODEL_NAME = "demo"
+VARIATIONS = 3
+SECONDS = 4
 
 
 def _run(command: list[str], *, env: dict, what: str) -> None:
+    print(f"\n[demo] {what}:", " ".join(str(part) for part in command[1:]), flush=True)
     if subprocess.run(command, env=env, cwd=ROOT).returncode != 0:
         sys.exit(f"[demo] {what} failed (see the messages above)")
+
+
+def _train(model: str, run_dir: Path, data: Path, *extra: str, env: dict) -> None:
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        f"model={model}",
+        f"experiment=demo_{model}",
+        f"data.path={data}",
+        f"hydra.run.dir={run_dir}",
+        f"task_name=demo-{model}",
+        *extra,
+    ]
+    _run(command, env=env, what=f"training the {model}")
 
 
 def main() -> None:
@@ -37,34 +51,59 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out.resolve()
     data = args.data.resolve() if args.data else out / "sounds"
+    # The demo's own runs, library and outputs are rebuilt on every run (the sound cache is kept).
+    for owned in ("runs", "library", "generated"):
+        shutil.rmtree(out / owned, ignore_errors=True)
     if args.data is None:
         from distill.demo.sounds import write_demo_sounds
 
         paths = write_demo_sounds(data)
         print(f"[demo] synthesised {len(paths)} one-shots in {data}")
-    env = {**os.environ, "DISTILL_LOG_DIR": str(out / "logs"), "DISTILL_CACHE_DIR": str(out / "cache")}
+    library = out / "library"
+    env = {
+        **os.environ,
+        "DISTILL_LOG_DIR": str(out / "logs"),
+        "DISTILL_CACHE_DIR": str(out / "cache"),
+        "DISTILL_HOME": str(library),
+    }
     env.setdefault("WANDB_MODE", "offline")
+    distill = [sys.executable, "-m", "distill.cli.main"]
+    runs = {name: out / "runs" / name for name in ("vocoder", "vqvae", "prior")}
 
-    _run([sys.executable, "-m", "distill.cli.main", "scan", str(data)], env=env, what="scanning the sounds")
-    run_dir = out / "runs" / "vqvae"
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        *VQVAE_DEMO_OVERRIDES,
-        f"data.path={data}",
-        f"hydra.run.dir={run_dir}",
-        "task_name=demo-vqvae",
-    ]
-    print("[demo] training the RVQ-VAE:", " ".join(command[1:]))
-    _run(command, env=env, what="training the RVQ-VAE")
+    _run([*distill, "scan", str(data)], env=env, what="scanning the sounds")
+    _train("vocoder", runs["vocoder"], data, env=env)
+    _train("vqvae", runs["vqvae"], data, env=env)
+    _train(
+        "prior",
+        runs["prior"],
+        data,
+        f"model.vqvae={runs['vqvae']}",
+        "package=true",
+        f"package_name={MODEL_NAME}",
+        f"package_components.vocoder={runs['vocoder']}",
+        env=env,
+    )
+    generated = out / "generated" / f"{MODEL_NAME}.wav"
+    _run(
+        [*distill, "generate", MODEL_NAME, "--duration", str(SECONDS), "--count", str(VARIATIONS)]
+        + ["--plot", "-o", str(generated)],
+        env=env,
+        what=f"generating {VARIATIONS} variations of {SECONDS} s",
+    )
+    _run([*distill, "models", "list"], env=env, what="the model library")
+
     print("\n[demo] done. Files:")
-    print(f"  sounds               {data}")
-    print(f"  RVQ-VAE run          {run_dir}")
-    print(f"  checkpoints          {run_dir / 'checkpoints'}")
-    print(f"  run summary (JSON)   {run_dir / 'summary.json'}")
-    print(f"  mel previews (PNG)   {run_dir / 'previews'}")
-    for metrics in sorted((run_dir / "csv").glob("*/metrics.csv")):
-        print(f"  metrics (CSV)        {metrics}")
+    print(f"  sounds                 {data}")
+    for name, run_dir in runs.items():
+        print(f"  {name + ' run':<22} {run_dir}  (summary.json, checkpoints/, csv/, previews/)")
+    print(f"  model file             {library / 'models' / (MODEL_NAME + '.distillgan')}")
+    for path in sorted(generated.parent.iterdir()):
+        kind = {".wav": "generated audio", ".json": "its sidecar (remakes it)", ".png": "mel + code grid"}
+        print(f"  {kind.get(path.suffix, 'file'):<22} {path}")
+    print(
+        f"\n[demo] more: DISTILL_HOME={library} distill generate {MODEL_NAME} --duration 10 --seed 7 "
+        "-o more.wav"
+    )
 
 
 if __name__ == "__main__":

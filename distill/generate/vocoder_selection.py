@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 from distill.errors import UserError
 from distill.generate.bigvgan import HUB_ID, is_available, load_bigvgan
+from distill.generate.params import VocoderChoice
 from distill.generate.vocoder import Vocoder
 
-
-class VocoderChoice(StrEnum):
-    AUTO = "auto"  # the model's own vocoder, else a local BigVGAN, else an error
-    BUNDLED = "bundled"  # the model's own vocoder only
-    BIGVGAN = "bigvgan"  # BigVGAN only
-
-
-TRAIN_HINT = "train one with `python train.py model=vocoder data.path=<your folder>`"
+TRAIN_HINT = "train one with `distill train-vocoder <your folder>` (python train.py model=vocoder data.path=<your folder>)"
 
 
 def select_vocoder(
     choice: VocoderChoice | str, *, own: Vocoder | None, bigvgan_source: str | Path = HUB_ID
 ) -> Vocoder:
     """Resolve ``choice`` to a ready vocoder. ``own`` is the model's trained vocoder, if it has one."""
-    try:
-        choice = VocoderChoice(choice)
-    except ValueError:
-        raise UserError(f"Unknown vocoder '{choice}'; choose auto, bundled or bigvgan.") from None
+    choice = VocoderChoice.parse(choice)
     if choice is VocoderChoice.BUNDLED or (choice is VocoderChoice.AUTO and own is not None):
         if own is None:
             raise UserError(f"This model has no vocoder of its own; {TRAIN_HINT}, or use --vocoder bigvgan.")

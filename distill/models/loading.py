@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from distill.errors import UserError
 
+if TYPE_CHECKING:
+    import lightning as L
+
 
 def find_run(run_or_checkpoint: Path | str) -> tuple[Path, Path]:
-    """(run folder, checkpoint) for a run folder (its last.ckpt) or a checkpoint inside <run>/checkpoints/."""
+    """(run folder, checkpoint) for a run folder or a checkpoint inside <run>/checkpoints/.
+
+    A run folder means its best checkpoint by the monitored validation metric, as recorded in its
+    summary.json when the run ended; a run without one (still training, or interrupted) means its
+    last.ckpt. Everything that reads a run (packaging, a prior's code extraction, evaluation)
+    goes through here, so they all agree on which weights a run folder stands for.
+    """
     path = Path(run_or_checkpoint).expanduser()
     if path.is_dir():
-        checkpoint = path / "checkpoints" / "last.ckpt"
         run_dir = path
+        checkpoint = _best_checkpoint(run_dir) or run_dir / "checkpoints" / "last.ckpt"
     else:
         checkpoint = path
         run_dir = path.parent.parent
@@ -27,6 +37,16 @@ def find_run(run_or_checkpoint: Path | str) -> tuple[Path, Path]:
             f"No config.yaml in {run_dir}; the checkpoint must sit in <run>/checkpoints/ of a distill run."
         )
     return run_dir, checkpoint
+
+
+def _best_checkpoint(run_dir: Path) -> Path | None:
+    try:
+        best = json.loads((run_dir / "summary.json").read_text())["checkpoints"]["best"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # By name inside this folder: the recorded path is absolute and the run may have moved since.
+    candidate = run_dir / "checkpoints" / Path(best).name if best else None
+    return candidate if candidate is not None and candidate.is_file() else None
 
 
 def load_trained_module(

@@ -52,13 +52,25 @@ def test_report_flags_copying_and_not_novelty(training):
     copied = [training[0], training[1][..., :20], grid(30, 300), training[4]]
 
     clean = memorization_report(
-        generated=novel, training=training, heldout=heldout, window=4, ratio_threshold=2.0, min_share=0.05
+        generated=novel,
+        training=training,
+        heldout=heldout,
+        window=4,
+        ratio_threshold=2.0,
+        min_share=0.05,
+        similarity_ratio_threshold=1.5,
     )
     assert clean.generated_share_mean == 0.0 and clean.heldout_share_mean == 0.0
     assert clean.share_ratio is None and not clean.flagged
 
     bad = memorization_report(
-        generated=copied, training=training, heldout=heldout, window=4, ratio_threshold=2.0, min_share=0.05
+        generated=copied,
+        training=training,
+        heldout=heldout,
+        window=4,
+        ratio_threshold=2.0,
+        min_share=0.05,
+        similarity_ratio_threshold=1.5,
     )
     assert bad.generated_share_mean == pytest.approx(0.75)
     assert bad.generated_share_max == 1.0 and bad.generated_run_max == 30
@@ -72,12 +84,24 @@ def test_report_ratio_against_a_nonzero_baseline(training):
     heldout = [half_copied]
     generated = [training[1]]  # share 1.0, ratio 17/7 ~ 2.43
     report = memorization_report(
-        generated=generated, training=training, heldout=heldout, window=4, ratio_threshold=3.0, min_share=0.05
+        generated=generated,
+        training=training,
+        heldout=heldout,
+        window=4,
+        ratio_threshold=3.0,
+        min_share=0.05,
+        similarity_ratio_threshold=100.0,  # only the verbatim rule here
     )
     assert report.share_ratio == pytest.approx(17 / 7)
     assert not report.flagged  # below 3x the held-out baseline
     report = memorization_report(
-        generated=generated, training=training, heldout=heldout, window=4, ratio_threshold=2.0, min_share=0.05
+        generated=generated,
+        training=training,
+        heldout=heldout,
+        window=4,
+        ratio_threshold=2.0,
+        min_share=0.05,
+        similarity_ratio_threshold=100.0,
     )
     assert report.flagged
 
@@ -90,6 +114,7 @@ def test_short_heldout_grids_and_errors(training):
         window=4,
         ratio_threshold=2.0,
         min_share=0.05,
+        similarity_ratio_threshold=1.5,
     )
     assert report.heldout_share_mean is None and report.heldout_run_max == 0 and report.flagged
     with pytest.raises(ValueError, match="window=4"):
@@ -100,6 +125,30 @@ def test_short_heldout_grids_and_errors(training):
             window=4,
             ratio_threshold=2.0,
             min_share=0.05,
+            similarity_ratio_threshold=1.5,
         )
     with pytest.raises(ValueError, match="codes per column"):
         TrainingIndex(training).window_share(np.zeros((2, 8, 10), dtype=np.int64), window=4)
+
+
+def test_near_copies_are_flagged_by_similarity_though_no_window_is_verbatim(training):
+    heldout = [grid(30, 100 + seed) for seed in range(3)]
+    noise = torch.Generator().manual_seed(9)
+    near_copies = []
+    for source in training[:4]:
+        changed = torch.rand(source.shape, generator=noise) < 0.3  # 30 % of codes differ
+        near_copies.append(torch.where(changed, (source + 1) % K, source))
+    settings = dict(window=2, ratio_threshold=2.0, min_share=0.05, similarity_ratio_threshold=1.5)
+    report = memorization_report(generated=near_copies, training=training, heldout=heldout, **settings)
+    assert report.generated_share_mean == 0.0  # 64 codes per window: no window survives intact
+    assert report.generated_similarity_mean == pytest.approx(0.7, abs=0.05)
+    assert report.similarity_ratio > 3 and report.flagged
+    novel = [grid(30, 200 + seed) for seed in range(4)]
+    clean = memorization_report(generated=novel, training=training, heldout=heldout, **settings)
+    assert clean.similarity_ratio == pytest.approx(1.0, abs=0.2) and not clean.flagged
+
+
+def test_nearest_similarity_of_a_training_slice_is_one(training):
+    index = TrainingIndex(training)
+    assert index.nearest_similarity(training[3][..., 4:12], window=3) == 1.0
+    assert index.nearest_similarity(training[3][..., :2], window=3) is None

@@ -1,0 +1,290 @@
+"""Package training runs (VQ-VAE, optional prior and vocoder) into one ``.distillgan`` model file.
+
+A run is a folder written by ``distill.train.train``: ``config.yaml`` (the resolved config),
+``checkpoints/last.ckpt`` and ``summary.json``; a checkpoint inside ``<run>/checkpoints/`` picks
+another one. Checkpoints are read with ``torch.load(weights_only=True)`` (never unpickling code) and
+no LightningModule is built: the module's weights are the checkpoint's ``state_dict`` entries under
+the component's prefix (``COMPONENT_SPECS``), and each component is rebuilt once from its config
+exactly as ``DistillModel.load`` will, so a file that packages is a file that loads.
+
+Manifest metadata written here (on top of the keys ``distill.bundle.entry`` indexes):
+
+=========================  ==========================================================================
+``id``, ``name``           uuid4 hex; the model name
+``created``                ISO 8601, UTC
+``distill_version``        ``distill.__version__`` of the packager
+``dataset``                the VQ-VAE run's dataset summary: ``root``, ``tier``, ``file_count``,
+                           ``skipped_count``, ``total_duration_s``, ``train_files``, ``val_files``,
+                           ``content_hashes``
+``codebook``               ``levels``, ``size`` of the RVQ-VAE
+``codebook_health``        ``levels``: the last training epoch's rows (``level``, ``utilization``,
+                           ``perplexity``, ``dead_codes``); ``validation``: the same on held-out files
+``codebook_warnings``      the run's low-utilization warnings
+``training.<component>``   ``run``, ``checkpoint``, ``steps`` (the checkpoint's global step), ``epochs``,
+                           ``tier``, ``final_metrics``, ``dataset`` (``root``, ``file_count``,
+                           ``total_duration_s``); the prior's also ``vqvae_run``, ``vqvae_digest``
+``loss_history``           ``{component: [per-epoch rows]}``
+``memorization``           the prior run's ``MemorizationReport.to_dict()``, else ``null``
+``vocoder``                ``type`` (``hifigan``), ``steps`` (generator updates), ``final_losses`` (only with a vocoder)
+``vqvae_digest``           ``distill.weights.state_dict_digest`` of the bundled VQ-VAE
+``tags``                   sorted list of text
+=========================  ==========================================================================
+
+Destination: the model library (``library`` or ``$DISTILL_HOME``), or, when ``output`` is given,
+only that file (to share or keep elsewhere; ``distill models add FILE`` registers it later).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import distill
+from distill.bundle.catalog import ModelLibrary, default_library_root
+from distill.bundle.entry import ModelEntry
+from distill.bundle.errors import (
+    AmbiguousModelError,
+    ModelExistsError,
+    ModelNotFoundError,
+    PackagingError,
+    PriorMismatchError,
+)
+from distill.bundle.format import MODEL_SUFFIX, ComponentPayload, write_model_file
+from distill.bundle.model import COMPONENT_SPECS, build_component, mel_config_of, parse_config
+from distill.models.loading import find_run
+from distill.train import CONFIG_FILE, SUMMARY_FILE
+from distill.weights import state_dict_digest
+
+_DATASET_BRIEF = ("root", "file_count", "total_duration_s")
+
+
+@dataclass(frozen=True)
+class ComponentRun:
+    """One component as its training run left it."""
+
+    component: str
+    run_dir: Path
+    checkpoint: Path
+    config_yaml: str  # the run's resolved config.yaml, stored verbatim
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]  # the module's own keys (prefix stripped)
+    global_step: int | None
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    path: Path  # the written file: in the library, or ``output``
+    metadata: dict[str, Any]
+    entry: ModelEntry | None  # the library entry; None when written to ``output`` only
+
+
+def read_run(component: str, run_or_checkpoint: str | Path) -> ComponentRun:
+    """The component's config, weights and summary from a run folder or a checkpoint in one."""
+    spec = COMPONENT_SPECS[component]
+    run_dir, checkpoint = find_run(run_or_checkpoint)
+    config_yaml = (run_dir / CONFIG_FILE).read_text(encoding="utf-8")
+    config = parse_config(run_dir, component, config_yaml)
+    model = config.get("model")
+    target = model.get("_target_") if isinstance(model, dict) else None
+    if target != spec.run_target:
+        raise PackagingError(
+            f"{run_dir} is not a {component} run (it trained {target or 'no known model'}); "
+            f"give the folder of a model={component} training run."
+        )
+    summary_path = run_dir / SUMMARY_FILE
+    if not summary_path.is_file():
+        raise PackagingError(
+            f"{run_dir} has no {SUMMARY_FILE}, so its training did not finish; resume it "
+            f"(resume={run_dir}) and package it once it ends."
+        )
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise PackagingError(f"{summary_path} is not JSON; the run's summary is damaged.") from None
+    try:
+        # weights_only: a checkpoint is tensors and plain containers; reading one never runs code.
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception:  # unpickling and zip errors come in many types; all mean the same here
+        # (torch's own message suggests weights_only=False, which is exactly what must not happen.)
+        raise PackagingError(
+            f"{checkpoint} cannot be read as a training checkpoint: it is damaged, or it holds "
+            "objects other than tensors, which distill never unpickles."
+        ) from None
+    state = saved.get("state_dict") if isinstance(saved, dict) else None
+    if not isinstance(state, dict):
+        raise PackagingError(f"{checkpoint} has no state_dict; it is not a Lightning training checkpoint.")
+    weights = {key[len(spec.prefix) :]: value for key, value in state.items() if key.startswith(spec.prefix)}
+    if not weights:
+        raise PackagingError(
+            f"{checkpoint} holds no weights under {spec.prefix!r}; it is not a {component} checkpoint."
+        )
+    return ComponentRun(
+        component=component,
+        run_dir=run_dir,
+        checkpoint=checkpoint,
+        config_yaml=config_yaml,
+        config=config,
+        state_dict=weights,
+        global_step=saved.get("global_step"),
+        summary=summary,
+    )
+
+
+def _check_prior(prior: ComponentRun, vqvae: ComponentRun, vqvae_digest: str) -> str:
+    """The prior's VQ-VAE digest, after checking it is the VQ-VAE being packaged."""
+    recorded = prior.summary.get("vqvae")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    digest = recorded.get("digest")
+    if not isinstance(digest, str):
+        raise PackagingError(
+            f"The prior run {prior.run_dir} does not record which VQ-VAE its codes came from "
+            f"(no vqvae.digest in its {SUMMARY_FILE}); retrain it with this distill."
+        )
+    if digest != vqvae_digest:
+        raise PriorMismatchError(prior.run_dir, vqvae.run_dir, recorded.get("run"))
+    return digest
+
+
+def _training(run: ComponentRun) -> dict[str, Any]:
+    dataset = run.summary.get("dataset") or {}
+    return {
+        "run": str(run.run_dir.resolve()),
+        "checkpoint": str(run.checkpoint.resolve()),
+        "steps": run.global_step,
+        "epochs": run.summary.get("epochs"),
+        "tier": run.summary.get("tier"),
+        "final_metrics": run.summary.get("final_metrics", {}),
+        "dataset": {key: dataset.get(key) for key in _DATASET_BRIEF},
+    }
+
+
+def build_metadata(
+    runs: Mapping[str, ComponentRun],
+    modules: Mapping[str, torch.nn.Module],
+    *,
+    name: str,
+    tags: Iterable[str],
+    vqvae_digest: str,
+) -> dict[str, Any]:
+    """The manifest metadata of a model packaged from ``runs`` (see the module docstring)."""
+    vqvae = runs["vqvae"]
+    training = {component: _training(run) for component, run in runs.items()}
+    metadata: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "name": name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "distill_version": distill.__version__,
+        "dataset": vqvae.summary.get("dataset", {}),
+        "codebook": {
+            "levels": modules["vqvae"].quantizer.num_levels,
+            "size": modules["vqvae"].quantizer.codebook_size,
+        },
+        "codebook_health": {
+            "levels": vqvae.summary.get("codebook_health") or [],
+            "validation": vqvae.summary.get("codebook_health_val") or [],
+        },
+        "codebook_warnings": vqvae.summary.get("codebook_warnings") or [],
+        "training": training,
+        "loss_history": {component: run.summary.get("loss_history") or [] for component, run in runs.items()},
+        "memorization": runs["prior"].summary.get("memorization") if "prior" in runs else None,
+        "vqvae_digest": vqvae_digest,
+        "tags": sorted(set(tags)),
+    }
+    if "prior" in runs:
+        prior_vqvae = runs["prior"].summary["vqvae"]
+        training["prior"].update(vqvae_run=prior_vqvae.get("run"), vqvae_digest=prior_vqvae["digest"])
+    if "vocoder" in runs:
+        metrics = runs["vocoder"].summary.get("final_metrics", {})
+        metadata["vocoder"] = {
+            "type": "hifigan",
+            # Lightning's global step counts both optimizers' steps; the generator made half of them.
+            "steps": runs["vocoder"].global_step // 2,
+            "final_losses": {
+                key: value for key, value in metrics.items() if key.startswith(("train/", "val/"))
+            },
+        }
+    return metadata
+
+
+def package_runs(
+    *,
+    vqvae: str | Path,
+    prior: str | Path | None = None,
+    vocoder: str | Path | None = None,
+    name: str,
+    tags: Iterable[str] = (),
+    library: str | Path | None = None,
+    output: str | Path | None = None,
+) -> PackagedModel:
+    """Build a model file from training runs and add it to the library as ``name``.
+
+    ``output``: write the file there instead (it must end in .distillgan) and leave the library alone.
+    Raises a ``UserError`` subclass with one sentence for any run or name that cannot be packaged,
+    before anything is written: a run of the wrong kind or unfinished, a prior trained on another
+    VQ-VAE, a vocoder on another mel, a name that is unsafe or taken.
+    """
+    tags = [tags] if isinstance(tags, str) else list(tags)
+    lib = ModelLibrary(root=library if library is not None else default_library_root())
+    lib.path_for(name)  # refuses an unsafe name before any work
+    if output is not None:
+        output = Path(output).expanduser()
+        if output.suffix != MODEL_SUFFIX:
+            raise PackagingError(f"Cannot write {output}: a model file's name must end in {MODEL_SUFFIX}.")
+        if not output.parent.is_dir():
+            raise PackagingError(f"Cannot write {output}: the folder {output.parent} does not exist.")
+    else:
+        _check_name_free(lib, name)
+
+    sources = {"vqvae": vqvae, "prior": prior, "vocoder": vocoder}
+    runs = {
+        component: read_run(component, source) for component, source in sources.items() if source is not None
+    }
+    vqvae_digest = state_dict_digest(runs["vqvae"].state_dict)
+    if "prior" in runs:
+        _check_prior(runs["prior"], runs["vqvae"], vqvae_digest)
+    modules = {
+        component: build_component(run.run_dir, component, run.config, run.state_dict)
+        for component, run in runs.items()
+    }
+    if "vocoder" in runs:
+        mel = mel_config_of(runs["vqvae"].run_dir, "vqvae", runs["vqvae"].config)
+        if mel_config_of(runs["vocoder"].run_dir, "vocoder", runs["vocoder"].config) != mel:
+            raise PackagingError(
+                f"The vocoder run {runs['vocoder'].run_dir} was trained on other mel settings than "
+                f"the VQ-VAE run {runs['vqvae'].run_dir}, so it cannot render that model's mels."
+            )
+    metadata = build_metadata(runs, modules, name=name, tags=tags, vqvae_digest=vqvae_digest)
+    payloads = {
+        component: ComponentPayload(state_dict=run.state_dict, config_yaml=run.config_yaml)
+        for component, run in runs.items()
+    }
+    if output is not None:
+        write_model_file(output, payloads, metadata)
+        return PackagedModel(path=output, metadata=metadata, entry=None)
+    lib.root.mkdir(parents=True, exist_ok=True)
+    # Staged in the library folder (same disk, outside models/ so repair never sees it); add()
+    # copies it into place under the write lock.
+    with tempfile.TemporaryDirectory(dir=lib.root, prefix=".packaging-") as staging:
+        staged = Path(staging) / f"{name}{MODEL_SUFFIX}"
+        write_model_file(staged, payloads, metadata)
+        entry = lib.add(staged, name=name, tags=tags)
+    return PackagedModel(path=entry.path, metadata={**metadata, "tags": list(entry.tags)}, entry=entry)
+
+
+def _check_name_free(library: ModelLibrary, name: str) -> None:
+    """Early answer for a taken name (``add`` checks again under the lock, race-free)."""
+    try:
+        entry = library.get(name)
+    except (ModelNotFoundError, AmbiguousModelError):
+        return
+    if entry.name.casefold() == name.casefold():
+        raise ModelExistsError(library.root, name, f"the model {entry.name!r} already has that name")

@@ -1,0 +1,120 @@
+"""After the prior trains: does it make new material, or replay its training files?"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+
+from distill.codes.memorization import MemorizationReport, memorization_report
+from distill.generate.sampling import sample_batch
+from distill.nn.prior import CodePrior
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemorizationSettings:
+    """How the check samples and judges; the defaults live in configs/model_callbacks/prior.yaml."""
+
+    num_samples: int
+    window: int  # columns per verbatim window
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int
+    ratio_threshold: float
+    min_share: float
+    similarity_ratio_threshold: float
+
+
+def check_memorization(
+    prior: CodePrior,
+    *,
+    training: list[torch.Tensor],
+    heldout: list[torch.Tensor],
+    settings: MemorizationSettings,
+) -> MemorizationReport:
+    """Sample ``num_samples`` grids as long as a typical training file and compare their verbatim
+    overlap with the training grids against the held-out grids' overlap (the baseline).
+
+    training / heldout: each recording's own code grid [Q, R, C] (no silence padding, which every
+    grid would share). Usable on demand from a notebook with a trained prior and its data.
+    """
+    typical = int(statistics.median(grid.shape[-1] for grid in training))
+    n_columns = max(typical, settings.window + 1)
+    generated = sample_batch(
+        prior,
+        batch_size=settings.num_samples,
+        n_columns=n_columns,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        seed=settings.seed,
+    )
+    return memorization_report(
+        generated=list(generated.cpu()),
+        training=training,
+        heldout=heldout,
+        window=settings.window,
+        ratio_threshold=settings.ratio_threshold,
+        min_share=settings.min_share,
+        similarity_ratio_threshold=settings.similarity_ratio_threshold,
+    )
+
+
+class MemorizationCheck(L.Callback):
+    """Runs :func:`check_memorization` when training ends; the report goes to the run summary
+    (and from there into the model file) and to the loggers as ``memorization/*``.
+
+    Needs a datamodule with ``train_codes`` / ``val_codes`` (:class:`CodeGridDataModule`) and a
+    module with ``net`` (the :class:`CodePrior`).
+    """
+
+    def __init__(self, *, settings: MemorizationSettings) -> None:
+        self.settings = settings
+        self.report: MemorizationReport | None = None
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        datamodule = trainer.datamodule
+        self.report = check_memorization(
+            pl_module.net,
+            training=[codes.own for codes in datamodule.train_codes],
+            heldout=[codes.own for codes in datamodule.val_codes],
+            settings=self.settings,
+        )
+        numbers = {
+            f"memorization/{key}": float(value)
+            for key, value in self.report.to_dict().items()
+            if isinstance(value, int | float) and value is not None
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(numbers, step=trainer.global_step)
+            logger.save()  # fit has ended: nothing else flushes the loggers after this
+        report = self.report
+        if report.flagged:
+            log.warning(
+                "Memorization: generated code grids share %.0f%% of their %d-column windows verbatim with "
+                "the training files (held-out files: %s) and match their nearest training window %.0f%% "
+                "code for code (held-out files: %s); the prior may be copying its training set. Package "
+                "its best checkpoint (the default), train shorter, or with more dropout.",
+                100 * report.generated_share_mean,
+                report.window,
+                _percent(report.heldout_share_mean),
+                100 * report.generated_similarity_mean,
+                _percent(report.heldout_similarity_mean),
+            )
+        else:
+            log.info("Memorization check passed: %s", self.report.to_dict())
+
+    def summary_section(self) -> dict:
+        return {"memorization": None if self.report is None else self.report.to_dict()}
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"

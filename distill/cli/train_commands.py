@@ -1,0 +1,83 @@
+"""Training from the ``distill`` command: thin aliases over the Hydra app of ``train.py``.
+
+``distill train FOLDER [overrides]`` is ``python train.py model=vqvae data.path=FOLDER [overrides]``;
+``train-prior`` and ``train-vocoder`` likewise. Every Hydra override (``trainer=gpu``,
+``data=small``, ``-m`` sweeps, ``resume=<run>``) passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+OVERRIDES_HELP = (
+    "Hydra overrides passed through to train.py, e.g. trainer=gpu data=small trainer.max_epochs=50"
+)
+
+
+def _train_job(cfg) -> float | None:
+    from distill.cli.errors import exit_on_user_error
+    from distill.train import train
+
+    with exit_on_user_error():
+        metrics, _ = train(cfg)
+    # Returned for Hydra sweepers that optimise a metric.
+    return metrics.get("val/loss")
+
+
+def hydra_main() -> None:
+    """The Hydra app behind ``train.py`` and the ``distill train*`` commands (overrides from sys.argv).
+
+    Built on call so that ``distill --help`` does not pay for importing Hydra.
+    """
+    import hydra
+
+    from distill.data.tiers import CONFIG_DIR
+
+    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_train_job)()
+
+
+def _launch(program: str, overrides: list[str]) -> None:
+    # Hydra reads its overrides from sys.argv; the program name only names the app in its messages.
+    sys.argv = [program, *overrides]
+    hydra_main()
+
+
+def train_vqvae(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="Folder of recordings (searched recursively)."),
+) -> None:
+    """Train the RVQ-VAE (the code grid) on FOLDER; extra arguments are Hydra overrides."""
+    _launch("distill train", ["model=vqvae", f"data.path={folder.expanduser().resolve()}", *ctx.args])
+
+
+def train_prior(
+    ctx: typer.Context,
+    vqvae: Path = typer.Option(..., "--vqvae", help="The RVQ-VAE run folder whose codes the prior learns."),
+) -> None:
+    """Train the transformer prior over a trained RVQ-VAE's codes (same folder as that run, unless
+    you pass data.path=...); extra arguments are Hydra overrides."""
+    _launch("distill train-prior", ["model=prior", f"model.vqvae={vqvae.expanduser().resolve()}", *ctx.args])
+
+
+def train_vocoder(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="Folder of recordings (searched recursively)."),
+) -> None:
+    """Train the model's own HiFi-GAN vocoder (mel -> audio) on FOLDER; extra arguments are Hydra
+    overrides (model/discriminator=full for the paper's discriminators, trainer=gpu)."""
+    _launch(
+        "distill train-vocoder", ["model=vocoder", f"data.path={folder.expanduser().resolve()}", *ctx.args]
+    )
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (
+        ("train", train_vqvae),
+        ("train-prior", train_prior),
+        ("train-vocoder", train_vocoder),
+    ):
+        app.command(name, context_settings=PASS_THROUGH, epilog=OVERRIDES_HELP)(command)

@@ -1,0 +1,270 @@
+"""Code grids of a folder, made by a frozen RVQ-VAE: what the prior trains on.
+
+Every usable file is encoded once, whole, in eval mode, and the grid is cached on disk under the
+VQ-VAE's weight digest, so retraining the prior (or a sweep over its settings) never runs the
+encoder again, while a retrained VQ-VAE can never be served stale codes.
+
+Training items are windows of ``context_columns`` consecutive columns at random starts, so the
+prior learns how a sound continues in time. A file shorter than a window is encoded with silence
+appended up to the window, which teaches the prior that one-shots end (the same reason the crops
+pad with silence rather than repeat, see distill/data/dataset.py); with ``max_gap_columns`` a
+window may run on from a file's end, through some of that silence, into another file's start
+(see :class:`CodeWindows`). Validation covers each held-out file with
+consecutive windows, the last one aligned to the file's end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from distill.audio.augment import WaveAugment
+from distill.audio.mel import MelConfig, silence_frame
+from distill.data.datamodule import SoundFolderDataModule
+from distill.data.store import PreparedFile
+from distill.nn.code_layout import flatten_grid
+from distill.nn.conv_codec import DOWNSAMPLE
+from distill.nn.vqvae import RVQVAE
+from distill.weights import state_dict_digest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileCodes:
+    """The code grid of one recording."""
+
+    grid: torch.Tensor  # [Q, R, C_padded] long; silence-padded to at least one window
+    columns: int  # columns of the recording itself (ceil(frames / 16)); the rest is padding
+
+    @property
+    def own(self) -> torch.Tensor:
+        """The recording's own columns, [Q, R, columns]: what memorization compares."""
+        return self.grid[..., : self.columns]
+
+
+class CodeWindows(Dataset):
+    """Token windows [context_columns * R * Q] of consecutive columns, in the prior's token order.
+
+    ``starts`` None: each item draws a random start (training; item i belongs to file i % n).
+    Otherwise a fixed list of (file, start column) pairs (validation tiles).
+
+    ``max_gap_columns`` (training): a window may start anywhere in a file and run on past its end,
+    through 0..max_gap_columns columns of its silence, into the start of another random file, as
+    if the collection were played one sound after another. Without it a one-shot's window is
+    always the sound then silence, and a prior never sees a window that starts in silence: after
+    its first window slides, a long generation has nothing to go on but silence. With it the
+    prior learns that a new sound may begin after a pause, so long generations hold several.
+    """
+
+    def __init__(
+        self,
+        *,
+        files: list[FileCodes],
+        context_columns: int,
+        windows_per_file: int = 1,
+        starts: list[tuple[int, int]] | None = None,
+        max_gap_columns: int | None = None,
+    ) -> None:
+        self.files = files
+        self.context_columns = context_columns
+        self.windows_per_file = windows_per_file
+        self.starts = starts
+        self.max_gap_columns = max_gap_columns
+
+    def __len__(self) -> int:
+        return len(self.starts) if self.starts is not None else len(self.files) * self.windows_per_file
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        # Global torch RNG below: seed_everything(workers=True) makes it reproducible per worker and epoch.
+        if self.starts is not None:
+            file_index, start = self.starts[index]
+            grid = self.files[file_index].grid[..., start : start + self.context_columns]
+        elif self.max_gap_columns is None:
+            file_index = index % len(self.files)
+            span = self.files[file_index].grid.shape[-1] - self.context_columns
+            start = int(torch.randint(0, span + 1, ()))
+            grid = self.files[file_index].grid[..., start : start + self.context_columns]
+        else:
+            grid = self._run_on(index % len(self.files))
+        return flatten_grid(grid[None])[0]  # [context_columns * R * Q]
+
+    def _run_on(self, file_index: int) -> torch.Tensor:
+        """A window from a random column of the file, continuing into another file after a gap."""
+        codes = self.files[file_index]
+        start = int(torch.randint(0, codes.columns, ()))
+        gap = int(torch.randint(0, self.max_gap_columns + 1, ()))
+        # The padded grid holds the silence after the file (at least up to one window).
+        first = min(codes.columns - start + gap, codes.grid.shape[-1] - start, self.context_columns)
+        head = codes.grid[..., start : start + first]
+        if first == self.context_columns:
+            return head
+        following = self.files[int(torch.randint(0, len(self.files), ()))]
+        return torch.cat([head, following.grid[..., : self.context_columns - first]], dim=-1)
+
+    @staticmethod
+    def tiles(files: list[FileCodes], context_columns: int) -> list[tuple[int, int]]:
+        """Consecutive windows covering each file's own columns; the last one aligned to its end."""
+        starts = []
+        for file_index, codes in enumerate(files):
+            file_starts = list(range(0, max(codes.columns - context_columns, 0) + 1, context_columns))
+            if file_starts[-1] + context_columns < codes.columns:
+                file_starts.append(codes.columns - context_columns)
+            starts.extend((file_index, start) for start in file_starts)
+        return starts
+
+
+class CodeGridDataModule(SoundFolderDataModule):
+    """The folder's files as code grids of the frozen VQ-VAE in ``vqvae`` (a run folder or checkpoint).
+
+    Reuses the folder scan, cache and file-level split of :class:`SoundFolderDataModule`, so the
+    prior's held-out files are exactly the VQ-VAE's.
+    """
+
+    def __init__(
+        self,
+        *,
+        vqvae: str,
+        context_columns: int,
+        windows_per_file: int,
+        max_gap_columns: int | None,
+        path: str,
+        cache_dir: str | None,
+        tier: Mapping,
+        mel: MelConfig,
+        crop_frames: int,
+        val_crop_frames: int,
+        crops_per_file: int,
+        batch_size: int,
+        val_batch_size: int,
+        val_fraction: float,
+        split_seed: int,
+        augment: Callable[..., WaveAugment] | None,
+        num_workers: int,
+        pin_memory: bool,
+        persistent_workers: bool,
+    ) -> None:
+        super().__init__(
+            path=path,
+            cache_dir=cache_dir,
+            tier=tier,
+            mel=mel,
+            crop_frames=crop_frames,
+            val_crop_frames=val_crop_frames,
+            crops_per_file=crops_per_file,
+            batch_size=batch_size,
+            val_batch_size=val_batch_size,
+            val_fraction=val_fraction,
+            split_seed=split_seed,
+            augment=augment,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+        )
+        self.vqvae_source = str(vqvae)
+        self.context_columns = context_columns
+        self.windows_per_file = windows_per_file
+        self.max_gap_columns = max_gap_columns
+        self.code_cache_root = Path(cache_dir).expanduser() / "codes" if cache_dir else None
+        self.vqvae_digest: str | None = None
+        self.train_codes: list[FileCodes] = []
+        self.val_codes: list[FileCodes] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        if self.train_codes:
+            return  # setup runs once per stage; the codes do not change between them
+        net = _load_vqvae_net(self.vqvae_source)
+        self.vqvae_digest = state_dict_digest(net.state_dict())
+        self.train_codes = [self._codes(net, prepared) for prepared in self.train_files]
+        self.val_codes = [self._codes(net, prepared) for prepared in self.val_files]
+        log.info(
+            "Code grids of %d training and %d validation file(s) from VQ-VAE %s (digest %s)",
+            len(self.train_codes),
+            len(self.val_codes),
+            self.vqvae_source,
+            self.vqvae_digest[:12],
+        )
+
+    def _codes(self, net: RVQVAE, prepared: PreparedFile) -> FileCodes:
+        columns = -(-prepared.n_frames // DOWNSAMPLE)
+        padded_columns = max(columns, self.context_columns)
+        cached = self._cache_path(prepared, padded_columns)
+        if cached is not None and cached.exists():
+            grid = torch.from_numpy(np.load(cached)).long()
+        else:
+            grid = self._encode(net, prepared, padded_columns)
+            if cached is not None:
+                _save_atomic(cached, grid.to(torch.int16).numpy())
+        return FileCodes(grid=grid, columns=columns)
+
+    def _cache_path(self, prepared: PreparedFile, padded_columns: int) -> Path | None:
+        if self.code_cache_root is None:
+            return None
+        folder = self.code_cache_root / f"{self.vqvae_digest[:24]}-{self.mel_config.fingerprint()}"
+        return folder / f"{prepared.content_hash}-{padded_columns}.npy"
+
+    @torch.no_grad()
+    def _encode(self, net: RVQVAE, prepared: PreparedFile, padded_columns: int) -> torch.Tensor:
+        """Whole-file grid [Q, R, padded_columns]: the mel, silence after it, encoded in one piece."""
+        _, stored_mel = self.store.arrays(prepared)
+        mel = torch.from_numpy(np.array(stored_mel))  # [n_mels, F]
+        frames = padded_columns * DOWNSAMPLE
+        padded = silence_frame(self.mel_config)[:, None].repeat(1, frames)
+        padded[:, : mel.shape[1]] = mel
+        return net.encode(padded[None])[0]
+
+    def _loader(self, dataset: Dataset, *, batch_size: int, shuffle: bool) -> DataLoader:
+        options = {**self.loader_options, "collate_fn": None}  # windows stack as plain tensors
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, **options)
+
+    def train_dataloader(self) -> DataLoader:
+        windows = CodeWindows(
+            files=self.train_codes,
+            context_columns=self.context_columns,
+            windows_per_file=self.windows_per_file,
+            max_gap_columns=self.max_gap_columns,
+        )
+        return self._loader(windows, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.val_codes:
+            return []
+        tiles = CodeWindows.tiles(self.val_codes, self.context_columns)
+        windows = CodeWindows(files=self.val_codes, context_columns=self.context_columns, starts=tiles)
+        return self._loader(windows, batch_size=self.val_batch_size, shuffle=False)
+
+    def summary_section(self) -> dict:
+        """Which VQ-VAE made the codes: packaging refuses a prior bundled with any other."""
+        return {"vqvae": {"run": self.vqvae_source, "digest": self.vqvae_digest}}
+
+
+def _load_vqvae_net(source: str) -> RVQVAE:
+    from distill.errors import UserError
+    from distill.models.loading import load_trained_module
+
+    module, _ = load_trained_module(source)
+    net = getattr(module, "net", None)
+    if not isinstance(net, RVQVAE):
+        raise UserError(f"{source} is a {type(module).__name__} run, not an RVQ-VAE run (model=vqvae).")
+    return net.eval()
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, array, allow_pickle=False)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,434 @@
+"""Writing a rendered sound to disk: resample, keep the peak safe, encode, describe it in a sidecar.
+
+``export_audio`` resamples the 44.1 kHz ``Audio`` with soxr (HQ) to the requested rate (48 kHz by
+default) at exactly ``round(T * out / in)`` samples and measures the peak *after* resampling (band-
+limited resampling overshoots on sharp transients). Then ``peak="limit"`` scales the whole sound down
+to the ceiling if it is above it, ``"normalize"`` always scales the peak to the ceiling, and ``"none"``
+writes the samples as they are but refuses (UserError) a sound that would clip. A scaling is one gain
+over the file, never a clipper, so nothing is distorted; the gain is reported.
+
+Formats: ``FORMATS`` below (WAV pcm16/pcm24/float, FLAC pcm16/pcm24, OGG vorbis; pcm24 by default).
+
+Sidecar: ``<file name>.json`` next to the audio (``out.wav`` -> ``out.wav.json``, so ``out.wav`` and
+``out.flac`` never share one): ``audio.metadata`` (model, generation parameters, seed, distill version,
+filled by the pipeline), the export settings, what the export did, the audio file's sha256 and library
+versions. The same metadata and ``read_sidecar(...).export_options`` give a byte-identical WAV or FLAC
+again; an OGG decodes to identical samples (libsndfile gives each Ogg stream a random serial number).
+
+Variations (``--count N``): ``output_paths(Path("out.wav"), 3)`` -> ``out-0.wav``, ``out-1.wav``,
+``out-2.wav`` (index zero-padded to the width of ``N - 1`` so they sort; file ``i`` holds seed
+``seed + i``); a count of 1 keeps the name.
+
+Both files are encoded in memory first, then written atomically (temp file in the same folder, fsync,
+rename), so a failed export leaves any earlier file under the final name intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distill.audio.io import resample
+from distill.bundle.format import atomic_write
+from distill.errors import UserError
+
+# Rates outside this range are almost certainly a typo (e.g. 48 for 48000); every format here
+# handles the whole range.
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 192000
+PEAK_MODES = ("limit", "normalize", "none")
+SIDECAR_SUFFIX = ".json"
+SIDECAR_MARKER = "distill-audio-sidecar"
+SIDECAR_VERSION = 1
+RESAMPLER = "soxr HQ"
+
+
+@dataclass(frozen=True)
+class _FileFormat:
+    soundfile_format: str
+    subtypes: dict[str, str]  # our name -> soundfile subtype
+    default_subtype: str
+
+
+FORMATS: dict[str, _FileFormat] = {
+    "wav": _FileFormat("WAV", {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}, "pcm24"),
+    "flac": _FileFormat("FLAC", {"pcm16": "PCM_16", "pcm24": "PCM_24"}, "pcm24"),  # FLAC has no float
+    "ogg": _FileFormat("OGG", {"vorbis": "VORBIS"}, "vorbis"),  # lossy: no bit depth
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """A rendered mono sound: ``samples`` float32 [T] at ``sample_rate`` (44100 inside distill).
+
+    ``metadata`` is a JSON-safe dict (model id/name, generation parameters, seed, distill version)
+    that ``export_audio`` copies into the sidecar so the file can be regenerated.
+    """
+
+    samples: np.ndarray  # [T] float32 mono
+    sample_rate: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        samples = np.ascontiguousarray(np.asarray(self.samples), dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"Audio.samples must be mono [T], got shape {tuple(samples.shape)}")
+        if isinstance(self.sample_rate, bool) or not isinstance(self.sample_rate, numbers.Integral):
+            raise ValueError(f"Audio.sample_rate must be an int, got {self.sample_rate!r}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"Audio.sample_rate must be positive, got {self.sample_rate}")
+        try:
+            # A private deep copy through JSON: proves the metadata is JSON-safe now, not at export
+            # time, and keeps later edits of the caller's dict out of this frozen object.
+            metadata = json.loads(json.dumps(self.metadata, allow_nan=False))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Audio.metadata must be JSON-serialisable: {error}") from error
+        object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "sample_rate", int(self.sample_rate))
+        object.__setattr__(self, "metadata", metadata)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def save(self, path: str | Path, **options: Any) -> ExportResult:
+        """Export to ``path``; ``options`` are ``export_audio``'s keyword arguments."""
+        return export_audio(self, path, **options)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportResult:
+    path: Path
+    sidecar_path: Path | None
+    format: str  # "wav" | "flac" | "ogg"
+    subtype: str  # "pcm16" | "pcm24" | "float" | "vorbis"
+    sample_rate: int
+    n_samples: int
+    duration_s: float
+    peak_in_dbfs: float | None  # after resampling, before the gain; None for digital silence
+    peak_out_dbfs: float | None  # what was written (before any lossy encoding)
+    gain_db: float  # 0.0 unless limited or normalised
+    clip_samples_avoided: int  # samples above full scale that a plain write would have clipped
+
+    @property
+    def peak_report(self) -> str | None:
+        """One line for the CLI when the level was changed, else None."""
+        if self.gain_db == 0.0:
+            return None
+        line = f"{self.path.name}: gain {self.gain_db:+.1f} dB (peak {_format_db(self.peak_in_dbfs)} -> "
+        line += f"{_format_db(self.peak_out_dbfs)})"
+        if self.clip_samples_avoided:
+            line += f"; {self.clip_samples_avoided} samples would have clipped"
+        return line
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sidecar:
+    audio_file: str
+    sha256: str
+    metadata: dict[str, Any]
+    export_options: dict[str, Any]  # keyword arguments of export_audio that reproduce the file
+    gain_db: float
+
+
+def export_audio(
+    audio: Audio,
+    path: str | Path,
+    *,
+    sample_rate: int = 48000,
+    format: str | None = None,
+    subtype: str | None = None,
+    peak: str = "limit",
+    peak_ceiling_db: float = -1.0,
+    sidecar: bool = True,
+) -> ExportResult:
+    """Resample, make peak-safe, encode and atomically write ``audio`` (and its sidecar) to ``path``.
+
+    ``format`` defaults to the file suffix; given explicitly, a suffix-less path gets it appended.
+    Raises UserError, with one sentence naming the value, for anything the caller can fix.
+    """
+    path, format_name = _resolve_format(Path(path), format)
+    file_format = FORMATS[format_name]
+    subtype_name = _resolve_subtype(format_name, file_format, subtype)
+    _check_sample_rate(sample_rate)
+    sample_rate = int(sample_rate)  # a numpy integer would not serialise into the sidecar
+    _check_peak_settings(peak, peak_ceiling_db)
+    _check_samples(audio)
+
+    n_out = (len(audio.samples) * sample_rate + audio.sample_rate // 2) // audio.sample_rate
+    if n_out == 0:
+        raise UserError(
+            f"The audio ({len(audio.samples)} samples at {audio.sample_rate} Hz) is shorter than one sample "
+            f"at {sample_rate} Hz; generate a longer sound."
+        )
+    samples = _fit_length(resample(audio.samples, audio.sample_rate, sample_rate), n_out)
+
+    peak_in = float(np.max(np.abs(samples)))
+    ceiling = 10.0 ** (peak_ceiling_db / 20.0)
+    clip_samples = int(np.count_nonzero(np.abs(samples) > 1.0))
+    gain = 1.0
+    if peak_in > 0.0 and (peak == "normalize" or (peak == "limit" and peak_in > ceiling)):
+        gain = ceiling / peak_in
+    elif peak == "none" and clip_samples:
+        raise UserError(
+            f"The audio peaks at {_format_db(_dbfs(peak_in))} after resampling to {sample_rate} Hz and would "
+            f"clip with peak='none'; use peak='limit' or peak='normalize'."
+        )
+    if gain != 1.0:
+        samples = (samples.astype(np.float64) * gain).astype(np.float32)
+    peak_out = float(np.max(np.abs(samples)))
+
+    audio_bytes = _encode(samples, sample_rate, file_format, subtype_name)
+    result = ExportResult(
+        path=path,
+        sidecar_path=sidecar_path(path) if sidecar else None,
+        format=format_name,
+        subtype=subtype_name,
+        sample_rate=sample_rate,
+        n_samples=len(samples),
+        duration_s=len(samples) / sample_rate,
+        peak_in_dbfs=_dbfs(peak_in),
+        peak_out_dbfs=_dbfs(peak_out),
+        gain_db=0.0 if gain == 1.0 else 20.0 * math.log10(gain),
+        clip_samples_avoided=clip_samples if gain != 1.0 else 0,
+    )
+    sidecar_bytes = _sidecar_json(audio, result, peak, peak_ceiling_db, audio_bytes) if sidecar else None
+
+    _make_parent(path)
+    atomic_write(path, lambda handle: handle.write(audio_bytes))
+    if result.sidecar_path is not None and sidecar_bytes is not None:
+        atomic_write(result.sidecar_path, lambda handle: handle.write(sidecar_bytes))
+    return result
+
+
+def sidecar_path(audio_path: str | Path) -> Path:
+    """``out.wav`` -> ``out.wav.json``."""
+    audio_path = Path(audio_path)
+    return audio_path.with_name(audio_path.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(path: str | Path) -> Sidecar:
+    """Read a sidecar (give the audio file or the ``.json`` itself)."""
+    path = Path(path)
+    if not path.name.endswith(SIDECAR_SUFFIX):
+        path = sidecar_path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"No sidecar file {path}; it is written next to the audio on export.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"The sidecar {path} is not readable JSON ({error}).") from None
+    if not isinstance(data, dict) or data.get("format") != SIDECAR_MARKER:
+        raise UserError(f"{path} is not a distill sidecar file.")
+    if data.get("version") != SIDECAR_VERSION:
+        raise UserError(
+            f"The sidecar {path} has version {data.get('version')!r}; this distill reads version "
+            f"{SIDECAR_VERSION}, so upgrade distill."
+        )
+    try:
+        return Sidecar(
+            audio_file=data["audio_file"],
+            sha256=data["sha256"],
+            metadata=data["metadata"],
+            export_options={key: data["export"][key] for key in _EXPORT_OPTION_KEYS},
+            gain_db=data["result"]["gain_db"],
+        )
+    except (KeyError, TypeError) as error:
+        raise UserError(f"The sidecar {path} is missing the entry {error}; export the sound again.") from None
+
+
+def output_paths(base: str | Path, count: int) -> list[Path]:
+    """The file names for ``count`` variations: ``out.wav`` -> ``out-0.wav`` ... (count 1: ``out.wav``)."""
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+        raise UserError(f"The count {count!r} must be a whole number of at least 1.")
+    base = Path(base)
+    if count == 1:
+        return [base]
+    width = len(str(count - 1))
+    return [base.with_name(f"{base.stem}-{index:0{width}d}{base.suffix}") for index in range(count)]
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+_EXPORT_OPTION_KEYS = ("sample_rate", "format", "subtype", "peak", "peak_ceiling_db")
+
+
+def _resolve_format(path: Path, format: str | None) -> tuple[Path, str]:
+    suffix = path.suffix.lower().lstrip(".")
+    choices = ", ".join(f".{name}" for name in FORMATS)
+    if format is None:
+        if suffix not in FORMATS:
+            shown = f"suffix '.{suffix}'" if suffix else "no suffix"
+            raise UserError(f"The output file {path} has {shown}; name it with one of {choices}.")
+        return path, suffix
+    name = str(format).lower().lstrip(".")
+    if name not in FORMATS:
+        raise UserError(f"Unknown audio format '{format}'; choose one of {', '.join(FORMATS)}.")
+    if not suffix:
+        return path.with_name(f"{path.name}.{name}"), name
+    if suffix != name:
+        raise UserError(
+            f"The output file {path} does not match the format '{name}'; name it *.{name} or drop the format."
+        )
+    return path, name
+
+
+def _resolve_subtype(format_name: str, file_format: _FileFormat, subtype: str | None) -> str:
+    if subtype is None:
+        return file_format.default_subtype
+    name = str(subtype).lower()
+    if name not in file_format.subtypes:
+        raise UserError(
+            f"The sample format '{subtype}' is not available for {format_name.upper()}; "
+            f"choose one of {', '.join(file_format.subtypes)}."
+        )
+    return name
+
+
+def _check_sample_rate(sample_rate: Any) -> None:
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, numbers.Integral)
+        or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE
+    ):
+        raise UserError(
+            f"The sample rate {sample_rate!r} is not usable; give a whole number of Hz from "
+            f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (e.g. 48000)."
+        )
+
+
+def _check_peak_settings(peak: str, peak_ceiling_db: float) -> None:
+    if peak not in PEAK_MODES:
+        raise UserError(f"Unknown peak mode '{peak}'; choose one of {', '.join(PEAK_MODES)}.")
+    if (
+        isinstance(peak_ceiling_db, bool)
+        or not isinstance(peak_ceiling_db, numbers.Real)
+        or not math.isfinite(peak_ceiling_db)
+        or not -60.0 <= peak_ceiling_db <= 0.0
+    ):
+        raise UserError(
+            f"The peak ceiling {peak_ceiling_db!r} dBFS is not usable; give a number from -60 to 0 (e.g. -1)."
+        )
+
+
+def _check_samples(audio: Audio) -> None:
+    if len(audio.samples) == 0:
+        raise UserError(
+            "The audio to export is empty (0 samples); generate a sound with a positive duration."
+        )
+    if not np.isfinite(audio.samples).all():
+        raise UserError(
+            "The audio to export contains NaN or infinite samples; the model output is broken, "
+            "so try another seed or retrain the model."
+        )
+
+
+# --- encoding -------------------------------------------------------------------------------------
+
+
+def _fit_length(samples: np.ndarray, n: int) -> np.ndarray:
+    # soxr rounds the output length up; the contract is exactly round(T * out / in) samples.
+    if len(samples) >= n:
+        return np.ascontiguousarray(samples[:n], dtype=np.float32)
+    return np.concatenate([samples, np.zeros(n - len(samples), dtype=np.float32)])
+
+
+def _encode(samples: np.ndarray, sample_rate: int, file_format: _FileFormat, subtype: str) -> bytes:
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(
+        buffer,
+        samples,
+        sample_rate,
+        format=file_format.soundfile_format,
+        subtype=file_format.subtypes[subtype],
+    )
+    data = buffer.getvalue()
+    if file_format.soundfile_format == "WAV":
+        data = _drop_riff_chunk(data, b"PEAK")
+    return data
+
+
+def _drop_riff_chunk(data: bytes, chunk_id: bytes) -> bytes:
+    """Remove one chunk kind from a RIFF/WAVE file and fix the RIFF size.
+
+    libsndfile adds a PEAK chunk to float WAVs that holds the wall-clock time of writing, which would
+    make two exports of the same sound differ; the peak is in the sidecar anyway.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return data
+    kept = [data[:12]]
+    offset = 12
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        end = min(len(data), offset + 8 + size + (size & 1))  # chunks are padded to even length
+        if data[offset : offset + 4] != chunk_id:
+            kept.append(data[offset:end])
+        offset = end
+    kept.append(data[offset:])
+    body = b"".join(kept)
+    return body[:4] + (len(body) - 8).to_bytes(4, "little") + body[8:]
+
+
+def _sidecar_json(
+    audio: Audio, result: ExportResult, peak: str, peak_ceiling_db: float, audio_bytes: bytes
+) -> bytes:
+    import soundfile as sf
+    import soxr
+
+    from distill import __version__
+
+    data = {
+        "format": SIDECAR_MARKER,
+        "version": SIDECAR_VERSION,
+        "audio_file": result.path.name,
+        "sha256": hashlib.sha256(audio_bytes).hexdigest(),
+        "metadata": audio.metadata,
+        "source": {"sample_rate": audio.sample_rate, "n_samples": len(audio.samples)},
+        "export": {
+            "sample_rate": result.sample_rate,
+            "format": result.format,
+            "subtype": result.subtype,
+            "peak": peak,
+            "peak_ceiling_db": float(peak_ceiling_db),
+            "resampler": RESAMPLER,
+        },
+        "result": {
+            "n_samples": result.n_samples,
+            "duration_s": result.duration_s,
+            "peak_in_dbfs": result.peak_in_dbfs,
+            "peak_out_dbfs": result.peak_out_dbfs,
+            "gain_db": result.gain_db,
+            "clip_samples_avoided": result.clip_samples_avoided,
+        },
+        "software": {
+            "distill": __version__,
+            "soxr": soxr.__version__,
+            "libsndfile": sf.__libsndfile_version__,
+        },
+    }
+    return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"Cannot create the output folder {path.parent} ({error.strerror}).") from None
+
+
+def _dbfs(peak: float) -> float | None:
+    return None if peak <= 0.0 else 20.0 * math.log10(peak)
+
+
+def _format_db(value: float | None) -> str:
+    return "silence" if value is None else f"{value:+.1f} dBFS"

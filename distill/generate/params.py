@@ -1,0 +1,73 @@
+"""What decides a generated sound, checked before anything heavy loads (no torch import here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from distill.errors import UserError
+
+STAGES = ("prior", "decode", "vocoder")
+MAX_DURATION_S = 3600.0
+
+
+class VocoderChoice(StrEnum):
+    AUTO = "auto"  # the model's own vocoder, else a local BigVGAN, else an error
+    BUNDLED = "bundled"  # the model's own vocoder only
+    BIGVGAN = "bigvgan"  # BigVGAN only
+
+    @classmethod
+    def parse(cls, value: str) -> VocoderChoice:
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(choice.value for choice in cls)
+            raise UserError(f"Unknown vocoder '{value}'; choose {choices}.") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationParams:
+    """Everything that decides a generated sound; the defaults are the CLI's defaults."""
+
+    duration_s: float = 4.0
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = off
+    top_p: float = 0.95
+    seed: int = 0
+    vocoder: str = "auto"  # auto | bundled | bigvgan
+    overlap: float = 0.1  # share of a decoding window crossfaded with the next
+    decode_window_columns: int = 64  # 64 columns = 11.9 s of mel per decoding window
+    prompt: str | None = None  # audio file the sound continues from
+
+    def check(self) -> None:
+        """Raise a UserError naming the first bad value and what it must be."""
+        if not (_is_number(self.duration_s) and 0 < self.duration_s <= MAX_DURATION_S):
+            raise UserError(
+                f"duration must be a number of seconds in (0, {MAX_DURATION_S:.0f}], got {self.duration_s}."
+            )
+        if not (_is_number(self.temperature) and math.isfinite(self.temperature) and self.temperature > 0):
+            raise UserError(f"temperature must be a number > 0 (1.0 = as trained), got {self.temperature}.")
+        if not (_is_int(self.top_k) and self.top_k >= 0):
+            raise UserError(f"top-k must be a whole number >= 0 (0 = off), got {self.top_k}.")
+        if not (_is_number(self.top_p) and 0 < self.top_p <= 1):
+            raise UserError(f"top-p must be in (0, 1] (1 = off), got {self.top_p}.")
+        VocoderChoice.parse(self.vocoder)
+        if not _is_int(self.seed):
+            raise UserError(f"seed must be a whole number, got {self.seed}.")
+        if not (_is_number(self.overlap) and 0 <= self.overlap < 0.5):
+            raise UserError(f"overlap must be in [0, 0.5), got {self.overlap}.")
+        if not (_is_int(self.decode_window_columns) and self.decode_window_columns >= 4):
+            raise UserError(f"decode window must be >= 4 columns, got {self.decode_window_columns}.")
+        if self.prompt is not None and not Path(self.prompt).expanduser().is_file():
+            raise UserError(f"Prompt file {self.prompt} does not exist.")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

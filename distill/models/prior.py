@@ -1,0 +1,79 @@
+"""PriorModule: the thin Lightning wrapper that trains ``distill.nn.prior.CodePrior`` on code windows."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import lightning as L
+import torch
+
+from distill.nn.prior import CodePrior
+
+
+class PriorModule(L.LightningModule):
+    """Next-token cross-entropy over windows of the frozen VQ-VAE's code grids.
+
+    Batches are token windows [B, T] from :class:`distill.data.codes.CodeGridDataModule`. Validation
+    NLL is accumulated over every held-out token and logged per RVQ level (``val/nll_level{i}``),
+    because the mean hides the usual story: coarse level 0 is hard, residual levels are easier,
+    and a level stuck near log(codebook size) learns nothing.
+    """
+
+    def __init__(
+        self,
+        *,
+        net: CodePrior,
+        vqvae: str,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.vqvae_source = vqvae  # the run whose codes this prior models (recorded in the config)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        levels = net.layout.levels
+        self._val_sums = torch.zeros(levels, dtype=torch.float64)
+        self._val_counts = torch.zeros(levels, dtype=torch.float64)
+
+    def training_step(self, tokens: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        loss = self.net(tokens).nll(tokens)
+        self.log_dict(
+            {"train/loss": loss, "train/perplexity": loss.detach().exp()},
+            prog_bar=True,
+            batch_size=tokens.shape[0],
+        )
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums.zero_()
+        self._val_counts.zero_()
+
+    def validation_step(self, tokens: torch.Tensor, batch_idx: int) -> None:
+        out = self.net(tokens)
+        per_level = out.nll_per_level(tokens).double().cpu()  # [Q] mean nats per token of each level
+        counts = torch.bincount(out.level_ids.cpu(), minlength=out.levels).double() * tokens.shape[0]
+        present = counts > 0
+        self._val_sums[present] += per_level[present] * counts[present]
+        self._val_counts += counts
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_counts.sum():
+            return
+        sums = self.all_gather(self._val_sums).reshape(-1, len(self._val_sums)).sum(0)
+        counts = self.all_gather(self._val_counts).reshape(-1, len(self._val_counts)).sum(0)
+        nll = float(sums.sum() / counts.sum())
+        metrics = {"val/loss": nll, "val/perplexity": math.exp(nll)}
+        for level, (level_sum, level_count) in enumerate(zip(sums, counts, strict=True)):
+            if level_count:
+                metrics[f"val/nll_level{level}"] = float(level_sum / level_count)
+        # Already reduced over every rank's tokens above, so no sync_dist averaging of averages.
+        self.log_dict(metrics)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,97 @@
+"""`distill generate` on a model packaged from real tiny runs: files, rates, variations, errors."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from distill.bundle.package import package_runs
+from distill.cli.main import app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def library(trained_runs, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("library")
+    package_runs(
+        vqvae=trained_runs["vqvae"],
+        prior=trained_runs["prior"],
+        vocoder=trained_runs["vocoder"],
+        name="tiny",
+        library=root,
+    )
+    package_runs(vqvae=trained_runs["vqvae"], name="no-prior", library=root)
+    return root
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_generate_writes_variations_at_the_requested_rate_with_sidecars(library, tmp_path):
+    out = tmp_path / "out" / "hit.flac"
+    result = run(
+        "generate", "tiny", "--duration", "1.5", "--count", "2", "--seed", "5", "--sample-rate", "22050",
+        "-o", str(out), "--plot", "--library", str(library),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for index, seed in enumerate((5, 6)):
+        path = tmp_path / "out" / f"hit-{index}.flac"
+        info = sf.info(str(path))
+        assert (info.samplerate, info.frames, info.channels) == (22050, round(1.5 * 22050), 1)
+        sidecar = json.loads(Path(f"{path}.json").read_text())
+        assert sidecar["metadata"]["generation"]["seed"] == seed
+        assert sidecar["metadata"]["model"]["name"] == "tiny"
+        assert path.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_writes_the_same_file(library, tmp_path):
+    for name in ("a.wav", "b.wav"):
+        result = run(
+            "generate",
+            "tiny",
+            "-d",
+            "1",
+            "--seed",
+            "2",
+            "-o",
+            str(tmp_path / name),
+            "--library",
+            str(library),
+        )
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tiny", "--duration", "-1"], "duration must be"),
+        (["tiny", "--temperature", "0"], "temperature must be"),
+        (["tiny", "--top-p", "1.5"], "top-p must be"),
+        (["tiny", "--count", "0"], "--count must be"),
+        (["tiny", "--vocoder", "nonsense"], "Unknown vocoder"),
+        (["tiny", "--sample-rate", "-5"], "sample rate"),
+        (["missing-model"], "no model 'missing-model'"),
+        (["no-prior"], "has no prior.*distill train-prior"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(library, tmp_path, args, message):
+    result = run("generate", *args, "-o", str(tmp_path / "x.wav"), "--library", str(library))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert re.search(message, lines[0], flags=re.IGNORECASE), lines[0]
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_memorization_check_on_demand(library, trained_runs, tmp_path):
+    result = run("memorization", "tiny", "--samples", "2", "--library", str(library))
+    assert result.exit_code == 0, result.output
+    assert "nearest-window similarity" in result.output and "held-out clips" in result.output
+    missing = run("memorization", "tiny", "--data", str(tmp_path), "--library", str(library))
+    assert missing.exit_code == 2 and "None of tiny's training files were found" in missing.output

@@ -1,0 +1,146 @@
+"""generate(): reproducible, exact durations, prompts, long outputs, clear errors, sidecar replay."""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import write_tone
+
+from distill.audio.mel import MelConfig, log_mel
+from distill.errors import UserError
+from distill.generate.export import read_sidecar
+from distill.generate.params import GenerationParams
+from distill.generate.pipeline import generate, params_from_metadata, run_generation
+from distill.generate.vocoder import HifiGanVocoder, Vocoder
+from distill.nn.conv_codec import ConvDecoder, ConvEncoder
+from distill.nn.hifigan import HifiGanGenerator
+from distill.nn.prior import CodePrior
+from distill.nn.quantizer import ResidualQuantizer
+from distill.nn.vqvae import RVQVAE
+
+WIDTHS = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
+
+
+@dataclass
+class TinyModel:
+    """The generation protocol over debug-size modules (a DistillModel has the same attributes)."""
+
+    vqvae: RVQVAE
+    prior: CodePrior | None
+    own_vocoder: Vocoder
+    name: str = "tiny"
+    id: str = "0123456789abcdef"
+    mel_config: MelConfig = MelConfig()
+
+    def vocoder(self, choice: str = "auto") -> Vocoder:
+        if choice == "bigvgan":
+            raise UserError("No BigVGAN here.")
+        return self.own_vocoder
+
+
+@pytest.fixture(scope="module")
+def model() -> TinyModel:
+    torch.manual_seed(0)
+    vqvae = RVQVAE(
+        encoder=ConvEncoder(**WIDTHS),
+        quantizer=ResidualQuantizer(
+            dim=8,
+            num_levels=2,
+            codebook_size=16,
+            decay=0.8,
+            commitment_weight=0.25,
+            kmeans_iters=2,
+            threshold_ema_dead_code=0,
+            quantize_dropout=False,
+        ),
+        decoder=ConvDecoder(**WIDTHS),
+    )
+    vqvae.train()(torch.randn(4, 128, 64) * 2 - 6)  # k-means init
+    prior = CodePrior(
+        levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
+    )
+    generator = HifiGanGenerator(
+        in_channels=128,
+        upsample_initial_channel=16,
+        upsample_rates=[8, 8, 4, 2],
+        upsample_kernel_sizes=[16, 16, 8, 4],
+        resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilations=[[1, 3, 5]] * 3,
+        leaky_relu_slope=0.1,
+    )
+    vocoder = HifiGanVocoder(generator, sample_rate=44100, chunk_frames=64)
+    return TinyModel(vqvae=vqvae.eval(), prior=prior.eval(), own_vocoder=vocoder)
+
+
+def test_same_parameters_give_identical_audio_and_another_seed_does_not(model):
+    first = run_generation(model, GenerationParams(duration_s=1.0, seed=3))
+    again = run_generation(model, GenerationParams(duration_s=1.0, seed=3))
+    other = run_generation(model, GenerationParams(duration_s=1.0, seed=4))
+    assert np.array_equal(first.audio.samples, again.audio.samples)
+    assert torch.equal(first.codes, again.codes)
+    assert not torch.equal(first.codes, other.codes)
+    assert not torch.equal(first.mel, other.mel)
+    metadata = first.audio.metadata
+    assert metadata["generation"]["seed"] == 3 and metadata["model"]["name"] == "tiny"
+
+
+@pytest.mark.parametrize("duration", [0.05, 1.0, 1.234, 2.5])
+def test_duration_is_exact(model, duration):
+    audio = generate(model, duration)
+    assert len(audio.samples) == round(duration * 44100) and audio.sample_rate == 44100
+
+
+def test_long_output_slides_the_prior_and_decodes_in_windows(model):
+    params = GenerationParams(duration_s=12.0, decode_window_columns=8, overlap=0.25)
+    result = run_generation(model, params)
+    assert result.codes.shape == (2, 8, 65)  # 65 columns, far beyond the 4-column context window
+    assert result.mel.shape == (128, 1034) and len(result.audio.samples) == 12 * 44100
+    assert set(result.stage_seconds) == {"prior", "decode", "vocoder"}
+    assert np.isfinite(result.audio.samples).all()
+
+
+def test_prompt_is_continued(model, tmp_path):
+    prompt = write_tone(tmp_path / "prompt.wav", seconds=0.8)
+    result = run_generation(model, GenerationParams(duration_s=1.0, prompt=str(prompt)))
+    prompt_columns = int(0.8 * 44100) // (512 * 16)  # whole columns only: 4
+    samples = torch.from_numpy(sf.read(prompt, dtype="float32")[0])
+    expected_prompt = model.vqvae.encode(log_mel(samples, MelConfig())[None])[0, ..., :prompt_columns]
+    assert torch.equal(result.codes[..., :prompt_columns], expected_prompt)
+    assert len(result.audio.samples) == prompt_columns * 16 * 512 + 44100
+    assert result.audio.metadata["prompt_seconds"] == pytest.approx(prompt_columns * 16 * 512 / 44100)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"duration_s": -1.0}, "duration"),
+        ({"duration_s": 0.0}, "duration"),
+        ({"duration_s": float("nan")}, "duration"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"top_k": -1}, "top-k"),
+        ({"top_p": 0.0}, "top-p"),
+        ({"top_p": 1.5}, "top-p"),
+        ({"overlap": 0.5}, "overlap"),
+        ({"prompt": "/no/such/file.wav"}, "Prompt file"),
+    ],
+)
+def test_bad_values_are_one_clear_error(model, change, message):
+    with pytest.raises(UserError, match=message):
+        run_generation(model, replace(GenerationParams(), **change))
+
+
+def test_a_model_without_prior_says_how_to_get_one(model):
+    with pytest.raises(UserError, match="has no prior.*distill train-prior"):
+        generate(replace(model, prior=None), 1.0)
+
+
+def test_sidecar_regenerates_identical_audio(model, tmp_path):
+    audio = generate(model, 1.5, temperature=0.9, top_k=8, top_p=0.9, seed=11)
+    first = audio.save(tmp_path / "a.wav")
+    sidecar = read_sidecar(first.path)
+    params = params_from_metadata(sidecar.metadata)
+    again = run_generation(model, params).audio.save(tmp_path / "b.wav", **sidecar.export_options)
+    assert first.path.read_bytes() == again.path.read_bytes()
+    assert sf.info(str(first.path)).samplerate == 48000

@@ -1,0 +1,79 @@
+"""Smoke run of the prior: tiny VQ-VAE -> codes -> prior -> 3 s of sampled codes -> mel; resume."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SHORT_RUN, TINY_PRIOR
+from test_train import read_metrics
+
+from distill.data.codes import CodeGridDataModule
+from distill.errors import UserError
+from distill.generate.sampling import sample
+from distill.models.loading import load_trained_module
+from distill.train import train
+from distill.weights import state_dict_digest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def vqvae_run(trained_runs) -> Path:
+    return trained_runs["vqvae"]
+
+
+def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
+    vqvae_run, compose_cfg, tmp_path, monkeypatch
+):
+    overrides = [*TINY_PRIOR, *SHORT_RUN, f"model.vqvae={vqvae_run}"]
+    metrics, objects = train(compose_cfg(overrides))
+    run_dir = tmp_path / "run"
+
+    # Codes come from the frozen VQ-VAE over the same folder and file split.
+    datamodule = objects["datamodule"]
+    vq_module, vq_cfg = load_trained_module(vqvae_run)
+    assert Path(objects["cfg"].data.path) == Path(vq_cfg.data.path)
+    assert objects["cfg"].model.net.levels == 2 and objects["cfg"].model.net.codebook_size == 64
+    digest = state_dict_digest(vq_module.net.state_dict())
+    file_index = 0
+    prepared = datamodule.train_files[file_index]
+    _, mel = datamodule.store.arrays(prepared)
+    expected = vq_module.net.encode(torch.from_numpy(mel.copy())[None])[0]
+    assert torch.equal(datamodule.train_codes[file_index].own, expected)
+
+    # Per-level validation NLL and perplexity are logged; untrained ~ log(64) = 4.16 nats.
+    rows = read_metrics(run_dir)
+    assert any(row.get("val/nll_level1") for row in rows)
+    assert metrics["val/perplexity"] == pytest.approx(math.exp(metrics["val/loss"]), rel=1e-4)
+    assert 2.0 < metrics["val/nll_level0"] < 6.0
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["vqvae"]["digest"] == digest
+    report = summary["memorization"]
+    assert report["n_generated"] == 3 and report["n_heldout"] == len(datamodule.val_files)
+    assert 0.0 <= report["generated_share_mean"] <= 1.0 and isinstance(report["flagged"], bool)
+
+    # 3 s of codes (more than the 4-column window, so the window slides) decode to a mel.
+    prior = objects["model"].net.eval()
+    n_columns = math.ceil(3.0 * 44100 / 512 / 16)
+    codes = sample(prior, n_columns=n_columns, temperature=1.0, top_k=0, top_p=0.95, seed=0)
+    assert codes.shape == (2, 8, n_columns) and int(codes.max()) < 64
+    mel = vq_module.net.decode(codes[None])
+    assert mel.shape == (1, 128, 16 * n_columns) and torch.isfinite(mel).all()
+
+    # A second run reads the codes from the cache instead of running the encoder again, and resumes.
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("codes should come from the cache")
+
+    monkeypatch.setattr(CodeGridDataModule, "_encode", no_encoding)
+    _, resumed = train(compose_cfg([*overrides, "trainer.max_epochs=3", f"resume={run_dir}"]))
+    assert resumed["trainer"].global_step == objects["trainer"].global_step + 3
+
+
+def test_prior_needs_a_vqvae_run(compose_cfg, tmp_path):
+    with pytest.raises(UserError, match=r"model.vqvae is not set"):
+        train(compose_cfg(["model=prior"]))
+    with pytest.raises(UserError, match=r"is not a distill run folder"):
+        train(compose_cfg(["model=prior", f"model.vqvae={tmp_path}"]))
