@@ -130,3 +130,31 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
         train(compose([*overrides, *common], output_dir=root / name))
         runs[name] = root / name
     return runs
+
+
+def tiny_rvqvae(*, levels: int = 2, codebook_size: int = 16, seed: int = 0):
+    """A debug-size RVQ-VAE (8-dim latent) with k-means-initialised codebooks, in eval mode."""
+    import torch
+
+    from distill.nn.conv_codec import ConvDecoder, ConvEncoder
+    from distill.nn.quantizer import ResidualQuantizer
+    from distill.nn.vqvae import RVQVAE
+
+    widths = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
+    torch.manual_seed(seed)
+    net = RVQVAE(
+        encoder=ConvEncoder(**widths),
+        quantizer=ResidualQuantizer(
+            dim=8,
+            num_levels=levels,
+            codebook_size=codebook_size,
+            decay=0.8,
+            commitment_weight=0.25,
+            kmeans_iters=2,
+            threshold_ema_dead_code=0,
+            quantize_dropout=False,
+        ),
+        decoder=ConvDecoder(**widths),
+    )
+    net.train()(torch.randn(4, 128, 64) * 2 - 6)  # a train-mode forward runs the k-means init
+    return net.eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import statistics
 from dataclasses import dataclass
@@ -67,8 +68,10 @@ def check_memorization(
 
 
 class MemorizationCheck(L.Callback):
-    """Runs :func:`check_memorization` when training ends; the report goes to the run summary
-    (and from there into the model file) and to the loggers as ``memorization/*``.
+    """Runs :func:`check_memorization` when training ends, on the best checkpoint by validation
+    loss (what packaging bundles) and on the final weights; the reports go to the run summary as
+    ``memorization`` and ``memorization_last`` (the first into the model file) and to the loggers
+    as ``memorization/*``. A prior trained on past its best usually memorizes: the pair shows it.
 
     Needs a datamodule with ``train_codes`` / ``val_codes`` (:class:`CodeGridDataModule`) and a
     module with ``net`` (the :class:`CodePrior`).
@@ -77,17 +80,29 @@ class MemorizationCheck(L.Callback):
     def __init__(self, *, settings: MemorizationSettings) -> None:
         self.settings = settings
         self.report: MemorizationReport | None = None
+        self.last_report: MemorizationReport | None = None
+
+    def _check(self, trainer: L.Trainer, prior: CodePrior) -> MemorizationReport:
+        return check_memorization(
+            prior,
+            training=[codes.own for codes in trainer.datamodule.train_codes],
+            heldout=[codes.own for codes in trainer.datamodule.val_codes],
+            settings=self.settings,
+        )
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        datamodule = trainer.datamodule
-        self.report = check_memorization(
-            pl_module.net,
-            training=[codes.own for codes in datamodule.train_codes],
-            heldout=[codes.own for codes in datamodule.val_codes],
-            settings=self.settings,
-        )
+        self.last_report = self._check(trainer, pl_module.net)
+        self.report = self.last_report
+        best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best_path:
+            state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
+            best = copy.deepcopy(pl_module.net)
+            best.load_state_dict(
+                {key[len("net.") :]: value for key, value in state.items() if key.startswith("net.")}
+            )
+            self.report = self._check(trainer, best)
         numbers = {
             f"memorization/{key}": float(value)
             for key, value in self.report.to_dict().items()
@@ -96,13 +111,18 @@ class MemorizationCheck(L.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(numbers, step=trainer.global_step)
             logger.save()  # fit has ended: nothing else flushes the loggers after this
-        report = self.report
+        for report, weights in ((self.report, "best checkpoint"), (self.last_report, "final weights")):
+            self._tell(report, weights)
+
+    @staticmethod
+    def _tell(report: MemorizationReport, weights: str) -> None:
         if report.flagged:
             log.warning(
-                "Memorization: generated code grids share %.0f%% of their %d-column windows verbatim with "
+                "Memorization (%s): generated code grids share %.0f%% of their %d-column windows verbatim with "
                 "the training files (held-out files: %s) and match their nearest training window %.0f%% "
                 "code for code (held-out files: %s); the prior may be copying its training set. Package "
                 "its best checkpoint (the default), train shorter, or with more dropout.",
+                weights,
                 100 * report.generated_share_mean,
                 report.window,
                 _percent(report.heldout_share_mean),
@@ -110,10 +130,13 @@ class MemorizationCheck(L.Callback):
                 _percent(report.heldout_similarity_mean),
             )
         else:
-            log.info("Memorization check passed: %s", self.report.to_dict())
+            log.info("Memorization check passed (%s): %s", weights, report.to_dict())
 
     def summary_section(self) -> dict:
-        return {"memorization": None if self.report is None else self.report.to_dict()}
+        return {
+            "memorization": None if self.report is None else self.report.to_dict(),
+            "memorization_last": None if self.last_report is None else self.last_report.to_dict(),
+        }
 
 
 def _percent(value: float | None) -> str:

@@ -18,16 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from distill.audio.augment import WaveAugment
-from distill.audio.mel import MelConfig, silence_frame
+from distill.audio.mel import silence_frame
 from distill.data.datamodule import SoundFolderDataModule
 from distill.data.store import PreparedFile
 from distill.nn.code_layout import flatten_grid
@@ -136,43 +135,15 @@ class CodeGridDataModule(SoundFolderDataModule):
         context_columns: int,
         windows_per_file: int,
         max_gap_columns: int | None,
-        path: str,
-        cache_dir: str | None,
-        tier: Mapping,
-        mel: MelConfig,
-        crop_frames: int,
-        val_crop_frames: int,
-        crops_per_file: int,
-        batch_size: int,
-        val_batch_size: int,
-        val_fraction: float,
-        split_seed: int,
-        augment: Callable[..., WaveAugment] | None,
-        num_workers: int,
-        pin_memory: bool,
-        persistent_workers: bool,
+        **folder_settings: Any,
     ) -> None:
-        super().__init__(
-            path=path,
-            cache_dir=cache_dir,
-            tier=tier,
-            mel=mel,
-            crop_frames=crop_frames,
-            val_crop_frames=val_crop_frames,
-            crops_per_file=crops_per_file,
-            batch_size=batch_size,
-            val_batch_size=val_batch_size,
-            val_fraction=val_fraction,
-            split_seed=split_seed,
-            augment=augment,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-        )
+        # folder_settings: SoundFolderDataModule's own arguments (path, cache_dir, tier, mel, ...).
+        super().__init__(**folder_settings)
         self.vqvae_source = str(vqvae)
         self.context_columns = context_columns
         self.windows_per_file = windows_per_file
         self.max_gap_columns = max_gap_columns
+        cache_dir = folder_settings["cache_dir"]
         self.code_cache_root = Path(cache_dir).expanduser() / "codes" if cache_dir else None
         self.vqvae_digest: str | None = None
         self.train_codes: list[FileCodes] = []

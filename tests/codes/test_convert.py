@@ -2,35 +2,16 @@
 
 import pytest
 import torch
+from conftest import tiny_rvqvae
 
 from distill.audio.mel import MelConfig
 from distill.codes.convert import columns_for, decode_windowed, encode_audio, frames_for
-from distill.nn.conv_codec import ConvDecoder, ConvEncoder
-from distill.nn.quantizer import ResidualQuantizer
 from distill.nn.vqvae import RVQVAE
-
-WIDTHS = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
 
 
 @pytest.fixture(scope="module")
 def vqvae() -> RVQVAE:
-    torch.manual_seed(0)
-    net = RVQVAE(
-        encoder=ConvEncoder(**WIDTHS),
-        quantizer=ResidualQuantizer(
-            dim=8,
-            num_levels=2,
-            codebook_size=16,
-            decay=0.8,
-            commitment_weight=0.25,
-            kmeans_iters=2,
-            threshold_ema_dead_code=0,
-            quantize_dropout=False,
-        ),
-        decoder=ConvDecoder(**WIDTHS),
-    )
-    net.train()(torch.randn(4, 128, 64) * 2 - 6)  # k-means init
-    return net.eval()
+    return tiny_rvqvae()
 
 
 def test_duration_arithmetic():

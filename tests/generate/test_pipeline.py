@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import write_tone
+from conftest import tiny_rvqvae, write_tone
 
 from distill.audio.mel import MelConfig, log_mel
 from distill.errors import UserError
@@ -14,13 +14,9 @@ from distill.generate.export import read_sidecar
 from distill.generate.params import GenerationParams
 from distill.generate.pipeline import generate, params_from_metadata, run_generation
 from distill.generate.vocoder import HifiGanVocoder, Vocoder
-from distill.nn.conv_codec import ConvDecoder, ConvEncoder
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.prior import CodePrior
-from distill.nn.quantizer import ResidualQuantizer
 from distill.nn.vqvae import RVQVAE
-
-WIDTHS = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
 
 
 @dataclass
@@ -42,22 +38,7 @@ class TinyModel:
 
 @pytest.fixture(scope="module")
 def model() -> TinyModel:
-    torch.manual_seed(0)
-    vqvae = RVQVAE(
-        encoder=ConvEncoder(**WIDTHS),
-        quantizer=ResidualQuantizer(
-            dim=8,
-            num_levels=2,
-            codebook_size=16,
-            decay=0.8,
-            commitment_weight=0.25,
-            kmeans_iters=2,
-            threshold_ema_dead_code=0,
-            quantize_dropout=False,
-        ),
-        decoder=ConvDecoder(**WIDTHS),
-    )
-    vqvae.train()(torch.randn(4, 128, 64) * 2 - 6)  # k-means init
+    vqvae = tiny_rvqvae()
     prior = CodePrior(
         levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
     )

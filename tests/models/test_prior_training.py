@@ -51,6 +51,7 @@ def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["vqvae"]["digest"] == digest
+    assert summary["memorization_last"]["n_generated"] == 3  # final weights; "memorization" is the best's
     report = summary["memorization"]
     assert report["n_generated"] == 3 and report["n_heldout"] == len(datamodule.val_files)
     assert 0.0 <= report["generated_share_mean"] <= 1.0 and isinstance(report["flagged"], bool)
