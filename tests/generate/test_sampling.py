@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from distill.generate.sampling import sample, sample_batch, top_k_filter, top_p_filter
+from distill.generate.sampling import draw, sample, sample_batch, top_k_filter, top_p_filter
 from distill.nn.prior import CodePrior
 
 LEVELS, ROWS, K = 2, 2, 8
@@ -136,8 +136,9 @@ def reference_sample(prior, *, n_columns, temperature, top_k, top_p, seed, promp
             if n - start >= context:
                 start = n - keep
             logits = prior(tokens[:, start : n + 1], offset=start).logits[:, -1]
-            logits = top_p_filter(top_k_filter(logits / temperature, top_k), top_p)
-            tokens[:, n] = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+            tokens[:, n] = draw(
+                logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
+            )
     return prior.layout.unflatten(tokens)[0]
 
 
@@ -147,3 +148,16 @@ def test_cached_sampling_equals_full_recompute_across_window_slides(prior):
     params = {"n_columns": 10, "temperature": 0.9, "top_k": 6, "top_p": 0.95, "seed": 3, "prompt": prompt}
     # 11 columns through a 4-column window: slides several times.
     assert torch.equal(sample(prior, **params), reference_sample(prior, **params))
+
+
+def test_draw_samples_the_filtered_distribution():
+    logits = torch.tensor([[2.0, 0.0, 1.0, -1.0]]).repeat(20000, 1)
+    generator = torch.Generator().manual_seed(0)
+    codes = draw(logits, temperature=1.0, top_k=0, top_p=0.8, generator=generator)
+    expected = torch.softmax(top_p_filter(logits[:1], 0.8), dim=-1)[0]  # nucleus {0, 2}
+    counts = torch.bincount(codes, minlength=4).float() / len(codes)
+    assert counts[1] == 0 and counts[3] == 0
+    assert torch.allclose(counts, expected, atol=0.01)
+    codes = draw(logits, temperature=0.5, top_k=2, top_p=1.0, generator=generator)
+    expected = torch.softmax(top_k_filter(logits[:1] / 0.5, 2), dim=-1)[0]
+    assert torch.allclose(torch.bincount(codes, minlength=4).float() / len(codes), expected, atol=0.01)

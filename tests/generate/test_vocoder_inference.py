@@ -1,4 +1,5 @@
-"""HifiGanVocoder: chunked inference equals one-shot, memory stays bounded, state-dict loading."""
+"""HifiGanVocoder: chunked inference equals the generator's one-shot output, memory stays bounded,
+state-dict loading."""
 
 import pytest
 import torch
@@ -34,7 +35,8 @@ def _lively_generator(seed: int = 0) -> HifiGanGenerator:
 
 @pytest.fixture(scope="module")
 def mel_and_reference():
-    """A random mel and the one-shot output of the (weight-norm-removed, eval) generator."""
+    """A random mel and the one-shot output of the (weight-norm-removed, eval) generator's own
+    forward: the eager reference that the vocoder's faster frozen form must reproduce."""
     gen = _lively_generator()
     gen.remove_weight_norm()
     gen.eval()

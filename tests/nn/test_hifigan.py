@@ -1,9 +1,9 @@
-"""HiFi-GAN V2 generator: shapes, size, weight-norm removal, receptive field."""
+"""HiFi-GAN V2 generator: shapes, size, weight-norm removal, receptive field, frozen inference form."""
 
 import pytest
 import torch
 
-from distill.nn.hifigan import HifiGanGenerator
+from distill.nn.hifigan import FrozenHifiGan, HifiGanGenerator
 
 V2 = dict(
     in_channels=128,
@@ -85,3 +85,32 @@ def test_rejects_inconsistent_sizes():
         HifiGanGenerator(**{**V2, "upsample_kernel_sizes": [15, 16, 8, 4]})
     with pytest.raises(ValueError):
         HifiGanGenerator(**{**V2, "resblock_dilations": [[1, 3, 5]] * 2})
+
+
+@pytest.mark.parametrize("width", [128, 32])
+@pytest.mark.parametrize("frames", [1, 9])
+def test_frozen_form_equals_the_generator(width, frames):
+    """The channels-last inference form computes the generator's function (V2 and a narrow V2)."""
+    gen = _lively_generator(width=width)
+    gen.remove_weight_norm()
+    gen.eval()
+    mel = torch.randn(2, 128, frames)
+    with torch.no_grad():
+        reference = gen(mel)
+    wave = FrozenHifiGan(generator=gen)(mel)
+    assert reference.abs().max() > 0.05  # O(0.1) outputs, so atol 1e-4 is a real check
+    assert wave.shape == (2, 1, frames * 512) and wave.is_contiguous()
+    assert not wave.requires_grad
+    torch.testing.assert_close(wave, reference, atol=1e-4, rtol=0)
+
+
+def test_frozen_form_reads_through_weight_norm_without_touching_the_generator():
+    gen = _lively_generator(width=32).eval()  # weight norm still on
+    keys = set(gen.state_dict())
+    mel = torch.randn(1, 128, 5)
+    with torch.no_grad():
+        reference = gen(mel)
+    frozen = FrozenHifiGan(generator=gen)
+    assert set(gen.state_dict()) == keys  # checkpoints of the generator keep their layout
+    assert not any(p.requires_grad for p in frozen.parameters())
+    torch.testing.assert_close(frozen(mel), reference, atol=1e-4, rtol=0)
