@@ -9,11 +9,9 @@ over the file, never a clipper, so nothing is distorted; the gain is reported.
 
 Formats: ``FORMATS`` below (WAV pcm16/pcm24/float, FLAC pcm16/pcm24, OGG vorbis; pcm24 by default).
 
-Sidecar: ``<file name>.json`` next to the audio (``out.wav`` -> ``out.wav.json``, so ``out.wav`` and
-``out.flac`` never share one): ``audio.metadata`` (model, generation parameters, seed, distill version,
-filled by the pipeline), the export settings, what the export did, the audio file's sha256 and library
-versions. The same metadata and ``read_sidecar(...).export_options`` give a byte-identical WAV or FLAC
-again; an OGG decodes to identical samples (libsndfile gives each Ogg stream a random serial number).
+Sidecar (``distill.generate.sidecar``): ``<file name>.json`` next to the audio. The same metadata
+and ``read_sidecar(...).export_options`` give a byte-identical WAV or FLAC again; an OGG decodes to
+identical samples (libsndfile gives each Ogg stream a random serial number).
 
 Variations (``--count N``): ``output_paths(Path("out.wav"), 3)`` -> ``out-0.wav``, ``out-1.wav``,
 ``out-2.wav`` (index zero-padded to the width of ``N - 1`` so they sort; file ``i`` holds seed
@@ -25,7 +23,6 @@ rename), so a failed export leaves any earlier file under the final name intact.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -39,15 +36,13 @@ import numpy as np
 from distill.audio.io import resample
 from distill.bundle.format import atomic_write
 from distill.errors import UserError
+from distill.generate.sidecar import sidecar_json, sidecar_path
 
 # Rates outside this range are almost certainly a typo (e.g. 48 for 48000); every format here
 # handles the whole range.
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 192000
 PEAK_MODES = ("limit", "normalize", "none")
-SIDECAR_SUFFIX = ".json"
-SIDECAR_MARKER = "distill-audio-sidecar"
-SIDECAR_VERSION = 1
 RESAMPLER = "soxr HQ"
 
 
@@ -130,15 +125,6 @@ class ExportResult:
         return line
 
 
-@dataclass(frozen=True, kw_only=True)
-class Sidecar:
-    audio_file: str
-    sha256: str
-    metadata: dict[str, Any]
-    export_options: dict[str, Any]  # keyword arguments of export_audio that reproduce the file
-    gain_db: float
-
-
 def export_audio(
     audio: Audio,
     path: str | Path,
@@ -200,49 +186,24 @@ def export_audio(
         gain_db=0.0 if gain == 1.0 else 20.0 * math.log10(gain),
         clip_samples_avoided=clip_samples if gain != 1.0 else 0,
     )
-    sidecar_bytes = _sidecar_json(audio, result, peak, peak_ceiling_db, audio_bytes) if sidecar else None
+    sidecar_bytes = (
+        sidecar_json(
+            audio,
+            result,
+            peak=peak,
+            peak_ceiling_db=peak_ceiling_db,
+            audio_bytes=audio_bytes,
+            resampler=RESAMPLER,
+        )
+        if sidecar
+        else None
+    )
 
     _make_parent(path)
     atomic_write(path, lambda handle: handle.write(audio_bytes))
     if result.sidecar_path is not None and sidecar_bytes is not None:
         atomic_write(result.sidecar_path, lambda handle: handle.write(sidecar_bytes))
     return result
-
-
-def sidecar_path(audio_path: str | Path) -> Path:
-    """``out.wav`` -> ``out.wav.json``."""
-    audio_path = Path(audio_path)
-    return audio_path.with_name(audio_path.name + SIDECAR_SUFFIX)
-
-
-def read_sidecar(path: str | Path) -> Sidecar:
-    """Read a sidecar (give the audio file or the ``.json`` itself)."""
-    path = Path(path)
-    if not path.name.endswith(SIDECAR_SUFFIX):
-        path = sidecar_path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"No sidecar file {path}; it is written next to the audio on export.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"The sidecar {path} is not readable JSON ({error}).") from None
-    if not isinstance(data, dict) or data.get("format") != SIDECAR_MARKER:
-        raise UserError(f"{path} is not a distill sidecar file.")
-    if data.get("version") != SIDECAR_VERSION:
-        raise UserError(
-            f"The sidecar {path} has version {data.get('version')!r}; this distill reads version "
-            f"{SIDECAR_VERSION}, so upgrade distill."
-        )
-    try:
-        return Sidecar(
-            audio_file=data["audio_file"],
-            sha256=data["sha256"],
-            metadata=data["metadata"],
-            export_options={key: data["export"][key] for key in _EXPORT_OPTION_KEYS},
-            gain_db=data["result"]["gain_db"],
-        )
-    except (KeyError, TypeError) as error:
-        raise UserError(f"The sidecar {path} is missing the entry {error}; export the sound again.") from None
 
 
 def output_paths(base: str | Path, count: int) -> list[Path]:
@@ -257,8 +218,6 @@ def output_paths(base: str | Path, count: int) -> list[Path]:
 
 
 # --- checks ---------------------------------------------------------------------------------------
-
-_EXPORT_OPTION_KEYS = ("sample_rate", "format", "subtype", "peak", "peak_ceiling_db")
 
 
 def _resolve_format(path: Path, format: str | None) -> tuple[Path, str]:
@@ -377,46 +336,6 @@ def _drop_riff_chunk(data: bytes, chunk_id: bytes) -> bytes:
     kept.append(data[offset:])
     body = b"".join(kept)
     return body[:4] + (len(body) - 8).to_bytes(4, "little") + body[8:]
-
-
-def _sidecar_json(
-    audio: Audio, result: ExportResult, peak: str, peak_ceiling_db: float, audio_bytes: bytes
-) -> bytes:
-    import soundfile as sf
-    import soxr
-
-    from distill import __version__
-
-    data = {
-        "format": SIDECAR_MARKER,
-        "version": SIDECAR_VERSION,
-        "audio_file": result.path.name,
-        "sha256": hashlib.sha256(audio_bytes).hexdigest(),
-        "metadata": audio.metadata,
-        "source": {"sample_rate": audio.sample_rate, "n_samples": len(audio.samples)},
-        "export": {
-            "sample_rate": result.sample_rate,
-            "format": result.format,
-            "subtype": result.subtype,
-            "peak": peak,
-            "peak_ceiling_db": float(peak_ceiling_db),
-            "resampler": RESAMPLER,
-        },
-        "result": {
-            "n_samples": result.n_samples,
-            "duration_s": result.duration_s,
-            "peak_in_dbfs": result.peak_in_dbfs,
-            "peak_out_dbfs": result.peak_out_dbfs,
-            "gain_db": result.gain_db,
-            "clip_samples_avoided": result.clip_samples_avoided,
-        },
-        "software": {
-            "distill": __version__,
-            "soxr": soxr.__version__,
-            "libsndfile": sf.__libsndfile_version__,
-        },
-    }
-    return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
 
 def _make_parent(path: Path) -> None:

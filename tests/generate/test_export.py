@@ -13,14 +13,8 @@ import soundfile as sf
 import distill.generate.export as export_module
 from distill.audio.io import resample
 from distill.errors import UserError
-from distill.generate.export import (
-    FORMATS,
-    Audio,
-    export_audio,
-    output_paths,
-    read_sidecar,
-    sidecar_path,
-)
+from distill.generate.export import FORMATS, Audio, export_audio, output_paths
+from distill.generate.sidecar import read_sidecar, sidecar_path
 
 SR = 44100
 METADATA = {"model": {"id": "abc123", "name": "drums"}, "seed": 7, "temperature": 1.0, "distill": "0.1.0"}

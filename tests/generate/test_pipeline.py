@@ -10,9 +10,9 @@ from conftest import tiny_rvqvae, write_tone
 
 from distill.audio.mel import MelConfig, log_mel
 from distill.errors import UserError
-from distill.generate.export import read_sidecar
 from distill.generate.params import GenerationParams
 from distill.generate.pipeline import generate, params_from_metadata, run_generation
+from distill.generate.sidecar import read_sidecar
 from distill.generate.vocoder import HifiGanVocoder, Vocoder
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.prior import CodePrior
