@@ -78,3 +78,21 @@ def test_prior_needs_a_vqvae_run(compose_cfg, tmp_path):
         train(compose_cfg(["model=prior"]))
     with pytest.raises(UserError, match=r"is not a distill run folder"):
         train(compose_cfg(["model=prior", f"model.vqvae={tmp_path}"]))
+
+
+def test_package_true_bundles_the_prior_with_its_vqvae(vqvae_run, compose_cfg, tmp_path, monkeypatch):
+    from distill.bundle.catalog import ModelLibrary
+
+    monkeypatch.setenv("DISTILL_HOME", str(tmp_path / "library"))
+    overrides = [
+        *TINY_PRIOR,
+        *SHORT_RUN,
+        f"model.vqvae={vqvae_run}",
+        "package=true",
+        "package_name=tiny-prior",
+    ]
+    _, objects = train(compose_cfg(overrides))
+    entry = ModelLibrary(root=tmp_path / "library").get("tiny-prior")
+    assert entry.components == ("vqvae", "prior")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["packaged"] == str(entry.path)
