@@ -61,8 +61,10 @@ class PriorModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self._val_counts.sum():
             return
-        sums = self.all_gather(self._val_sums).reshape(-1, len(self._val_sums)).sum(0)
-        counts = self.all_gather(self._val_counts).reshape(-1, len(self._val_counts)).sum(0)
+        # On the module's device: NCCL (DDP on GPUs) cannot gather CPU tensors.
+        levels = len(self._val_sums)
+        sums = self.all_gather(self._val_sums.to(self.device)).reshape(-1, levels).sum(0).cpu()
+        counts = self.all_gather(self._val_counts.to(self.device)).reshape(-1, levels).sum(0).cpu()
         nll = float(sums.sum() / counts.sum())
         metrics = {"val/loss": nll, "val/perplexity": math.exp(nll)}
         for level, (level_sum, level_count) in enumerate(zip(sums, counts, strict=True)):
