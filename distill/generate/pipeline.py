@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from distill.audio.io import load_audio
+from distill.audio.io import UnusableAudioError, load_audio
 from distill.audio.mel import MelConfig
 from distill.codes.convert import columns_for, decode_windowed, encode_audio, frames_for
 from distill.errors import UserError
@@ -56,7 +56,10 @@ class Generation:
 
 def _prompt_codes(model: GenerativeModel, prompt: str) -> torch.Tensor:
     """The prompt's whole columns [Q, R, C_p]; a trailing partial column would hold padding, not sound."""
-    loaded = load_audio(Path(prompt).expanduser(), sample_rate=model.mel_config.sample_rate)
+    try:
+        loaded = load_audio(Path(prompt).expanduser(), sample_rate=model.mel_config.sample_rate)
+    except UnusableAudioError as error:
+        raise UserError(f"Prompt {prompt} cannot be used: {error.reason}; give another clip.") from None
     codes = encode_audio(model.vqvae, torch.from_numpy(loaded.samples), model.mel_config)
     whole = len(loaded.samples) // (model.mel_config.hop_length * DOWNSAMPLE)
     if whole < 1:

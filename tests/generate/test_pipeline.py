@@ -112,6 +112,13 @@ def test_bad_values_are_one_clear_error(model, change, message):
         run_generation(model, replace(GenerationParams(), **change))
 
 
+def test_an_unusable_prompt_is_one_clear_error(model, tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_text("not audio")
+    with pytest.raises(UserError, match="Prompt .*broken.wav cannot be used"):
+        run_generation(model, GenerationParams(duration_s=1.0, prompt=str(broken)))
+
+
 def test_a_model_without_prior_says_how_to_get_one(model):
     with pytest.raises(UserError, match="has no prior.*distill train-prior"):
         generate(replace(model, prior=None), 1.0)
