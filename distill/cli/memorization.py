@@ -62,7 +62,7 @@ def memorization(
     with exit_on_user_error():
         from distill.bundle.model import DistillModel
         from distill.callbacks.memorization import check_memorization
-        from distill.cli.models import memorization_table
+        from distill.cli.model_report import memorization_table
         from distill.errors import UserError
 
         loaded = DistillModel.load(model, library=library)

@@ -44,8 +44,6 @@ def decode_windowed(
     shared = max(1, round(overlap * window_columns))
     step = window_columns - shared
     starts = list(range(0, columns - window_columns, step)) + [columns - window_columns]
-    fade = shared * DOWNSAMPLE
-    ramp = torch.linspace(0.0, 1.0, fade + 2)[1:-1]  # [fade], strictly between 0 and 1
     out: torch.Tensor | None = None
     written = 0  # frames of `out` that are final or being crossfaded
     for start in starts:
@@ -56,8 +54,8 @@ def decode_windowed(
             written = piece.shape[1]
             continue
         offset = start * DOWNSAMPLE
-        overlap_frames = written - offset  # the last window may overlap more than `fade`
-        weights = ramp if overlap_frames == fade else torch.linspace(0.0, 1.0, overlap_frames + 2)[1:-1]
+        overlap_frames = written - offset  # shared * 16, or more for the window aligned to the end
+        weights = torch.linspace(0.0, 1.0, overlap_frames + 2)[1:-1]  # strictly between 0 and 1
         region = slice(offset, written)
         out[:, region] = out[:, region] * (1 - weights) + piece[:, :overlap_frames] * weights
         out[:, written : offset + piece.shape[1]] = piece[:, overlap_frames:]

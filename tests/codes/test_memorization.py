@@ -7,6 +7,8 @@ import torch
 from distill.codes.memorization import TrainingIndex, memorization_report
 
 Q, R, K = 4, 8, 64
+SETTINGS = dict(window=4, ratio_threshold=2.0, min_share=0.05, similarity_ratio_threshold=1.5)
+VERBATIM_ONLY = {**SETTINGS, "similarity_ratio_threshold": 100.0}  # only the verbatim rule decides
 
 
 def grid(columns: int, seed: int) -> torch.Tensor:
@@ -55,10 +57,7 @@ def test_report_flags_copying_and_not_novelty(training):
         generated=novel,
         training=training,
         heldout=heldout,
-        window=4,
-        ratio_threshold=2.0,
-        min_share=0.05,
-        similarity_ratio_threshold=1.5,
+        **SETTINGS,
     )
     assert clean.generated_share_mean == 0.0 and clean.heldout_share_mean == 0.0
     assert clean.share_ratio is None and not clean.flagged
@@ -67,10 +66,7 @@ def test_report_flags_copying_and_not_novelty(training):
         generated=copied,
         training=training,
         heldout=heldout,
-        window=4,
-        ratio_threshold=2.0,
-        min_share=0.05,
-        similarity_ratio_threshold=1.5,
+        **SETTINGS,
     )
     assert bad.generated_share_mean == pytest.approx(0.75)
     assert bad.generated_share_max == 1.0 and bad.generated_run_max == 30
@@ -87,10 +83,7 @@ def test_report_ratio_against_a_nonzero_baseline(training):
         generated=generated,
         training=training,
         heldout=heldout,
-        window=4,
-        ratio_threshold=3.0,
-        min_share=0.05,
-        similarity_ratio_threshold=100.0,  # only the verbatim rule here
+        **{**VERBATIM_ONLY, "ratio_threshold": 3.0},
     )
     assert report.share_ratio == pytest.approx(17 / 7)
     assert not report.flagged  # below 3x the held-out baseline
@@ -98,10 +91,7 @@ def test_report_ratio_against_a_nonzero_baseline(training):
         generated=generated,
         training=training,
         heldout=heldout,
-        window=4,
-        ratio_threshold=2.0,
-        min_share=0.05,
-        similarity_ratio_threshold=100.0,
+        **VERBATIM_ONLY,
     )
     assert report.flagged
 
@@ -111,10 +101,7 @@ def test_short_heldout_grids_and_errors(training):
         generated=[training[0]],
         training=training,
         heldout=[grid(2, 7)],
-        window=4,
-        ratio_threshold=2.0,
-        min_share=0.05,
-        similarity_ratio_threshold=1.5,
+        **SETTINGS,
     )
     assert report.heldout_share_mean is None and report.heldout_run_max == 0 and report.flagged
     with pytest.raises(ValueError, match="window=4"):
@@ -122,10 +109,7 @@ def test_short_heldout_grids_and_errors(training):
             generated=[grid(3, 1)],
             training=training,
             heldout=[],
-            window=4,
-            ratio_threshold=2.0,
-            min_share=0.05,
-            similarity_ratio_threshold=1.5,
+            **SETTINGS,
         )
     with pytest.raises(ValueError, match="codes per column"):
         TrainingIndex(training).window_share(np.zeros((2, 8, 10), dtype=np.int64), window=4)
@@ -138,7 +122,7 @@ def test_near_copies_are_flagged_by_similarity_though_no_window_is_verbatim(trai
     for source in training[:4]:
         changed = torch.rand(source.shape, generator=noise) < 0.3  # 30 % of codes differ
         near_copies.append(torch.where(changed, (source + 1) % K, source))
-    settings = dict(window=2, ratio_threshold=2.0, min_share=0.05, similarity_ratio_threshold=1.5)
+    settings = {**SETTINGS, "window": 2}
     report = memorization_report(generated=near_copies, training=training, heldout=heldout, **settings)
     assert report.generated_share_mean == 0.0  # 64 codes per window: no window survives intact
     assert report.generated_similarity_mean == pytest.approx(0.7, abs=0.05)

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 from conftest import tiny_rvqvae, write_tone
+from test_vocoder_inference import NARROW_V2
 
 from distill.audio.mel import MelConfig, log_mel
 from distill.errors import UserError
@@ -42,15 +43,7 @@ def model() -> TinyModel:
     prior = CodePrior(
         levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
     )
-    generator = HifiGanGenerator(
-        in_channels=128,
-        upsample_initial_channel=16,
-        upsample_rates=[8, 8, 4, 2],
-        upsample_kernel_sizes=[16, 16, 8, 4],
-        resblock_kernel_sizes=[3, 7, 11],
-        resblock_dilations=[[1, 3, 5]] * 3,
-        leaky_relu_slope=0.1,
-    )
+    generator = HifiGanGenerator(**{**NARROW_V2, "upsample_initial_channel": 16})
     vocoder = HifiGanVocoder(generator, sample_rate=44100, chunk_frames=64)
     return TinyModel(vqvae=vqvae.eval(), prior=prior.eval(), own_vocoder=vocoder)
 
