@@ -4,7 +4,7 @@
 
 Each duration runs in a fresh process, so its peak RSS (ru_maxrss) is its own: flat memory means
 the 60 s peak is no higher than the 10 s one. The model is built from the YAML defaults of the
-small tier (RVQ-VAE, 128-hidden/2-layer prior, HiFi-GAN V2 vocoder) with untrained weights; the
+small tier (RVQ-VAE, 128-hidden/2-layer prior, the default Vocos vocoder) with untrained weights; the
 cost of every stage depends on the sizes, not on the weight values. Each process generates once
 to warm up (first-call allocations), then reports the median of ``--repeats`` timed runs.
 """

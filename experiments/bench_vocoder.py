@@ -1,17 +1,16 @@
-"""Benchmark the per-model HiFi-GAN V2 vocoder on 2 CPU threads.
+"""Speed of the vocoder family on 2 CPU threads: inference and training steps, side by side.
 
 Prints, from one run:
-  1. generator inference speed at 44.1 kHz on 10 s of audio (weight norm removed), as a multiple
-     of real time (target >= 20x): the eager baseline (``HifiGanGenerator.forward``) against the
-     optimised path (``FrozenHifiGan``, what ``HifiGanVocoder`` renders with), each one-shot and
-     chunked. The four modes run interleaved, round after round, so a busy machine slows them
-     alike; median, best and worst of the rounds are shown, and the speed-ups are medians' ratios;
-  2. one full training step (generator forward, MPD + MSD discriminator update, generator update
-     with adversarial + 2 * feature-matching + 45 * mel-L1 losses, both AdamW optimizers) at batch 1,
-     with the paper's discriminators and with the CPU-light ones, and their ratio (target >= 4x).
-Full and light steps are interleaved and the median is reported, so a busy machine biases both alike.
+  1. inference at 44.1 kHz on 10 s of audio through the product path (``GeneratorVocoder``: the
+     generator's folded ``inference_module()``, chunked) and through the generator's own eager
+     forward, for Vocos and HiFi-GAN V2, as multiples of real time (targets: the default >= 100x,
+     HiFi-GAN >= 20x). All modes run interleaved, round after round, so a busy machine slows them
+     alike; median, best and worst rounds are shown;
+  2. one training step (``VocoderModule.adversarial_step``, the code training runs) at batch 8 of
+     16,384-sample segments, per generator: regression only (the first ``regression_steps``), and
+     adversarial with the CPU-light and with the paper's discriminators; interleaved, medians.
 
-    .venv/bin/python experiments/bench_vocoder.py [--repeats 7] [--segment 16384] [--steps 5] [--threads 2]
+    .venv/bin/python experiments/bench_vocoder.py [--repeats 7] [--steps 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -20,25 +19,30 @@ import argparse
 import statistics
 import time
 
+import hydra
 import torch
 
 from distill.audio.mel import MelConfig, log_mel
-from distill.generate.vocoder import HifiGanVocoder, chunked_synthesis
 from distill.train import compose_config
+from distill.vocoders.generator import GeneratorVocoder
 
-# Everything is built from configs/model/vocoder.yaml, so the benchmark times what training runs.
-VARIANTS = {"full (paper)": "full", "cpu-light": "light"}
+GENERATORS = ("vocos", "hifigan_v2")
+# name -> overrides: everything is built from configs/model/vocoder.yaml, so this times what trains.
+STEPS = {
+    "regression": ["model.regression_steps=1000000000"],
+    "GAN, light D": ["model.regression_steps=0", "model/discriminator=light"],
+    "GAN, full D": ["model.regression_steps=0", "model/discriminator=full"],
+}
 
 
-def build_module(discriminator: str):
-    import hydra
-
+def build_module(generator: str, overrides: list[str]):
     cfg = compose_config(
         [
             "model=vocoder",
-            f"model/discriminator={discriminator}",
+            f"model/generator={generator}",
             "data.path=/unused",
             "paths.output_dir=/tmp",
+            *overrides,
         ]
     )
     return hydra.utils.instantiate(cfg.model)
@@ -48,146 +52,96 @@ def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-class Clock:
-    """Wall and process-CPU seconds of a block. CPU time counts every thread of this process, so
-    with one thread it is the compute cost even when other jobs share the cores."""
-
-    def __enter__(self) -> Clock:
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self._wall
-        self.cpu = time.process_time() - self._cpu
+def timed(run) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
 
 
-def bench_inference(seconds: float, chunk_frames: int, repeats: int) -> tuple[float, dict[str, list[Clock]]]:
-    """``repeats`` interleaved rounds of the four modes on ``seconds`` of audio.
-    Returns the rendered audio's length in seconds and the clocks per mode."""
+def bench_inference(seconds: float, repeats: int) -> dict[str, list[float]]:
     config = MelConfig()
-    frames = round(seconds * config.sample_rate / config.hop_length)
-    mel = torch.randn(1, config.n_mels, frames) - 4.0
-    vocoder = HifiGanVocoder(
-        build_module("light").generator, sample_rate=config.sample_rate, chunk_frames=chunk_frames
-    )
-    eager, frozen = vocoder.generator, vocoder.frozen
-
-    def chunked(render):
-        return chunked_synthesis(
-            render,
-            mel,
-            hop_length=vocoder.hop_length,
-            chunk_frames=chunk_frames,
-            overlap_frames=vocoder.overlap_frames,
-        )
-
-    modes = {
-        "eager one-shot": lambda: eager(mel),
-        "eager chunked": lambda: chunked(eager),
-        "optimised one-shot": lambda: frozen(mel),
-        "optimised chunked": lambda: vocoder(mel),  # the product path: HifiGanVocoder.__call__
-    }
-    clocks: dict[str, list[Clock]] = {name: [] for name in modes}
+    mel = torch.randn(1, config.n_mels, round(seconds * config.sample_rate / config.hop_length)) - 4.0
+    modes = {}
+    for name in GENERATORS:
+        vocoder = GeneratorVocoder(build_module(name, []).generator, sample_rate=44100, chunk_frames=256)
+        modes[f"{name} product path"] = lambda vocoder=vocoder: vocoder(mel)
+        modes[f"{name} eager forward"] = lambda vocoder=vocoder: vocoder.generator(mel)
+    walls: dict[str, list[float]] = {name: [] for name in modes}
     with torch.inference_mode():
         for run in modes.values():
             run()  # warm-up: first-call allocations and kernel selection
         for _ in range(repeats):
             for name, run in modes.items():
-                with Clock() as clock:
-                    run()
-                clocks[name].append(clock)
-    return frames * config.hop_length / config.sample_rate, clocks
+                walls[name].append(timed(run))
+    return walls
 
 
 class TrainStep:
-    """One GAN step: VocoderModule.adversarial_step, the code training runs, with its own optimizers."""
-
-    def __init__(self, discriminator: str, segment: int):
+    def __init__(self, generator: str, overrides: list[str], batch: int, segment: int):
         torch.manual_seed(0)
-        self.module = build_module(discriminator)
+        self.module = build_module(generator, overrides)
         (self.opt_g, self.opt_d), _ = self.module.configure_optimizers()
         t = torch.arange(segment) / 44100
-        self.real = (0.3 * torch.sin(2 * torch.pi * 220 * t) + 0.05 * torch.randn(segment)).view(
-            1, 1, segment
-        )
-        self.mel = log_mel(self.real)  # [1, 128, segment // 512]
+        tone = 0.3 * torch.sin(2 * torch.pi * 220 * t) + 0.05 * torch.randn(batch, segment)
+        self.real = tone.view(batch, 1, segment)
+        self.mel = log_mel(self.real[:, 0])  # [B, 128, segment // 512]
 
-    def __call__(self) -> Clock:
-        with Clock() as clock:
-            self.module.adversarial_step(
+    def __call__(self) -> float:
+        return timed(
+            lambda: self.module.adversarial_step(
                 self.mel, self.real, self.opt_g, self.opt_d, backward=torch.Tensor.backward
             )
-        return clock
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--seconds", type=float, default=10.0, help="audio length for the inference benchmark"
-    )
-    parser.add_argument("--chunk-frames", type=int, default=256)
-    parser.add_argument(
-        "--repeats", type=int, default=7, help="interleaved inference rounds (median reported)"
-    )
-    parser.add_argument(
-        "--segment", type=int, default=16384, help="training segment in samples (multiple of 512)"
-    )
-    parser.add_argument(
-        "--steps", type=int, default=5, help="timed training steps per variant (after 1 warm-up)"
-    )
-    # 2 = the target laptop-class budget. On a shared box where other jobs hold the cores, 2 OpenMP
-    # threads stall at every op's barrier (each op waits a scheduler slice); --threads 1 then gives
-    # the compute cost without that artefact.
+    parser.add_argument("--seconds", type=float, default=10.0, help="audio length for inference")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved inference rounds")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--segment", type=int, default=16384, help="training segment (multiple of 512)")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps per variant")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
-    generator = build_module("light").generator
-    generator.remove_weight_norm()
-    print(f"\nGenerator V2: {count(generator):,} parameters (weight norm removed)")
-    print(
-        f"\nInference, {args.seconds:.0f} s of 44.1 kHz audio, chunks of {args.chunk_frames} frames,"
-        f" {args.repeats} interleaved rounds (x real time: median [best, worst])"
-    )
-    print(f"{'mode':<22}{'median s':>10}{'x real time':>13}{'best':>7}{'worst':>7}{'CPU s':>8}")
-    audio_s, clocks_per_mode = bench_inference(args.seconds, args.chunk_frames, args.repeats)
-    median_wall = {}
-    for name, clocks in clocks_per_mode.items():
-        walls = sorted(c.wall for c in clocks)
-        median_wall[name] = statistics.median(walls)
-        cpu = statistics.median(c.cpu for c in clocks)
+    print(f"\nInference, {args.seconds:.0f} s of 44.1 kHz audio, {args.repeats} interleaved rounds")
+    print(f"{'generator, path':<28}{'params':>11}{'median s':>10}{'x real time':>13}{'best':>7}{'worst':>7}")
+    walls = bench_inference(args.seconds, args.repeats)
+    for name, times in walls.items():
+        params = count(build_module(name.split()[0], []).generator)
+        ordered = sorted(times)
+        median = statistics.median(times)
         print(
-            f"{name:<22}{median_wall[name]:>10.3f}{audio_s / median_wall[name]:>13.1f}"
-            f"{audio_s / walls[0]:>7.1f}{audio_s / walls[-1]:>7.1f}{cpu:>8.3f}"
+            f"{name:<28}{params:>11,}{median:>10.3f}{args.seconds / median:>13.1f}"
+            f"{args.seconds / ordered[0]:>7.1f}{args.seconds / ordered[-1]:>7.1f}"
         )
-    for shape in ("one-shot", "chunked"):
-        print(
-            f"optimised {shape} is {median_wall[f'eager {shape}'] / median_wall[f'optimised {shape}']:.2f}x"
-            f" faster than eager {shape} (medians)"
-        )
+    vocos, hifigan = (statistics.median(walls[f"{g} product path"]) for g in GENERATORS)
+    print(f"Vocos renders {hifigan / vocos:.1f}x faster than HiFi-GAN V2 (product paths, medians)")
 
-    steps = {name: TrainStep(option, args.segment) for name, option in VARIANTS.items()}
-    times: dict[str, list[Clock]] = {name: [] for name in steps}
+    steps = {
+        (generator, variant): TrainStep(generator, overrides, args.batch, args.segment)
+        for generator in GENERATORS
+        for variant, overrides in STEPS.items()
+    }
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in steps}
     for step in steps.values():
         step()  # warm-up
     for _ in range(args.steps):
-        for name, step in steps.items():
-            times[name].append(step())
-    print(
-        f"\nTraining step, batch 1, segment {args.segment} samples ({args.segment / 44100:.2f} s), median of {args.steps}"
-    )
-    print(f"{'discriminators':<16}{'MPD params':>13}{'MSD params':>13}{'wall s':>9}{'CPU s':>9}")
-    medians = {}
-    for name, step in steps.items():
-        wall = statistics.median(c.wall for c in times[name])
-        cpu = statistics.median(c.cpu for c in times[name])
-        medians[name] = (wall, cpu)
-        print(f"{name:<16}{count(step.module.mpd):>13,}{count(step.module.msd):>13,}{wall:>9.3f}{cpu:>9.3f}")
-    (full_wall, full_cpu), (light_wall, light_cpu) = medians.values()
-    print(
-        f"\ncpu-light step is {full_wall / light_wall:.1f}x faster than full (wall), {full_cpu / light_cpu:.1f}x (CPU)"
-    )
+        for key, step in steps.items():
+            times[key].append(step())
+    print(f"\nTraining step, batch {args.batch} x {args.segment} samples, median of {args.steps} (wall s)")
+    print(f"{'generator':<14}" + "".join(f"{variant:>15}" for variant in STEPS))
+    for generator in GENERATORS:
+        row = [statistics.median(times[(generator, variant)]) for variant in STEPS]
+        print(f"{generator:<14}" + "".join(f"{value:>15.3f}" for value in row))
+    for generator in GENERATORS:
+        regression, light, full = (statistics.median(times[(generator, v)]) for v in STEPS)
+        print(
+            f"{generator}: a light-D GAN step costs {light / regression:.1f}x a regression step,"
+            f" a full-D one {full / regression:.1f}x; light is {full / light:.1f}x faster than full"
+        )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ from distill.bundle.format import (
     verify_model_file,
 )
 
-_SCHEMA_VERSION = 1
+# 2: vocoder_mstft (the bundled vocoder's held-out M-STFT). A changed version re-indexes the files.
+_SCHEMA_VERSION = 2
 # Writers hold the lock for a rename and a few rows (a retag rewrites one file), so a minute is
 # ample even with many processes queueing.
 _BUSY_TIMEOUT_S = 60.0
@@ -62,7 +63,7 @@ _WINDOWS_DEVICE_NAMES = frozenset(
 )
 _COLUMNS = (
     "name, id, created, tier, file_count, duration_s, components, "
-    "vocoder_type, vocoder_steps, min_codebook_utilization, tags"
+    "vocoder_type, vocoder_steps, vocoder_mstft, min_codebook_utilization, tags"
 )
 _INSERT = f"INSERT INTO models ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
 _SCHEMA = """
@@ -76,6 +77,7 @@ CREATE TABLE models (
     components TEXT NOT NULL,              -- JSON list
     vocoder_type TEXT,
     vocoder_steps INTEGER,
+    vocoder_mstft REAL,
     min_codebook_utilization REAL,
     tags TEXT NOT NULL                     -- JSON list
 )
@@ -319,6 +321,7 @@ class ModelLibrary:
             components=tuple(json.loads(row["components"])),
             vocoder_type=row["vocoder_type"],
             vocoder_steps=row["vocoder_steps"],
+            vocoder_mstft=row["vocoder_mstft"],
             min_codebook_utilization=row["min_codebook_utilization"],
             tags=tuple(json.loads(row["tags"])),
         )
@@ -372,6 +375,7 @@ def _row(entry: ModelEntry) -> tuple[Any, ...]:
         json.dumps(list(entry.components)),
         entry.vocoder_type,
         entry.vocoder_steps,
+        entry.vocoder_mstft,
         entry.min_codebook_utilization,
         json.dumps(list(entry.tags)),
     )

@@ -11,8 +11,9 @@ gives ``None`` in ``ModelEntry`` and a key of the wrong type is refused with a `
 ``dataset.file_count``                     int, usable audio files trained on
 ``dataset.total_duration_s``               number, seconds of audio trained on
 ``codebook_health.levels[i].utilization``  number in [0, 1] per RVQ level; the entry keeps the min
-``vocoder.type``                           str, e.g. ``hifigan`` or ``bigvgan``
-``vocoder.steps``                          int, training steps of the vocoder
+``vocoder.type``                           str, the generator's kind, e.g. ``vocos`` or ``hifigan``
+``vocoder.steps``                          int, generator updates of the vocoder
+``vocoder.quality.mstft``                  number, its M-STFT distance on held-out files
 ``tags``                                   list of str
 =========================================  ======================================================
 
@@ -44,17 +45,9 @@ class ModelEntry:
     components: tuple[str, ...]
     vocoder_type: str | None
     vocoder_steps: int | None
+    vocoder_mstft: float | None
     min_codebook_utilization: float | None
     tags: tuple[str, ...]
-
-    @property
-    def vocoder_description(self) -> str | None:
-        """E.g. ``hifigan, 50000 steps``; ``None`` when the file says nothing about its vocoder."""
-        if self.vocoder_type is None:
-            return None
-        if self.vocoder_steps is None:
-            return self.vocoder_type
-        return f"{self.vocoder_type}, {self.vocoder_steps} steps"
 
 
 def _is_text(value: object) -> bool:
@@ -117,6 +110,8 @@ def entry_from_manifest(path: Path, name: str, manifest: Manifest) -> ModelEntry
         if not isinstance(level, dict) or not _is_number(level.get("utilization")):
             raise MetadataError(path, label, "a number")
         utilizations.append(float(level["utilization"]))
+    quality = _field(path, vocoder, "quality", "vocoder.quality", is_dict, "an object") or {}
+    mstft = _field(path, quality, "mstft", "vocoder.quality.mstft", _is_number, "a number")
     duration = _field(path, dataset, "total_duration_s", "dataset.total_duration_s", _is_number, "a number")
     return ModelEntry(
         name=name,
@@ -129,6 +124,7 @@ def entry_from_manifest(path: Path, name: str, manifest: Manifest) -> ModelEntry
         components=manifest.components,
         vocoder_type=_field(path, vocoder, "type", "vocoder.type", _is_text, "text"),
         vocoder_steps=_field(path, vocoder, "steps", "vocoder.steps", _is_int, "an integer"),
+        vocoder_mstft=float(mstft) if mstft is not None else None,
         min_codebook_utilization=min(utilizations) if utilizations else None,
         tags=tuple(metadata_tags(path, meta)),
     )

@@ -36,13 +36,15 @@ from distill.bundle.format import (
     read_model_file,
     write_model_file,
 )
-from distill.generate.bigvgan import HUB_ID
-from distill.generate.params import VocoderChoice
-from distill.generate.vocoder import HifiGanVocoder, Vocoder
-from distill.generate.vocoder_selection import select_vocoder
-from distill.nn.hifigan import HifiGanGenerator
+from distill.nn.mel_generator import MelGenerator
 from distill.nn.prior import CodePrior
 from distill.nn.vqvae import RVQVAE
+from distill.vocoders.base import Vocoder
+from distill.vocoders.bigvgan import HUB_ID
+from distill.vocoders.choice import VocoderChoice
+from distill.vocoders.generator import GeneratorVocoder
+from distill.vocoders.quality import VocoderQuality
+from distill.vocoders.selection import VocoderSelection, select_vocoder
 from distill.weights import state_dict_digest
 
 
@@ -61,13 +63,13 @@ COMPONENT_SPECS: Mapping[str, ComponentSpec] = MappingProxyType(
         "vqvae": ComponentSpec("distill.models.vqvae.VQVAEModule", "model.net", "net.", RVQVAE),
         "prior": ComponentSpec("distill.models.prior.PriorModule", "model.net", "net.", CodePrior),
         "vocoder": ComponentSpec(
-            "distill.models.vocoder.VocoderModule", "model.generator", "generator.", HifiGanGenerator
+            "distill.models.vocoder.VocoderModule", "model.generator", "generator.", MelGenerator
         ),
     }
 )
 MEL_NODE = "data.mel"  # of the VQ-VAE's config: the mel its codes describe
 MEL_TARGET = "distill.audio.mel.MelConfig"
-# Frames per chunk of the bundled HiFi-GAN (about 3 s): bounds memory only; the chunks overlap by
+# Frames per chunk of the bundled vocoder (about 3 s): bounds memory only; the chunks overlap by
 # the generator's receptive field, so the audio equals one-shot rendering at any chunk size.
 VOCODER_CHUNK_FRAMES = 256
 
@@ -162,7 +164,7 @@ def build_component(
     """The component's module from its run config and weights, in eval mode, on the CPU.
 
     Modules trained with weight norm (HiFi-GAN) are folded for inference; weights saved either way
-    load.
+    load. A vocoder config must build a member of the ``MelGenerator`` family.
     """
     spec = COMPONENT_SPECS[component]
     node = config_node(source, component, config, spec.node)
@@ -212,7 +214,7 @@ def prior_vqvae_digest(metadata: Mapping[str, Any]) -> str | None:
 
 
 class DistillModel:
-    """A trained model: RVQ-VAE (always), transformer prior and HiFi-GAN vocoder (each optional).
+    """A trained model: RVQ-VAE (always), transformer prior and its own vocoder (each optional).
 
     Modules are in eval mode on ``device``. A model without a prior is valid: it encodes, edits
     and decodes code grids; only generating from nothing needs a prior.
@@ -225,7 +227,7 @@ class DistillModel:
         configs: Mapping[str, str],
         vqvae: RVQVAE,
         prior: CodePrior | None,
-        vocoder_generator: HifiGanGenerator | None,
+        vocoder_generator: MelGenerator | None,
         mel_config: MelConfig,
         path: Path | None = None,
     ) -> None:
@@ -240,8 +242,8 @@ class DistillModel:
         if missing:
             raise ValueError(f"no config given for the {missing[0]} component")
         self._configs = {name: configs[name] for name in self.components}
-        self._own_vocoder: HifiGanVocoder | None = None
-        self._vocoders: dict[tuple[str, str], Vocoder] = {}
+        self._own_vocoder: GeneratorVocoder | None = None
+        self._selections: dict[tuple[str, str], VocoderSelection] = {}
 
     @property
     def name(self) -> str:
@@ -330,17 +332,38 @@ class DistillModel:
         write_model_file(path, payloads, {**self.metadata, "vqvae_digest": digest})
         return path
 
-    def vocoder(
+    def vocoder_quality(self, kind: str = "own") -> VocoderQuality | None:
+        """The held-out quality recorded for the model's own vocoder (``own``) or for BigVGAN
+        (``bigvgan``, measured on the same files at packaging when it was installed)."""
+        info = self.metadata.get("vocoder")
+        if not isinstance(info, Mapping):
+            return None
+        return VocoderQuality.from_dict(info.get("quality") if kind == "own" else info.get(f"{kind}_quality"))
+
+    def select_vocoder(
         self, choice: VocoderChoice | str = "auto", *, bigvgan_source: str | Path = HUB_ID
-    ) -> Vocoder:
-        """The vocoder that renders this model's mels (see ``select_vocoder``), built once per choice."""
+    ) -> VocoderSelection:
+        """The vocoder that renders this model's mels, with why (see ``select_vocoder``); once per choice."""
         key = (str(choice), str(bigvgan_source))
-        if key not in self._vocoders:
+        if key not in self._selections:
             if self._own_vocoder is None and self.vocoder_generator is not None:
-                self._own_vocoder = HifiGanVocoder(
+                self._own_vocoder = GeneratorVocoder(
                     self.vocoder_generator,
                     sample_rate=self.mel_config.sample_rate,
                     chunk_frames=VOCODER_CHUNK_FRAMES,
+                    description=f"{self.vocoder_generator.display_name} (the model's own)",
                 )
-            self._vocoders[key] = select_vocoder(choice, own=self._own_vocoder, bigvgan_source=bigvgan_source)
-        return self._vocoders[key]
+            self._selections[key] = select_vocoder(
+                choice,
+                own=self._own_vocoder,
+                own_quality=self.vocoder_quality("own"),
+                bigvgan_quality=self.vocoder_quality("bigvgan"),
+                bigvgan_source=bigvgan_source,
+            )
+        return self._selections[key]
+
+    def vocoder(
+        self, choice: VocoderChoice | str = "auto", *, bigvgan_source: str | Path = HUB_ID
+    ) -> Vocoder:
+        """The selected vocoder itself (``select_vocoder(...).vocoder``)."""
+        return self.select_vocoder(choice, bigvgan_source=bigvgan_source).vocoder

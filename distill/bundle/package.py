@@ -25,7 +25,12 @@ Manifest metadata written here (on top of the keys ``distill.bundle.entry`` inde
                            ``total_duration_s``); the prior's also ``vqvae_run``, ``vqvae_digest``
 ``loss_history``           ``{component: [per-epoch rows]}``
 ``memorization``           the prior run's ``MemorizationReport.to_dict()``, else ``null``
-``vocoder``                ``type`` (``hifigan``), ``steps`` (generator updates), ``final_losses`` (only with a vocoder)
+``vocoder``                only with a vocoder: ``type`` (the generator's kind: ``vocos``, ``hifigan``),
+                           ``name``, ``steps`` (generator updates), ``vqvae_run`` (the RVQ-VAE whose
+                           reconstructions it was fine-tuned on, or null), ``quality`` and
+                           ``bigvgan_quality`` (``mel_l1``, ``mstft``, ``files`` on the run's
+                           validation files; BigVGAN's when it was installed at packaging, else
+                           null), ``final_losses``
 ``vqvae_digest``           ``distill.weights.state_dict_digest`` of the bundled VQ-VAE
 ``tags``                   sorted list of text
 =========================  ==========================================================================
@@ -60,7 +65,9 @@ from distill.bundle.errors import (
 from distill.bundle.format import MODEL_SUFFIX, ComponentPayload, write_model_file
 from distill.bundle.model import COMPONENT_SPECS, build_component, mel_config_of, parse_config
 from distill.models.loading import find_run
+from distill.nn.mel_generator import MelGenerator
 from distill.train import CONFIG_FILE, SUMMARY_FILE
+from distill.vocoders.quality import VocoderQuality
 from distill.weights import state_dict_digest
 
 _DATASET_BRIEF = ("root", "file_count", "total_duration_s")
@@ -203,16 +210,51 @@ def build_metadata(
         prior_vqvae = runs["prior"].summary["vqvae"]
         training["prior"].update(vqvae_run=prior_vqvae.get("run"), vqvae_digest=prior_vqvae["digest"])
     if "vocoder" in runs:
-        metrics = runs["vocoder"].summary.get("final_metrics", {})
-        metadata["vocoder"] = {
-            "type": "hifigan",
-            # Lightning's global step counts both optimizers' steps; the generator made half of them.
-            "steps": runs["vocoder"].global_step // 2,
-            "final_losses": {
-                key: value for key, value in metrics.items() if key.startswith(("train/", "val/"))
-            },
-        }
+        metadata["vocoder"] = _vocoder_metadata(runs["vocoder"], modules["vocoder"])
     return metadata
+
+
+def _vocoder_metadata(run: ComponentRun, generator: MelGenerator) -> dict[str, Any]:
+    """Kind, training and held-out quality of the bundled vocoder, and BigVGAN's on the same files."""
+    recorded = run.summary.get("vocoder") or {}
+    quality = VocoderQuality.from_dict(recorded.get("quality"))
+    metrics = run.summary.get("final_metrics", {})
+    steps = (recorded.get("quality") or {}).get("generator_updates", recorded.get("generator_updates"))
+    return {
+        "type": generator.kind,
+        "name": generator.display_name,
+        "steps": steps,
+        "vqvae_run": (run.config.get("model") or {}).get("vqvae"),
+        "quality": quality.as_dict() if quality is not None else None,
+        "bigvgan_quality": _bigvgan_quality(run),
+        "final_losses": {key: value for key, value in metrics.items() if key.startswith(("train/", "val/"))},
+    }
+
+
+def _bigvgan_quality(run: ComponentRun) -> dict[str, Any] | None:
+    """BigVGAN's quality on the vocoder run's validation files, when BigVGAN is installed and the
+    files are still there (``vocoder=auto`` ranks the two by it); else None."""
+    from distill.audio.io import UnusableAudioError, load_audio
+    from distill.nn.gan_losses import MultiResolutionSTFTDistance
+    from distill.vocoders.bigvgan import is_available, load_bigvgan
+    from distill.vocoders.quality import measure_vocoder
+
+    dataset = run.summary.get("dataset") or {}
+    root, names = dataset.get("root"), dataset.get("val_files") or []
+    if not (root and names and is_available()):
+        return None
+    rate = mel_config_of(run.run_dir, "vocoder", run.config).sample_rate
+    try:
+        recordings = [
+            torch.from_numpy(load_audio(Path(root) / name, sample_rate=rate).samples) for name in names
+        ]
+    except (OSError, UnusableAudioError):
+        return None
+    resolutions = run.config["model"]["stft_distance"]["resolutions"]
+    quality = measure_vocoder(
+        load_bigvgan(), recordings, stft_distance=MultiResolutionSTFTDistance(resolutions=resolutions)
+    )
+    return quality.as_dict()
 
 
 def package_runs(

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from distill.data.dataset import Clip
-from distill.generate.vocoder import Vocoder
+from distill.vocoders.base import Vocoder
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,9 @@ class VocoderPreview(L.Callback):
         written = []
         with torch.no_grad():
             for index, (mel, audio) in enumerate(self._clips):
-                vocoded = pl_module.generator(mel[None].to(pl_module.device))[0, 0].cpu()
+                # What the generator is trained to render: the mel, or the RVQ-VAE's reconstruction of it.
+                given = pl_module.generator_input(mel[None].to(pl_module.device))
+                vocoded = pl_module.generator(given)[0, 0].cpu()
                 for name, wave in (("original", audio), ("vocoded", vocoded)):
                     path = folder / f"clip_{index}_{name}.wav"
                     sf.write(str(path), wave.numpy(), rate)

@@ -107,6 +107,10 @@ def generate(
                         progress.advance(task)
 
                 result = run_generation(loaded, replace(params, seed=seed + index), on_stage=on_stage)
+                if index == 0:
+                    console.print(result.vocoder.reason)
+                    if result.vocoder.warning:
+                        console.print(f"[yellow]warning:[/] {result.vocoder.warning}")
                 progress.update(task, description=f"{label}: export")
                 progress.advance(task)
                 written = result.audio.save(
@@ -114,6 +118,8 @@ def generate(
                 )
                 progress.advance(task)
                 console.print(f"wrote {written.path} ({written.duration_s:.2f} s, {written.sample_rate} Hz)")
+                for warning in result.warnings:
+                    console.print(f"[yellow]warning:[/] {written.path.name}: {warning}")
                 if written.peak_report:
                     console.print(f"  {written.peak_report}")
                 if plot:

@@ -108,7 +108,7 @@ def vocoder_download(
     ),
 ) -> None:
     """Download BigVGAN-v2 (44 kHz, 128 bands, 512x) once; later runs use it offline."""
-    from distill.generate.bigvgan import load_bigvgan, locate
+    from distill.vocoders.bigvgan import load_bigvgan, locate
 
     with exit_on_user_error():
         folder = locate(source, download=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-VOCODER_NAMES = {"hifigan": "HiFi-GAN", "bigvgan": "BigVGAN"}
+# What a person reads for each recorded vocoder kind (a kind not listed shows as recorded).
+VOCODER_NAMES = {"vocos": "Vocos", "hifigan": "HiFi-GAN V2", "bigvgan": "BigVGAN"}
 NONE = "—"
 
 
@@ -36,11 +37,24 @@ def number_text(value: Any) -> str:
     return str(value)
 
 
-def vocoder_text(vocoder_type: str | None, steps: int | None) -> str:
+def vocoder_text(vocoder_type: str | None, steps: int | None, mstft: float | None = None) -> str:
+    """E.g. ``Vocos (3000 steps, M-STFT 1.42)``: kind, training and held-out quality."""
     if vocoder_type is None:
         return NONE
     label = VOCODER_NAMES.get(vocoder_type, vocoder_type)
-    return f"{label} ({steps} steps)" if steps is not None else label
+    facts = [f"{steps} steps"] if steps is not None else []
+    if isinstance(mstft, int | float):
+        facts.append(f"M-STFT {mstft:.2f}")
+    return f"{label} ({', '.join(facts)})" if facts else label
+
+
+def quality_text(quality: Any) -> str:
+    if not isinstance(quality, dict) or not isinstance(quality.get("mstft"), int | float):
+        return "not measured"
+    return (
+        f"M-STFT {quality['mstft']:.3f}, mel L1 {number_text(quality.get('mel_l1'))}"
+        f" on {number_text(quality.get('files'))} held-out files"
+    )
 
 
 def _key_values(title: str, rows: list[tuple[str, Any]]):
@@ -191,7 +205,12 @@ def render_info(console, path: Path, manifest) -> None:
                 ("format", f"distillgan {manifest.format_version}"),
                 ("made by", f"distill {meta.get('distill_version', '?')}"),
                 ("components", ", ".join(manifest.components)),
-                ("vocoder", vocoder_text(vocoder.get("type"), vocoder.get("steps"))),
+                (
+                    "vocoder",
+                    vocoder_text(
+                        vocoder.get("type"), vocoder.get("steps"), (vocoder.get("quality") or {}).get("mstft")
+                    ),
+                ),
                 ("tags", ", ".join(meta.get("tags") or []) or NONE),
                 ("VQ-VAE digest", meta.get("vqvae_digest") or NONE),
             ],
@@ -232,6 +251,13 @@ def render_info(console, path: Path, manifest) -> None:
         console.print(memorization_table(meta["memorization"]))
     elif "prior" in manifest.components:
         console.print("Memorization: not measured for this prior.")
-    if vocoder.get("final_losses"):
-        rows = [(name, value) for name, value in sorted(vocoder["final_losses"].items())]
-        console.print(_key_values("Vocoder final losses", rows))
+    if vocoder:
+        rows = [
+            ("kind", VOCODER_NAMES.get(vocoder.get("type"), vocoder.get("type") or NONE)),
+            ("generator updates", number_text(vocoder.get("steps"))),
+            ("renders", "RVQ-VAE reconstructions" if vocoder.get("vqvae_run") else "real mels"),
+            ("held-out quality", quality_text(vocoder.get("quality"))),
+            ("BigVGAN, same files", quality_text(vocoder.get("bigvgan_quality"))),
+        ]
+        rows += [(name, value) for name, value in sorted((vocoder.get("final_losses") or {}).items())]
+        console.print(_key_values("Vocoder (lower is better)", rows))

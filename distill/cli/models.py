@@ -58,7 +58,7 @@ def list_models(library: Path = typer.Option(None, "--library", help=_LIBRARY_HE
             number_text(entry.file_count),
             duration_text(entry.duration_s),
             ", ".join(entry.components),
-            vocoder_text(entry.vocoder_type, entry.vocoder_steps),
+            vocoder_text(entry.vocoder_type, entry.vocoder_steps, entry.vocoder_mstft),
             percent_text(entry.min_codebook_utilization),
             ", ".join(entry.tags),
         )
@@ -166,7 +166,7 @@ def package(
         ..., "--vqvae", help="VQ-VAE run folder (or a checkpoint in <run>/checkpoints/)."
     ),
     prior: Path = typer.Option(None, "--prior", help="Prior run trained on that VQ-VAE's codes."),
-    vocoder: Path = typer.Option(None, "--vocoder", help="HiFi-GAN vocoder run."),
+    vocoder: Path = typer.Option(None, "--vocoder", help="Vocoder run (model=vocoder)."),
     name: str = typer.Option(..., "--name", help="Model name in the library."),
     tag: list[str] = typer.Option([], "--tag", help="A tag (repeatable)."),
     library: Path = typer.Option(None, "--library", help=_LIBRARY_HELP),

@@ -67,7 +67,7 @@ def train_vocoder(
     ctx: typer.Context,
     folder: Path = typer.Argument(..., help="Folder of recordings (searched recursively)."),
 ) -> None:
-    """Train the model's own HiFi-GAN vocoder (mel -> audio) on FOLDER; extra arguments are Hydra
+    """Train the model's own vocoder (mel -> audio; Vocos by default) on FOLDER; extra arguments are Hydra
     overrides (model/discriminator=full for the paper's discriminators, trainer=gpu)."""
     _launch(
         "distill train-vocoder", ["model=vocoder", f"data.path={folder.expanduser().resolve()}", *ctx.args]

@@ -153,7 +153,9 @@ class CodeGridDataModule(SoundFolderDataModule):
         super().setup(stage)
         if self.train_codes:
             return  # setup runs once per stage; the codes do not change between them
-        net = _load_vqvae_net(self.vqvae_source)
+        from distill.models.loading import load_vqvae_net  # models build on data: import late
+
+        net = load_vqvae_net(self.vqvae_source)
         self.vqvae_digest = state_dict_digest(net.state_dict())
         self.train_codes = [self._codes(net, prepared) for prepared in self.train_files]
         self.val_codes = [self._codes(net, prepared) for prepared in self.val_files]
@@ -216,17 +218,6 @@ class CodeGridDataModule(SoundFolderDataModule):
     def summary_section(self) -> dict:
         """Which VQ-VAE made the codes: packaging refuses a prior bundled with any other."""
         return {"vqvae": {"run": self.vqvae_source, "digest": self.vqvae_digest}}
-
-
-def _load_vqvae_net(source: str) -> RVQVAE:
-    from distill.errors import UserError
-    from distill.models.loading import load_trained_module
-
-    module, _ = load_trained_module(source)
-    net = getattr(module, "net", None)
-    if not isinstance(net, RVQVAE):
-        raise UserError(f"{source} is a {type(module).__name__} run, not an RVQ-VAE run (model=vqvae).")
-    return net.eval()
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:

@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from distill.errors import UserError
+from distill.vocoders.choice import VocoderChoice
 
 STAGES = ("prior", "decode", "vocoder")
 MAX_DURATION_S = 3600.0
-
-
-class VocoderChoice(StrEnum):
-    AUTO = "auto"  # the model's own vocoder, else a local BigVGAN, else an error
-    BUNDLED = "bundled"  # the model's own vocoder only
-    BIGVGAN = "bigvgan"  # BigVGAN only
-
-    @classmethod
-    def parse(cls, value: str) -> VocoderChoice:
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(choice.value for choice in cls)
-            raise UserError(f"Unknown vocoder '{value}'; choose {choices}.") from None
 
 
 @dataclass(frozen=True, kw_only=True)

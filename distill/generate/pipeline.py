@@ -14,20 +14,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 
 from distill.audio.io import UnusableAudioError, load_audio
+from distill.audio.level import not_sound, remove_dc
 from distill.audio.mel import MelConfig
 from distill.codes.convert import columns_for, decode_windowed, encode_audio, frames_for
 from distill.errors import UserError
 from distill.generate.export import Audio
 from distill.generate.params import GenerationParams
 from distill.generate.sampling import sample
-from distill.generate.vocoder import Vocoder
 from distill.nn.conv_codec import DOWNSAMPLE
 from distill.nn.prior import CodePrior
 from distill.nn.vqvae import RVQVAE
+from distill.vocoders.selection import VocoderSelection
 
 PRIOR_HINT = "train one with `distill train-prior --vqvae <its VQ-VAE run>`, then package it with the VQ-VAE"
 
@@ -41,7 +41,7 @@ class GenerativeModel(Protocol):
     prior: CodePrior | None
     mel_config: MelConfig
 
-    def vocoder(self, choice: str = "auto") -> Vocoder: ...
+    def select_vocoder(self, choice: str = "auto") -> VocoderSelection: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +51,8 @@ class Generation:
     audio: Audio
     codes: torch.Tensor  # [Q, R, C] the prompt's columns (if any) then the sampled ones
     mel: torch.Tensor  # [n_mels, frames] what the vocoder rendered
+    vocoder: VocoderSelection  # which vocoder rendered it, and why
+    warnings: list[str]  # e.g. the audio is near-silent (it is written all the same, and flagged)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -81,7 +83,7 @@ def run_generation(
     if model.prior is None:
         raise UserError(f"Model {model.name} has no prior, so it cannot generate; {PRIOR_HINT}.")
     mel_config = model.mel_config
-    vocoder = model.vocoder(params.vocoder)  # before sampling: a missing vocoder fails at once
+    selection = model.select_vocoder(params.vocoder)  # before sampling: a missing vocoder fails at once
     timings: dict[str, float] = {}
 
     def stage(name: str) -> float:
@@ -117,21 +119,32 @@ def run_generation(
 
     started = stage("vocoder")
     with torch.inference_mode():
-        wave = vocoder(mel[None])[0, 0]  # [n_frames * hop]
+        wave = selection.vocoder(mel[None])[0, 0]  # [n_frames * hop]
     prompt_samples = prompt_columns * DOWNSAMPLE * mel_config.hop_length
     n_samples = prompt_samples + round(params.duration_s * mel_config.sample_rate)
-    samples = wave[:n_samples].float().cpu().numpy().astype(np.float32)
+    rendered = wave[:n_samples].float().cpu().numpy()
+    problem = not_sound(rendered)
+    samples = remove_dc(rendered, mel_config.sample_rate)
     timings["vocoder"] = time.perf_counter() - started
+    warnings = []
+    if problem is not None:
+        warnings.append(
+            f"the rendered audio is {problem}: {selection.vocoder.description} made no sound from this"
+            " mel; check the model's vocoder quality (distill models info) or try --vocoder bigvgan."
+        )
 
     metadata = {
         "model": {"id": model.id, "name": model.name},
         "generation": asdict(params),
-        "vocoder_used": type(vocoder).__name__,
+        "vocoder_used": {"kind": selection.vocoder.kind, "why": selection.reason},
         "prompt_seconds": prompt_samples / mel_config.sample_rate,
+        "warnings": warnings,
         "versions": _versions(),
     }
     audio = Audio(samples=samples, sample_rate=mel_config.sample_rate, metadata=metadata)
-    return Generation(audio=audio, codes=codes, mel=mel, stage_seconds=timings)
+    return Generation(
+        audio=audio, codes=codes, mel=mel, vocoder=selection, warnings=warnings, stage_seconds=timings
+    )
 
 
 def generate(

@@ -64,16 +64,27 @@ def load_trained_module(
     return module.eval(), cfg
 
 
+def load_vqvae_net(source: Path | str):
+    """The frozen ``RVQVAE`` (eval mode) of a `model=vqvae` run (folder or checkpoint)."""
+    from distill.nn.vqvae import RVQVAE
+
+    module, _ = load_trained_module(source)
+    net = getattr(module, "net", None)
+    if not isinstance(net, RVQVAE):
+        raise UserError(f"{source} is a {type(module).__name__} run, not an RVQ-VAE run (model=vqvae).")
+    return net.eval()
+
+
 def load_vocoder(run_or_checkpoint: Path | str, *, chunk_frames: int = 256):
-    """A ready-to-render HifiGanVocoder from a `model=vocoder` training run (folder or checkpoint)."""
-    from distill.generate.vocoder import HifiGanVocoder
+    """A ready-to-render GeneratorVocoder from a `model=vocoder` training run (folder or checkpoint)."""
     from distill.models.vocoder import VocoderModule
+    from distill.vocoders.generator import GeneratorVocoder
 
     module, cfg = load_trained_module(run_or_checkpoint)
     if not isinstance(module, VocoderModule):
         raise UserError(
             f"{run_or_checkpoint} is a {type(module).__name__} run, not a vocoder run (model=vocoder)."
         )
-    return HifiGanVocoder(
+    return GeneratorVocoder(
         module.generator, sample_rate=module.mel_config.sample_rate, chunk_frames=chunk_frames
     )

@@ -1,4 +1,4 @@
-"""VocoderModule: the thin Lightning wrapper that trains the HiFi-GAN V2 generator adversarially."""
+"""VocoderModule: the thin Lightning wrapper that trains any generator of the vocoder family."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from collections.abc import Callable, Mapping
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 
-from distill.audio.mel import MelConfig, log_mel
+from distill.audio.mel import MelConfig
 from distill.data.dataset import ClipBatch
-from distill.nn.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from distill.nn.discriminators import DiscriminatorSet
 from distill.nn.gan_losses import (
     MultiResolutionSTFTDistance,
     discriminator_loss,
@@ -18,45 +17,72 @@ from distill.nn.gan_losses import (
     generator_adversarial_loss,
     mel_l1_loss,
 )
-from distill.nn.hifigan import HifiGanGenerator
-
-# The 2048-point STFT of the validation metric needs at least this many samples.
-_MIN_VAL_SAMPLES = 2048
+from distill.nn.mel_generator import MelGenerator
+from distill.vocoders.quality import score_rendering
 
 
 class VocoderModule(L.LightningModule):
-    """HiFi-GAN training (Kong et al. 2020): LSGAN with MPD + MSD, feature matching, mel L1.
+    """GAN vocoder training as in HiFi-GAN (Kong et al. 2020) and Vocos (Siuzdak 2023): LSGAN
+    against a set of discriminators, feature matching, mel L1, plus the multi-resolution STFT
+    distance to the real audio (Yamamoto et al. 2020).
 
-    Manual optimization: each step first updates the discriminators on real vs (detached)
-    generated segments, then the generator against the updated discriminators, exactly the
-    paper's alternation. Loss weights come from YAML (paper: 1 / 2 / 45).
+    Manual optimization. The first ``regression_steps`` generator updates use the regression losses
+    alone (no discriminator runs: ~20x cheaper on a CPU); after that each step first updates the
+    discriminators on real vs (detached) generated segments, then the generator against the
+    updated discriminators, the paper's alternation. Loss weights come from YAML.
+
+    vqvae: a trained RVQ-VAE run; the generator then renders that RVQ-VAE's reconstruction of each
+    crop's mel (frozen, eval mode) while every loss still compares with the real recording.
     """
 
     def __init__(
         self,
         *,
-        generator: HifiGanGenerator,
-        discriminator: Mapping[str, MultiPeriodDiscriminator | MultiScaleDiscriminator],
+        generator: MelGenerator,
+        discriminator: DiscriminatorSet,
         stft_distance: MultiResolutionSTFTDistance,
         loss_weights: Mapping[str, float],
+        regression_steps: int,
         generator_optimizer: Callable[..., torch.optim.Optimizer],
         discriminator_optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler],
+        vqvae: str | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.generator = generator
-        # The `model/discriminator` config group: {mpd: multi-period, msd: multi-scale}.
-        self.mpd: MultiPeriodDiscriminator = discriminator["mpd"]
-        self.msd: MultiScaleDiscriminator = discriminator["msd"]
+        self.discriminator = discriminator
         self.stft_distance = stft_distance
         self.adversarial_weight = float(loss_weights["adversarial"])
         self.feature_weight = float(loss_weights["feature_matching"])
         self.mel_weight = float(loss_weights["mel"])
+        self.stft_weight = float(loss_weights["stft"])
+        self.regression_steps = int(regression_steps)
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.scheduler = scheduler
         self.mel_config = MelConfig()
+        self.vqvae_source = vqvae
+        self.vqvae = None
+        if vqvae is not None:
+            from distill.models.loading import load_vqvae_net
+
+            self.vqvae = load_vqvae_net(vqvae).requires_grad_(False)
+        # Generator updates so far (Lightning's global_step counts every optimizer's steps).
+        self.register_buffer("generator_updates", torch.zeros((), dtype=torch.long))
+
+    def train(self, mode: bool = True) -> VocoderModule:
+        super().train(mode)
+        if self.vqvae is not None:
+            self.vqvae.eval()  # a train-mode forward would move its codebooks
+        return self
+
+    def generator_input(self, mel: torch.Tensor) -> torch.Tensor:
+        """What the generator renders from: the mel itself, or the frozen RVQ-VAE's reconstruction."""
+        if self.vqvae is None:
+            return mel
+        with torch.no_grad():
+            return self.vqvae(mel).recon
 
     def training_step(self, batch: ClipBatch, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
@@ -72,45 +98,42 @@ class VocoderModule(L.LightningModule):
         *,
         backward: Callable[[torch.Tensor], None],
     ) -> dict[str, torch.Tensor]:
-        """One discriminator update, then one generator update; returns the namespaced losses.
+        """One training step (see the class docstring); returns the namespaced losses.
 
-        mel: [B, n_mels, F]; real: [B, 1, F * hop]. ``backward`` is ``manual_backward`` under a
-        Trainer and ``Tensor.backward`` in the benchmark, which times this very step.
+        mel: [B, n_mels, F] of ``real``: [B, 1, F * hop]. ``backward`` is ``manual_backward`` under
+        a Trainer and ``Tensor.backward`` in the benchmarks, which time and run this very step.
         """
-        fake = self.generator(mel)  # [B, 1, F * hop]
+        fake = self.generator(self.generator_input(mel))  # [B, 1, F * hop]
+        losses: dict[str, torch.Tensor] = {}
+        adversarial_phase = int(self.generator_updates) >= self.regression_steps
+        if adversarial_phase:
+            # Discriminators: real -> 1, generated -> 0.
+            loss_d = discriminator_loss(
+                self.discriminator(real).logits, self.discriminator(fake.detach()).logits
+            ).total
+            opt_d.zero_grad(set_to_none=True)
+            backward(loss_d)
+            opt_d.step()
+            losses["train/discriminator"] = loss_d
 
-        # Discriminators: real -> 1, generated -> 0.
-        d_mpd = discriminator_loss(self.mpd(real).logits, self.mpd(fake.detach()).logits)
-        d_msd = discriminator_loss(self.msd(real).logits, self.msd(fake.detach()).logits)
-        loss_d = d_mpd.total + d_msd.total
-        opt_d.zero_grad(set_to_none=True)
-        backward(loss_d)
-        opt_d.step()
-
-        # Generator, judged by the discriminators as they are after their update.
-        with torch.no_grad():  # real features are only targets for feature matching: no graph needed
-            mpd_real, msd_real = self.mpd(real), self.msd(real)
-        mpd_fake, msd_fake = self.mpd(fake), self.msd(fake)
-        adversarial = generator_adversarial_loss(mpd_fake.logits) + generator_adversarial_loss(
-            msd_fake.logits
-        )
-        features = feature_matching_loss(mpd_real.features, mpd_fake.features) + feature_matching_loss(
-            msd_real.features, msd_fake.features
-        )
         mel_l1 = mel_l1_loss(fake, mel, self.mel_config)
-        loss_g = (
-            self.adversarial_weight * adversarial + self.feature_weight * features + self.mel_weight * mel_l1
-        )
+        stft = self.stft_distance(fake, real).total
+        loss_g = self.mel_weight * mel_l1 + self.stft_weight * stft
+        if adversarial_phase:
+            # The generator is judged by the discriminators as they are after their update.
+            with torch.no_grad():  # real features are only targets for feature matching
+                judged_real = self.discriminator(real)
+            judged_fake = self.discriminator(fake)
+            adversarial = generator_adversarial_loss(judged_fake.logits)
+            features = feature_matching_loss(judged_real.features, judged_fake.features)
+            loss_g = loss_g + self.adversarial_weight * adversarial + self.feature_weight * features
+            losses.update({"train/adversarial": adversarial, "train/feature_matching": features})
         opt_g.zero_grad(set_to_none=True)
         backward(loss_g)
         opt_g.step()
-        return {
-            "train/loss": loss_g,
-            "train/discriminator": loss_d,
-            "train/adversarial": adversarial,
-            "train/feature_matching": features,
-            "train/mel_l1": mel_l1,
-        }
+        self.generator_updates += 1
+        losses.update({"train/loss": loss_g, "train/mel_l1": mel_l1, "train/mstft": stft})
+        return losses
 
     def on_train_epoch_end(self) -> None:
         for scheduler in self.lr_schedulers():
@@ -118,32 +141,34 @@ class VocoderModule(L.LightningModule):
 
     def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
         # Each item is rendered on its own, trimmed to its real frames (validation tiles are long;
-        # set data.val_crop_frames to cover whole files).
+        # set data.val_crop_frames to cover whole files), and scored against the real recording.
         hop = self.mel_config.hop_length
-        mel_errors, stft_totals, convergences = [], [], []
+        scores = []
         for mel, audio, mask in zip(batch.mel, batch.audio, batch.frame_mask, strict=True):
             frames = int(mask.sum())
-            fake = self.generator(mel[None, :, :frames])  # [1, 1, frames * hop]
+            target = mel[None, :, :frames]
+            fake = self.generator(self.generator_input(target))  # [1, 1, frames * hop]
             real = audio[None, :, : frames * hop]
-            mel_errors.append(F.l1_loss(log_mel(fake, self.mel_config), mel[None, :, :frames]))
-            pad = max(0, _MIN_VAL_SAMPLES - real.shape[-1])
-            distance = self.stft_distance(F.pad(fake, (0, pad)), F.pad(real, (0, pad)))
-            stft_totals.append(distance.total)
-            convergences.append(distance.spectral_convergence)
-        mel_l1 = torch.stack(mel_errors).mean()
+            scores.append(
+                score_rendering(
+                    fake, real, target, mel_config=self.mel_config, stft_distance=self.stft_distance
+                )
+            )
+        mstft = torch.stack([s.mstft for s in scores]).mean()
         self.log_dict(
             {
-                "val/loss": mel_l1,
-                "val/mel_l1": mel_l1,
-                "val/mstft": torch.stack(stft_totals).mean(),
-                "val/spectral_convergence": torch.stack(convergences).mean(),
+                # The best checkpoint is the one closest to the real recordings (M-STFT), not the
+                # one whose audio best re-analyses to its own input mel.
+                "val/loss": mstft,
+                "val/mel_l1": torch.stack([s.mel_l1 for s in scores]).mean(),
+                "val/mstft": mstft,
+                "val/spectral_convergence": torch.stack([s.spectral_convergence for s in scores]).mean(),
             },
             prog_bar=True,
             batch_size=len(batch),
         )
 
     def configure_optimizers(self):
-        discriminator_params = [*self.mpd.parameters(), *self.msd.parameters()]
         opt_g = self.generator_optimizer(params=self.generator.parameters())
-        opt_d = self.discriminator_optimizer(params=discriminator_params)
+        opt_d = self.discriminator_optimizer(params=self.discriminator.parameters())
         return [opt_g, opt_d], [self.scheduler(optimizer=opt_g), self.scheduler(optimizer=opt_d)]

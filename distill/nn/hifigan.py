@@ -15,6 +15,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from distill.nn.mel_generator import MelGenerator
+
 # The reference implementation initialises every upsampling / residual / output conv with
 # N(0, 0.01): small weights keep the residual stacks near identity at the start of training.
 _INIT_STD = 0.01
@@ -70,7 +72,7 @@ class ResBlock1(nn.Module):
         return x
 
 
-class HifiGanGenerator(nn.Module):
+class HifiGanGenerator(MelGenerator):
     """HiFi-GAN generator (Kong, Kim & Bae 2020, "HiFi-GAN: Generative Adversarial Networks for
     Efficient and High Fidelity Speech Synthesis", NeurIPS; arXiv:2010.05646).
 
@@ -86,6 +88,9 @@ class HifiGanGenerator(nn.Module):
     ``remove_weight_norm()`` once for inference, which folds it into plain weights. This forward
     is the training (and reference) path; ``FrozenHifiGan`` renders the same function faster.
     """
+
+    kind = "hifigan"
+    display_name = "HiFi-GAN V2"
 
     def __init__(
         self,
@@ -174,6 +179,9 @@ class HifiGanGenerator(nn.Module):
             reach += max(block.receptive_half_width() for block in blocks) / resolution
         reach += 3 / resolution  # conv_post: kernel 7
         return math.ceil(reach)
+
+    def inference_module(self) -> FrozenHifiGan:
+        return FrozenHifiGan(generator=self)
 
 
 def _as_image_conv(conv: nn.Conv1d | nn.ConvTranspose1d, *, scale: float) -> nn.Conv2d | nn.ConvTranspose2d:

@@ -34,7 +34,7 @@ def metadata(name: str, model_id: str | None = None, **changes) -> dict:
         "created": "2026-05-09T07:35:25+00:00",
         "dataset": {"tier": "small", "file_count": 12, "total_duration_s": 31.5},
         "codebook_health": {"levels": [{"utilization": 0.95}, {"utilization": 0.62}, {"utilization": 0.8}]},
-        "vocoder": {"type": "hifigan", "steps": 50000},
+        "vocoder": {"type": "vocos", "steps": 50000, "quality": {"mel_l1": 0.25, "mstft": 1.41, "files": 3}},
         **changes,
     }
 
@@ -67,7 +67,7 @@ def test_add_then_list_gives_typed_entries_from_metadata(tmp_path: Path, library
     assert entry.created == datetime(2026, 5, 9, 7, 35, 25, tzinfo=UTC)
     assert (entry.tier, entry.file_count, entry.duration_s) == ("small", 12, 31.5)
     assert entry.components == ("vqvae", "vocoder")
-    assert entry.vocoder_description == "hifigan, 50000 steps"
+    assert (entry.vocoder_type, entry.vocoder_steps, entry.vocoder_mstft) == ("vocos", 50000, 1.41)
     assert entry.min_codebook_utilization == pytest.approx(0.62)
     assert entry.tags == ("808", "kick")
     # The library's copy carries its name and tags; the weights are untouched.
@@ -82,7 +82,8 @@ def test_add_then_list_gives_typed_entries_from_metadata(tmp_path: Path, library
 def test_sparse_metadata_gives_none_fields(tmp_path: Path, library: ModelLibrary) -> None:
     entry = library.add(model_file(tmp_path, "bare", {"id": "abc123def"}, vocoder=False), name="bare")
     assert (entry.created, entry.tier, entry.file_count, entry.duration_s) == (None, None, None, None)
-    assert entry.vocoder_description is None and entry.min_codebook_utilization is None
+    assert entry.vocoder_type is None and entry.vocoder_mstft is None
+    assert entry.min_codebook_utilization is None
     assert library.list() == [entry]
 
 

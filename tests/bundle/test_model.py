@@ -28,11 +28,11 @@ from distill.bundle.format import ComponentPayload, read_model_file, write_model
 from distill.bundle.model import DistillModel
 from distill.bundle.package import package_runs
 from distill.errors import UserError
-from distill.generate.vocoder import HifiGanVocoder
 from distill.nn.conv_codec import ConvEncoder
-from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.prior import CodePrior
+from distill.nn.vocos import VocosGenerator
 from distill.nn.vqvae import RVQVAE
+from distill.vocoders.generator import GeneratorVocoder
 
 
 # Module-scoped: the tests only read the runs and the model file (changed copies go to tmp_path).
@@ -74,7 +74,7 @@ def test_load_rebuilds_every_component_in_eval_mode(model_path: Path, runs: Fake
     model = DistillModel.load(model_path)
     assert model.components == ("vqvae", "prior", "vocoder") and model.path == model_path
     assert isinstance(model.vqvae, RVQVAE) and isinstance(model.prior, CodePrior)
-    assert isinstance(model.vocoder_generator, HifiGanGenerator)
+    assert isinstance(model.vocoder_generator, VocosGenerator)
     assert not any(m.training for m in (model.vqvae, model.prior, model.vocoder_generator))
     assert model.mel_config == MelConfig()
     assert model.name == "drums" and model.id == model.metadata["id"] and len(model.id) == 32
@@ -186,6 +186,30 @@ def test_configs_and_weights_that_do_not_fit_are_refused(model_path: Path, tmp_p
         DistillModel.load(rewrite(model_path, tmp_path / "swap.distillgan", configs={"vqvae": swapped}))
 
 
+def test_a_vocoder_config_outside_the_family_is_refused(model_path: Path, tmp_path: Path) -> None:
+    # A distill.nn module, but no MelGenerator: the vocoder component must be one of the family.
+    config = yaml.safe_load(read_model_file(model_path).components["vocoder"].config_yaml)
+    config["model"]["generator"] = {
+        "_target_": "distill.nn.discriminators.MultiResolutionDiscriminator",
+        "resolutions": [[512, 128, 512]],
+        "channels": 4,
+        "leaky_relu_slope": 0.1,
+    }
+    outside = rewrite(
+        model_path, tmp_path / "outside.distillgan", configs={"vocoder": yaml.safe_dump(config)}
+    )
+    with pytest.raises(
+        CorruptModelFileError, match="builds a MultiResolutionDiscriminator, not a MelGenerator"
+    ):
+        DistillModel.load(outside)
+    config["model"]["generator"] = {"_target_": "torch.nn.Identity"}
+    foreign = rewrite(
+        model_path, tmp_path / "foreign.distillgan", configs={"vocoder": yaml.safe_dump(config)}
+    )
+    with pytest.raises(UnsafeConfigError, match="torch.nn.Identity"):
+        DistillModel.load(foreign)
+
+
 def test_a_prior_of_another_vqvae_is_refused_at_load(model_path: Path, tmp_path: Path) -> None:
     meta = read_model_file(model_path).metadata
     training = json.loads(json.dumps(meta["training"]))
@@ -211,10 +235,10 @@ def test_a_model_without_prior_or_vocoder_is_valid(runs: FakeRuns, tmp_path: Pat
     assert DistillModel.load(model.save(tmp_path / "again.distillgan")).components == ("vqvae",)
 
 
-def test_vocoder_is_the_bundled_hifigan_built_once(model_path: Path) -> None:
+def test_vocoder_is_the_bundled_one_built_once(model_path: Path) -> None:
     model = DistillModel.load(model_path)
     vocoder = model.vocoder()
-    assert isinstance(vocoder, HifiGanVocoder) and vocoder.sample_rate == 44100
+    assert isinstance(vocoder, GeneratorVocoder) and vocoder.kind == "vocos" and vocoder.sample_rate == 44100
     assert model.vocoder("auto") is vocoder and model.vocoder("bundled") is vocoder
     wave = vocoder(torch.full((1, 128, 5), -5.0))
     assert wave.shape == (1, 1, 5 * 512) and torch.isfinite(wave).all()

@@ -167,7 +167,14 @@ def fake_vocoder_run(run_dir: Path, *, overrides: tuple[str, ...] = ()):
     config = resolved_config([*TINY_VOCODER, *overrides])
     generator = hydra.utils.instantiate(config["model"]["generator"])
     final = {"train/mel_l1": 0.8, "val/mel_l1": 0.9, "val/mstft": 2.1, "lr-AdamW": 2e-4}
-    summary_ = {**summary("distill.models.vocoder.VocoderModule", 24), "final_metrics": final}
+    # What VocoderQualityRecord writes: the best epoch's held-out scores and the generator updates.
+    quality = {"mel_l1": 0.85, "mstft": 2.0, "files": 2, "epoch": 0, "generator_updates": 10}
+    recorded = {"type": "vocos", "name": "Vocos", "generator_updates": 14, "quality": quality}
+    summary_ = {
+        **summary("distill.models.vocoder.VocoderModule", 24),
+        "final_metrics": final,
+        "vocoder": recorded,
+    }
     return write_run(
         run_dir, config=config, weights=generator.state_dict(), prefix="generator.", summary=summary_
     ), generator
@@ -221,7 +228,8 @@ def test_package_registers_the_model_with_its_training_record(runs: FakeRuns, li
     assert packaged.entry == entry and packaged.path == library.path_for("drums")
     assert entry.components == ("vqvae", "prior", "vocoder")
     assert (entry.tier, entry.file_count, entry.duration_s) == ("small", 8, 6.4)
-    assert (entry.vocoder_type, entry.vocoder_steps) == ("hifigan", 12)  # generator updates: half of 24
+    # The kind is the generator's own; the steps are the packaged (best) checkpoint's generator updates.
+    assert (entry.vocoder_type, entry.vocoder_steps, entry.vocoder_mstft) == ("vocos", 10, 2.0)
     assert entry.min_codebook_utilization == 0.55 and entry.tags == ("acoustic", "kit")
 
     meta = read_manifest(entry.path).metadata
@@ -252,8 +260,12 @@ def test_package_registers_the_model_with_its_training_record(runs: FakeRuns, li
     }
     assert meta["memorization"] == MEMORIZATION.to_dict()
     assert meta["vocoder"] == {
-        "type": "hifigan",
-        "steps": 12,
+        "type": "vocos",
+        "name": "Vocos",
+        "steps": 10,
+        "vqvae_run": None,
+        "quality": {"mel_l1": 0.85, "mstft": 2.0, "files": 2},
+        "bigvgan_quality": None,  # BigVGAN is not installed with weights here
         "final_losses": {"train/mel_l1": 0.8, "val/mel_l1": 0.9, "val/mstft": 2.1},
     }
     # The stored config is the run's resolved config.yaml, verbatim.

@@ -93,7 +93,12 @@ def metadata(name: str, *, vocoder: bool = True, prior: bool = True) -> dict:
             "flagged": True,
         }
     if vocoder:
-        meta["vocoder"] = {"type": "hifigan", "steps": 50000, "final_losses": {"val/mel_l1": 0.2468}}
+        meta["vocoder"] = {
+            "type": "vocos",
+            "steps": 50000,
+            "quality": {"mel_l1": 0.2468, "mstft": 1.4321, "files": 3},
+            "final_losses": {"val/mel_l1": 0.2468},
+        }
     return meta
 
 
@@ -166,7 +171,7 @@ def test_list_shows_one_row_per_model(full: ModelLibrary) -> None:
         "12",
         "31.5 s",
         "vqvae, prior, vocoder",
-        "HiFi-GAN (50000 steps)",
+        "Vocos (50000 steps, M-STFT 1.43)",
         "62%",
         "kit",
     ]
@@ -184,7 +189,7 @@ def test_info_renders_the_whole_manifest(full: ModelLibrary) -> None:
         "distillgan 1",
         "distill 0.1.0",
         "vqvae, prior, vocoder",
-        "HiFi-GAN (50000 steps)",
+        "Vocos (50000 steps, M-STFT 1.43)",
         "d1d1d1",
         "12 usable, 2 skipped",
         "10 training, 2 validation",
@@ -202,7 +207,10 @@ def test_info_renders_the_whole_manifest(full: ModelLibrary) -> None:
         "5% mean, 10% max",
         "6.25 (flagged above 2x with a share above 20%)",
         "3.5 mean, 7 max columns",
-        "Vocoder final losses",
+        "Vocoder (lower is better)",
+        "held-out quality │ M-STFT 1.432, mel L1 0.2468 on 3 held-out files",
+        "BigVGAN, same files │ not measured",
+        "renders │ real mels",
         "val/mel_l1 │ 0.2468",
     ):
         assert expected in out, expected

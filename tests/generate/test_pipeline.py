@@ -6,18 +6,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import tiny_rvqvae, write_tone
-from test_vocoder_inference import NARROW_V2
+from conftest import NARROW_V2, tiny_rvqvae, write_tone
 
 from distill.audio.mel import MelConfig, log_mel
 from distill.errors import UserError
 from distill.generate.params import GenerationParams
 from distill.generate.pipeline import generate, params_from_metadata, run_generation
 from distill.generate.sidecar import read_sidecar
-from distill.generate.vocoder import HifiGanVocoder, Vocoder
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.prior import CodePrior
 from distill.nn.vqvae import RVQVAE
+from distill.vocoders.base import Vocoder
+from distill.vocoders.generator import GeneratorVocoder
+from distill.vocoders.selection import VocoderSelection
 
 
 @dataclass
@@ -31,10 +32,10 @@ class TinyModel:
     id: str = "0123456789abcdef"
     mel_config: MelConfig = MelConfig()
 
-    def vocoder(self, choice: str = "auto") -> Vocoder:
+    def select_vocoder(self, choice: str = "auto") -> VocoderSelection:
         if choice == "bigvgan":
             raise UserError("No BigVGAN here.")
-        return self.own_vocoder
+        return VocoderSelection(vocoder=self.own_vocoder, reason="the only one", quality=None, warning=None)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def model() -> TinyModel:
         levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
     )
     generator = HifiGanGenerator(**{**NARROW_V2, "upsample_initial_channel": 16})
-    vocoder = HifiGanVocoder(generator, sample_rate=44100, chunk_frames=64)
+    vocoder = GeneratorVocoder(generator, sample_rate=44100, chunk_frames=64)
     return TinyModel(vqvae=vqvae.eval(), prior=prior.eval(), own_vocoder=vocoder)
 
 
@@ -125,3 +126,32 @@ def test_sidecar_regenerates_identical_audio(model, tmp_path):
     again = run_generation(model, params).audio.save(tmp_path / "b.wav", **sidecar.export_options)
     assert first.path.read_bytes() == again.path.read_bytes()
     assert sf.info(str(first.path)).samplerate == 48000
+
+
+class _OffsetVocoder(Vocoder):
+    """What an untrained vocoder writes: a constant offset (the demo's files before this was caught)."""
+
+    sample_rate, hop_length, kind, description = 44100, 512, "hifigan", "HiFi-GAN V2 (the model's own)"
+
+    def __init__(self, wobble: float):
+        self.wobble = wobble
+
+    def __call__(self, mel):
+        frames = mel.shape[-1]
+        t = torch.arange(frames * 512) / 44100
+        wave = 0.187 + self.wobble * torch.sin(2 * torch.pi * 220 * t)
+        return wave.expand(mel.shape[0], 1, -1).clone()
+
+
+def test_no_dc_is_written_and_a_constant_rendering_warns(model):
+    sound = replace(model, own_vocoder=_OffsetVocoder(0.2))
+    result = run_generation(sound, GenerationParams(duration_s=1.0))
+    samples = result.audio.samples
+    assert abs(float(samples.mean())) < 1e-3 * float(np.abs(samples).max())  # the 0.187 offset is gone
+    assert result.warnings == [] and result.audio.metadata["warnings"] == []
+    flat = run_generation(replace(model, own_vocoder=_OffsetVocoder(0.0)), GenerationParams(duration_s=1.0))
+    assert len(flat.warnings) == 1 and "a constant" in flat.warnings[0] and "no sound" in flat.warnings[0]
+    assert flat.audio.metadata["warnings"] == flat.warnings  # the sidecar says so too
+    # The trained-model path: what the tiny generator renders carries no offset either.
+    plain = run_generation(model, GenerationParams(duration_s=1.0)).audio.samples
+    assert abs(float(plain.mean())) < 1e-3 * max(float(np.abs(plain).max()), 1e-9)

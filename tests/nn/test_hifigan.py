@@ -2,18 +2,11 @@
 
 import pytest
 import torch
+from conftest import NARROW_V2
 
 from distill.nn.hifigan import FrozenHifiGan, HifiGanGenerator
 
-V2 = dict(
-    in_channels=128,
-    upsample_initial_channel=128,
-    upsample_rates=[8, 8, 4, 2],
-    upsample_kernel_sizes=[16, 16, 8, 4],
-    resblock_kernel_sizes=[3, 7, 11],
-    resblock_dilations=[[1, 3, 5]] * 3,
-    leaky_relu_slope=0.1,
-)
+V2 = {**NARROW_V2, "upsample_initial_channel": 128}
 
 
 def _lively_generator(*, width: int = 128, seed: int = 0) -> HifiGanGenerator:

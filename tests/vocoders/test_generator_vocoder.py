@@ -1,23 +1,14 @@
-"""HifiGanVocoder: chunked inference equals the generator's one-shot output, memory stays bounded,
-state-dict loading."""
+"""GeneratorVocoder over HiFi-GAN: chunked inference equals the generator's one-shot output and
+memory stays bounded (the Vocos generator's own chunking test is in tests/nn/test_vocos.py)."""
 
 import pytest
 import torch
+from conftest import NARROW_V2
 
-from distill.generate.vocoder import HifiGanVocoder, Vocoder, chunked_synthesis
 from distill.nn.hifigan import HifiGanGenerator
+from distill.vocoders.base import Vocoder, chunked_synthesis
+from distill.vocoders.generator import GeneratorVocoder
 
-# V2's layer layout (so the same hop and receptive field) at a quarter of the width: the
-# chunking logic does not depend on width, and the tests run 10x faster.
-NARROW_V2 = dict(
-    in_channels=128,
-    upsample_initial_channel=32,
-    upsample_rates=[8, 8, 4, 2],
-    upsample_kernel_sizes=[16, 16, 8, 4],
-    resblock_kernel_sizes=[3, 7, 11],
-    resblock_dilations=[[1, 3, 5]] * 3,
-    leaky_relu_slope=0.1,
-)
 FRAMES = 64
 
 
@@ -51,12 +42,12 @@ def mel_and_reference():
 def test_vocoder_is_the_abstract_interface():
     with pytest.raises(TypeError):
         Vocoder()
-    assert isinstance(HifiGanVocoder(_lively_generator(), sample_rate=44100, chunk_frames=32), Vocoder)
+    assert isinstance(GeneratorVocoder(_lively_generator(), sample_rate=44100, chunk_frames=32), Vocoder)
 
 
 def test_chunked_equals_one_shot_with_default_overlap(mel_and_reference):
     mel, reference = mel_and_reference
-    vocoder = HifiGanVocoder(_lively_generator(), sample_rate=44100, chunk_frames=24)
+    vocoder = GeneratorVocoder(_lively_generator(), sample_rate=44100, chunk_frames=24)
     assert vocoder.overlap_frames == 15  # V2 receptive field
     wave = vocoder(mel)
     assert wave.shape == (2, 1, FRAMES * 512)
@@ -69,7 +60,7 @@ def test_chunked_equals_one_shot_with_default_overlap(mel_and_reference):
 def test_without_overlap_chunk_edges_differ(mel_and_reference):
     # The same check with no context must fail near the edges: proves the overlap is what makes it exact.
     mel, reference = mel_and_reference
-    wave = HifiGanVocoder(_lively_generator(), sample_rate=44100, chunk_frames=32, overlap_frames=0)(mel)
+    wave = GeneratorVocoder(_lively_generator(), sample_rate=44100, chunk_frames=32, overlap_frames=0)(mel)
     edge = 32 * 512
     assert (wave[..., edge - 512 : edge + 512] - reference[..., edge - 512 : edge + 512]).abs().max() > 1e-3
     # ...while samples farther than the receptive field (12 frames) from the seam still match.
@@ -80,7 +71,7 @@ def test_without_overlap_chunk_edges_differ(mel_and_reference):
 
 def test_short_input_is_rendered_in_one_go(mel_and_reference):
     mel, reference = mel_and_reference
-    wave = HifiGanVocoder(_lively_generator(), sample_rate=44100, chunk_frames=FRAMES)(mel)
+    wave = GeneratorVocoder(_lively_generator(), sample_rate=44100, chunk_frames=FRAMES)(mel)
     torch.testing.assert_close(wave, reference, atol=1e-5, rtol=0)
 
 
@@ -99,21 +90,7 @@ def test_chunks_never_exceed_chunk_plus_two_overlaps():
     torch.testing.assert_close(wave, render(mel))
 
 
-def test_from_state_dict_with_or_without_weight_norm(mel_and_reference):
-    mel, reference = mel_and_reference
-    trained = _lively_generator()
-    with_norm = HifiGanVocoder.from_state_dict(
-        trained.state_dict(), generator_kwargs=NARROW_V2, sample_rate=44100, chunk_frames=32
-    )
-    trained.remove_weight_norm()
-    without_norm = HifiGanVocoder.from_state_dict(
-        trained.state_dict(), generator_kwargs=NARROW_V2, sample_rate=44100, chunk_frames=32
-    )
-    torch.testing.assert_close(with_norm(mel), reference, atol=1e-4, rtol=0)
-    torch.testing.assert_close(without_norm(mel), reference, atol=1e-4, rtol=0)
-
-
 def test_rejects_non_batched_mel():
-    vocoder = HifiGanVocoder(_lively_generator(), sample_rate=44100, chunk_frames=16)
+    vocoder = GeneratorVocoder(_lively_generator(), sample_rate=44100, chunk_frames=16)
     with pytest.raises(ValueError):
         vocoder(torch.randn(128, 10))

@@ -16,7 +16,7 @@ import torch
 
 from distill.audio.mel import MelConfig
 from distill.errors import UserError
-from distill.generate.vocoder import Vocoder, chunked_synthesis
+from distill.vocoders.base import Vocoder, chunked_synthesis
 
 HUB_ID = "nvidia/bigvgan_v2_44khz_128band_512x"
 FILES = ("config.json", "bigvgan_generator.pt")
@@ -90,6 +90,9 @@ class BigVGANVocoder(Vocoder):
     field is wide (anti-aliased periodic activations at every scale); 32 frames (0.37 s) keeps
     chunk joins below audibility in the tests and costs 25 % extra at 256-frame chunks.
     """
+
+    kind = "bigvgan"
+    description = "BigVGAN-v2 (universal)"
 
     def __init__(self, *, folder: Path, chunk_frames: int, overlap_frames: int) -> None:
         BigVGAN, AttrDict = _require_package()

@@ -1,0 +1,58 @@
+"""The held-out quality of the checkpoint a vocoder run stands for, kept for its summary.
+
+A run folder stands for its best checkpoint by ``val/loss`` (``distill.models.loading.find_run``);
+this records that checkpoint's validation scores, so packaging can put them in the model file and
+vocoder selection can rank by them without rendering anything.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+
+
+class VocoderQualityRecord(L.Callback):
+    """Tracks the validation scores (``val/mel_l1``, ``val/mstft``) of the best epoch by ``monitor``."""
+
+    def __init__(self, *, monitor: str) -> None:
+        self.monitor = monitor
+        self.best: dict | None = None
+        self.kind: str | None = None
+        self.display_name: str | None = None
+        self.generator_updates = 0
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.kind = pl_module.generator.kind
+        self.display_name = pl_module.generator.display_name
+        self.generator_updates = int(pl_module.generator_updates)
+        metrics = trainer.callback_metrics
+        if trainer.sanity_checking or self.monitor not in metrics:
+            return
+        score = float(metrics[self.monitor])
+        if self.best is None or score < self.best["score"]:
+            self.best = {
+                "score": score,
+                "mel_l1": round(float(metrics["val/mel_l1"]), 6),
+                "mstft": round(float(metrics["val/mstft"]), 6),
+                "files": len(trainer.datamodule.val_files),
+                "epoch": trainer.current_epoch,
+                "generator_updates": self.generator_updates,
+            }
+
+    def summary_section(self) -> dict:
+        quality = None
+        if self.best is not None:
+            quality = {key: value for key, value in self.best.items() if key != "score"}
+        return {
+            "vocoder": {
+                "type": self.kind,
+                "name": self.display_name,
+                "generator_updates": self.generator_updates,
+                "quality": quality,
+            }
+        }
+
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best = state_dict["best"]

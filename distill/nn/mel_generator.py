@@ -1,0 +1,43 @@
+"""The base class of distill's per-model vocoder family: log-mel frames -> waveform.
+
+Everything above ``distill.nn`` (training, packaging, loading, rendering) speaks to a generator
+through this class only, so a new kind is its own module here plus its YAML in
+``configs/model/generator/``: nothing else names it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+class MelGenerator(nn.Module):
+    """mel [B, n_mels, T] (``distill.audio.mel.log_mel``) -> wave [B, 1, T * hop_length] in [-1, 1].
+
+    Subclasses set ``kind`` (the short name recorded in run summaries and model files) and
+    ``display_name`` (what a person reads), ``hop_length`` in their constructor, and implement
+    ``forward`` and ``receptive_field_frames``.
+    """
+
+    kind: ClassVar[str]
+    display_name: ClassVar[str]
+    hop_length: int
+
+    def receptive_field_frames(self) -> int:
+        """Mel frames of context on each side that can influence an output sample (upper bound):
+        chunked rendering with at least this overlap equals one-shot rendering."""
+        raise NotImplementedError
+
+    def remove_weight_norm(self) -> None:
+        """Fold training-time reparametrizations into plain weights (outputs unchanged); idempotent.
+        A generator trained without any has nothing to fold."""
+
+    def inference_module(self) -> nn.Module:
+        """A frozen module computing the same function as ``forward``, laid out for fast rendering
+        (an independent snapshot: later changes to this generator are not seen)."""
+        raise NotImplementedError
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,4 @@
+"""Mel -> audio: the ``Vocoder`` interface, chunked rendering, the trained per-model family
+(``GeneratorVocoder`` over any ``distill.nn.mel_generator.MelGenerator``), the universal BigVGAN,
+held-out quality scoring and quality-ranked selection. Below ``bundle``: nothing here knows
+about model files, and nothing in ``bundle`` names a vocoder kind."""

@@ -1,0 +1,143 @@
+"""Vocos-style generator: iSTFT framing equal to the mel's, chunked = one-shot, DC bin zero, the
+filterbank-inverse magnitude residual, and the folded inference copy."""
+
+import pytest
+import torch
+
+from distill.audio.mel import MelConfig, log_mel, mel_filterbank
+from distill.nn.mel_generator import MelGenerator
+from distill.nn.vocos import InverseSTFT, VocosGenerator
+from distill.vocoders.generator import GeneratorVocoder
+
+SMALL = dict(
+    in_channels=128, dim=16, intermediate_dim=32, num_layers=2, n_fft=2048, hop_length=512, sample_rate=44100
+)
+
+
+def lively(magnitude_residual: bool = True, seed: int = 0) -> VocosGenerator:
+    """SMALL with random (not zero) head and layer scales, so every part shapes the output."""
+    torch.manual_seed(seed)
+    gen = VocosGenerator(**SMALL, magnitude_residual=magnitude_residual)
+    with torch.no_grad():
+        gen.head.weight.normal_(0, 0.05)
+        for block in gen.blocks:
+            block.gamma.fill_(0.5)
+    return gen.eval()
+
+
+def test_inverse_stft_inverts_the_mel_framing_exactly():
+    # The analysis log_mel does (reflect pad (n_fft - hop) / 2, center=False), then our inverse:
+    # T frames give back the T * hop samples they were measured on.
+    config = MelConfig()
+    torch.manual_seed(0)
+    audio = torch.randn(2, 40 * 512) * 0.1
+    pad = (config.n_fft - config.hop_length) // 2
+    padded = torch.nn.functional.pad(audio[:, None], (pad, pad), mode="reflect")[:, 0]
+    spec = torch.stft(
+        padded,
+        config.n_fft,
+        config.hop_length,
+        window=torch.hann_window(config.n_fft),
+        center=False,
+        return_complex=True,
+    )
+    assert spec.shape[-1] == log_mel(audio).shape[-1] == 40
+    rebuilt = InverseSTFT(n_fft=config.n_fft, hop_length=config.hop_length)(spec)
+    assert rebuilt.shape == audio.shape
+    torch.testing.assert_close(rebuilt, audio, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("n_fft, hop", [(64, 16), (24, 16)])  # shifted-block sums, and fold's path
+def test_inverse_stft_inverts_any_even_framing(n_fft, hop):
+    torch.manual_seed(0)
+    audio = torch.randn(1, 30 * hop)
+    pad = (n_fft - hop) // 2
+    padded = torch.nn.functional.pad(audio[:, None], (pad, pad), mode="reflect")[:, 0]
+    spec = torch.stft(padded, n_fft, hop, window=torch.hann_window(n_fft), center=False, return_complex=True)
+    rebuilt = InverseSTFT(n_fft=n_fft, hop_length=hop)(spec)
+    torch.testing.assert_close(rebuilt, audio, atol=1e-5, rtol=0)
+
+
+def test_a_frame_renders_the_samples_it_describes():
+    # Energy in mel frame t only: the audio lands where the mel analysis of frame t looks,
+    # samples [t * hop - 768, t * hop + 1280), and is silent far from it.
+    gen = lively()
+    mel = torch.full((1, 128, 30), MelConfig().log_floor).log()
+    mel[:, :, 12] = 0.0
+    with torch.no_grad():
+        wave = gen(mel)[0, 0]
+    assert wave.shape == (30 * 512,)
+    inside = wave[12 * 512 - 768 : 12 * 512 + 1280].abs().max()
+    far = torch.cat([wave[: 8 * 512], wave[17 * 512 :]]).abs().max()
+    assert inside > 100 * far
+    rendered = log_mel(wave[None])[0]  # its own mel peaks at frame 12
+    assert int(rendered.mean(0).argmax()) == 12
+
+
+def test_dc_bin_is_zero_and_no_offset_comes_out():
+    gen = lively(magnitude_residual=False)  # a flat spectrum: nothing near DC but what the head asks
+    with torch.no_grad():
+        gen.head.bias[: gen.bins].fill_(-2.0)
+        gen.head.bias[0].fill_(4.0)  # the head asks for a loud DC bin
+        mel = torch.randn(1, 128, 40) - 3.0
+        spec = gen.spectrum(mel)
+        wave = gen(mel)
+    assert torch.all(spec[:, 0] == 0)
+    assert spec[:, 1:].abs().amax() > 0
+    assert wave.abs().max() < 1.0  # not clipped, so what comes out is what the head made
+    # What the DC bin the head asked for would have written, against what comes out (what is left
+    # is bin 1's leakage through the window, removed at export).
+    kept = spec.clone()
+    kept[:, 0] = torch.exp(torch.tensor(4.0))
+    with torch.no_grad():
+        offset = gen.istft(kept).mean().abs()
+    assert wave.mean().abs() < 0.02 * offset
+
+
+def test_magnitude_residual_starts_at_the_filterbank_inverse():
+    torch.manual_seed(0)
+    gen = VocosGenerator(**SMALL, magnitude_residual=True).eval()
+    t = torch.arange(40 * 512) / 44100
+    audio = (0.3 * torch.sin(2 * torch.pi * 440 * t) * torch.exp(-2 * t))[None]
+    mel = log_mel(audio)
+    inverse = torch.linalg.pinv(mel_filterbank(MelConfig()).double()).float()
+    with torch.no_grad():
+        magnitude = gen.spectrum(mel).abs()
+    expected = (inverse @ mel.exp()).clamp(1e-5, 1e2)  # Vocos' magnitude ceiling
+    torch.testing.assert_close(magnitude[:, 1:], expected[:, 1:], rtol=1e-4, atol=1e-6)
+    # Untrained, the magnitude alone already re-analyses close to the mel (the phase is random);
+    # the same network without the residual starts far off.
+    with torch.no_grad():
+        with_residual = (log_mel(gen(mel)[:, 0]) - mel).abs().mean()
+        plain = VocosGenerator(**SMALL, magnitude_residual=False).eval()
+        without = (log_mel(plain(mel)[:, 0]) - mel).abs().mean()
+    assert with_residual < 0.5 * without
+    assert "mel_inverse" in gen.state_dict() and "mel_inverse" not in plain.state_dict()
+
+
+def test_chunked_rendering_equals_one_shot_and_the_folded_copy_is_exact():
+    gen = lively()
+    torch.manual_seed(1)
+    mel = torch.randn(2, 128, 100) - 4.0
+    with torch.no_grad():
+        reference = gen(mel)
+    frozen = gen.inference_module()
+    assert not any(p.requires_grad for p in frozen.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(frozen(mel), reference, atol=1e-5, rtol=0)
+    vocoder = GeneratorVocoder(gen, sample_rate=44100, chunk_frames=24)
+    assert vocoder.overlap_frames == gen.receptive_field_frames() == 3 * 3 + 2
+    torch.testing.assert_close(vocoder(mel), reference, atol=1e-5, rtol=0)
+    # Without context the chunk seams differ: the overlap is what makes it exact.
+    seams = GeneratorVocoder(lively(), sample_rate=44100, chunk_frames=24, overlap_frames=0)(mel)
+    assert (
+        seams[..., 24 * 512 - 2048 : 24 * 512 + 2048] - reference[..., 24 * 512 - 2048 : 24 * 512 + 2048]
+    ).abs().max() > 1e-3
+
+
+def test_is_a_member_of_the_family_with_its_kind():
+    gen = VocosGenerator(**SMALL, magnitude_residual=False)
+    assert isinstance(gen, MelGenerator)
+    assert (gen.kind, gen.display_name, gen.hop_length) == ("vocos", "Vocos", 512)
+    with pytest.raises(ValueError, match="even"):
+        InverseSTFT(n_fft=2048, hop_length=511)
