@@ -23,6 +23,7 @@ import hydra
 import torch
 
 from distill.audio.mel import MelConfig, log_mel
+from distill.bundle.model import VOCODER_CHUNK_FRAMES
 from distill.train import compose_config
 from distill.vocoders.generator import GeneratorVocoder
 
@@ -63,7 +64,9 @@ def bench_inference(seconds: float, repeats: int) -> dict[str, list[float]]:
     mel = torch.randn(1, config.n_mels, round(seconds * config.sample_rate / config.hop_length)) - 4.0
     modes = {}
     for name in GENERATORS:
-        vocoder = GeneratorVocoder(build_module(name, []).generator, sample_rate=44100, chunk_frames=256)
+        vocoder = GeneratorVocoder(
+            build_module(name, []).generator, sample_rate=44100, chunk_frames=VOCODER_CHUNK_FRAMES
+        )
         modes[f"{name} product path"] = lambda vocoder=vocoder: vocoder(mel)
         modes[f"{name} eager forward"] = lambda vocoder=vocoder: vocoder.generator(mel)
     walls: dict[str, list[float]] = {name: [] for name in modes}
@@ -106,7 +109,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
-    print(f"\nInference, {args.seconds:.0f} s of 44.1 kHz audio, {args.repeats} interleaved rounds")
+    print(
+        f"\nInference, {args.seconds:.0f} s of 44.1 kHz audio, {args.repeats} interleaved rounds"
+        f" (product path: chunks of {VOCODER_CHUNK_FRAMES} frames + the receptive field on each side)"
+    )
     print(f"{'generator, path':<28}{'params':>11}{'median s':>10}{'x real time':>13}{'best':>7}{'worst':>7}")
     walls = bench_inference(args.seconds, args.repeats)
     for name, times in walls.items():

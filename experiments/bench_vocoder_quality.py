@@ -34,7 +34,7 @@ import torch
 
 from distill.audio.io import UnusableAudioError, is_audio_path, load_audio
 from distill.audio.mel import MelConfig, log_mel, mel_filterbank
-from distill.nn.gan_losses import MultiResolutionSTFTDistance
+from distill.bundle.model import VOCODER_CHUNK_FRAMES
 from distill.nn.vocos import InverseSTFT
 from distill.train import compose_config
 from distill.vocoders.generator import GeneratorVocoder
@@ -47,6 +47,9 @@ VARIANTS = {
     "vocos_plain": ["model/generator=vocos", "model.generator.magnitude_residual=false"],
     "vocos_regression": ["model/generator=vocos", "model.regression_steps=1000000000"],
     "vocos_mrd": ["model/generator=vocos", "model/discriminator=mrd"],
+    "vocos_phase": ["model/generator=vocos", "model.loss_weights.phase=1.0"],
+    # The vocoder's own augmentation options on: playback rate +-6 %, half the crops mixed with another.
+    "vocos_mix": ["model/generator=vocos", "data.augment.max_rate_change=0.06", "data.augment.mix_prob=0.5"],
 }
 MAX_HELDOUT_SECONDS = 6.0  # each held-out file is scored on its first 6 s (bounds the scoring time)
 
@@ -114,7 +117,7 @@ def griffin_lim(mel: torch.Tensor, mel_config: MelConfig, iterations: int = 60, 
 
 
 def score(trained: Trained, recordings, distance) -> VocoderQuality:
-    vocoder = GeneratorVocoder(copy.deepcopy(trained.module.generator), sample_rate=44100, chunk_frames=256)
+    vocoder = GeneratorVocoder(copy.deepcopy(trained.module.generator), sample_rate=44100, chunk_frames=VOCODER_CHUNK_FRAMES)
     return measure_vocoder(vocoder, recordings, stft_distance=distance)
 
 
@@ -142,7 +145,7 @@ def train_for(trained: Trained, datamodule, checkpoints_s: list[float], recordin
 
 
 def real_time_factor(module, seconds: float = 10.0, repeats: int = 5) -> float:
-    vocoder = GeneratorVocoder(copy.deepcopy(module.generator), sample_rate=44100, chunk_frames=256)
+    vocoder = GeneratorVocoder(copy.deepcopy(module.generator), sample_rate=44100, chunk_frames=VOCODER_CHUNK_FRAMES)
     mel = torch.randn(1, 128, round(seconds * 44100 / 512)) - 4.0
     vocoder(mel)  # warm-up
     walls = []
@@ -198,8 +201,9 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(recordings)} held-out files from {args.heldout}"
     )
 
-    distance = MultiResolutionSTFTDistance(
-        resolutions=[[512, 128, 512], [1024, 256, 1024], [2048, 512, 2048]]
+    # Scored at the vocoder config's own resolutions, as training validates.
+    distance = hydra.utils.instantiate(
+        compose_config(["model=vocoder", "data.path=/unused", "paths.output_dir=/tmp"]).model.stft_distance
     )
     griffin = measure_vocoder(lambda mel: griffin_lim(mel, mel_config), recordings, stft_distance=distance)
     print(f"Griffin-Lim-60: {griffin.describe()}", flush=True)

@@ -14,9 +14,16 @@ import torch
 
 
 class WaveAugment:
-    """Random gain, small time shift, polarity flip and optional mild EQ tilt / noise.
+    """Random gain, small time shift, polarity flip and optional mild EQ tilt / noise; for the
+    vocoder also a playback-rate change and mixing in a second clip.
 
     Args are the maximum strengths; a probability of 0 (or a range of 0) turns a part off.
+    max_rate_change: playback at a rate in [1 / (1 + r), 1 + r] (pitch and time together, as a
+        tape would), band-limited resampling; 0 = off.
+    mix_prob: share of clips that get a second clip (from another file, augmented on its own)
+        added at ``mix_gain_db`` relative level. Both invent sounds that are not in the collection,
+        so they are for the vocoder (which must render any mel it is given: generation feeds it
+        mixtures and in-between timbres), not for the models of the collection itself.
     """
 
     def __init__(
@@ -30,6 +37,9 @@ class WaveAugment:
         max_eq_tilt_db: float,
         noise_prob: float,
         noise_snr_db: tuple[float, float],
+        max_rate_change: float,
+        mix_prob: float,
+        mix_gain_db: tuple[float, float],
     ) -> None:
         self.sample_rate = sample_rate
         self.max_gain_db = max_gain_db
@@ -39,10 +49,15 @@ class WaveAugment:
         self.max_eq_tilt_db = max_eq_tilt_db
         self.noise_prob = noise_prob
         self.noise_snr_db = tuple(noise_snr_db)
+        self.max_rate_change = max_rate_change
+        self.mix_prob = mix_prob
+        self.mix_gain_db = tuple(mix_gain_db)
 
     def __call__(self, audio: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """audio: [T] float waveform -> [T] augmented copy (same length)."""
         out = audio.clone()
+        if self.max_rate_change > 0:
+            out = self._change_rate(out, generator)
         if self.max_shift_ms > 0:
             out = self._shift(out, generator)
         if self.eq_prob > 0 and _uniform(generator) < self.eq_prob:
@@ -54,6 +69,32 @@ class WaveAugment:
             out = out * (10.0 ** (gain_db / 20))
         if self.polarity_prob > 0 and _uniform(generator) < self.polarity_prob:
             out = -out
+        return out
+
+    def wants_partner(self, generator: torch.Generator | None = None) -> bool:
+        """Whether this clip gets a second one mixed in (drawn here, so the seed decides)."""
+        return self.mix_prob > 0 and _uniform(generator) < self.mix_prob
+
+    def mix(self, audio: torch.Tensor, partner: torch.Tensor, generator: torch.Generator | None = None):
+        """audio + partner at a random relative level, scaled back below full scale if it clips."""
+        low, high = self.mix_gain_db
+        gain_db = low + (high - low) * _uniform(generator)
+        mixed = audio + partner * (10.0 ** (gain_db / 20))
+        peak = float(mixed.abs().max())
+        return mixed / peak if peak > 1.0 else mixed
+
+    def _change_rate(self, audio: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        import soxr
+
+        log_range = math.log1p(self.max_rate_change)
+        rate = math.exp((2 * _uniform(generator) - 1) * log_range)
+        # Played `rate` times faster: resample to sample_rate / rate, keep the clip's length.
+        changed = torch.from_numpy(
+            soxr.resample(audio.numpy(), self.sample_rate, self.sample_rate / rate, quality="HQ")
+        ).to(audio.dtype)
+        out = torch.zeros_like(audio)
+        n = min(len(out), len(changed))
+        out[:n] = changed[:n]
         return out
 
     def _shift(self, audio: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

@@ -210,30 +210,36 @@ def build_metadata(
         prior_vqvae = runs["prior"].summary["vqvae"]
         training["prior"].update(vqvae_run=prior_vqvae.get("run"), vqvae_digest=prior_vqvae["digest"])
     if "vocoder" in runs:
-        metadata["vocoder"] = _vocoder_metadata(runs["vocoder"], modules["vocoder"])
+        metadata["vocoder"] = _vocoder_metadata(runs["vocoder"], modules["vocoder"], modules["vqvae"])
     return metadata
 
 
-def _vocoder_metadata(run: ComponentRun, generator: MelGenerator) -> dict[str, Any]:
+def _vocoder_metadata(run: ComponentRun, generator: MelGenerator, vqvae: torch.nn.Module) -> dict[str, Any]:
     """Kind, training and held-out quality of the bundled vocoder, and BigVGAN's on the same files."""
     recorded = run.summary.get("vocoder") or {}
-    quality = VocoderQuality.from_dict(recorded.get("quality"))
+    best = Path((run.summary.get("checkpoints") or {}).get("best") or "").name
+    # The recorded quality is the best checkpoint's; another checkpoint packaged was not measured.
+    is_best = run.checkpoint.name == best
+    quality = VocoderQuality.from_dict(recorded.get("quality")) if is_best else None
     metrics = run.summary.get("final_metrics", {})
-    steps = (recorded.get("quality") or {}).get("generator_updates", recorded.get("generator_updates"))
+    steps = (recorded.get("quality") or {}).get("generator_updates") if is_best else None
+    fine_tuned_on = (run.config.get("model") or {}).get("vqvae")
     return {
         "type": generator.kind,
         "name": generator.display_name,
-        "steps": steps,
-        "vqvae_run": (run.config.get("model") or {}).get("vqvae"),
+        "steps": steps if steps is not None else recorded.get("generator_updates"),
+        "vqvae_run": fine_tuned_on,
         "quality": quality.as_dict() if quality is not None else None,
-        "bigvgan_quality": _bigvgan_quality(run),
+        # A vocoder fine-tuned on RVQ-VAE reconstructions was scored on them; BigVGAN is too.
+        "bigvgan_quality": _bigvgan_quality(run, vqvae if fine_tuned_on else None),
         "final_losses": {key: value for key, value in metrics.items() if key.startswith(("train/", "val/"))},
     }
 
 
-def _bigvgan_quality(run: ComponentRun) -> dict[str, Any] | None:
+def _bigvgan_quality(run: ComponentRun, vqvae: torch.nn.Module | None) -> dict[str, Any] | None:
     """BigVGAN's quality on the vocoder run's validation files, when BigVGAN is installed and the
-    files are still there (``vocoder=auto`` ranks the two by it); else None."""
+    files are still there (``vocoder=auto`` ranks the two by it), rendering ``vqvae``'s
+    reconstructions when one is given; else None."""
     from distill.audio.io import UnusableAudioError, load_audio
     from distill.nn.gan_losses import MultiResolutionSTFTDistance
     from distill.vocoders.bigvgan import is_available, load_bigvgan
@@ -251,8 +257,10 @@ def _bigvgan_quality(run: ComponentRun) -> dict[str, Any] | None:
     except (OSError, UnusableAudioError):
         return None
     resolutions = run.config["model"]["stft_distance"]["resolutions"]
+    bigvgan = load_bigvgan()
+    render = bigvgan if vqvae is None else (lambda mel: bigvgan(vqvae(mel).recon))
     quality = measure_vocoder(
-        load_bigvgan(), recordings, stft_distance=MultiResolutionSTFTDistance(resolutions=resolutions)
+        render, recordings, stft_distance=MultiResolutionSTFTDistance(resolutions=resolutions)
     )
     return quality.as_dict()
 

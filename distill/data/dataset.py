@@ -121,13 +121,23 @@ class RandomCropDataset(Dataset):
         if self.augment is None:
             start = int(torch.randint(0, max(1, prepared.n_frames - crop_frames + 1), ()))
             return self.reader.crop(file_index, start)
-        hop = self.reader.mel_config.hop_length
-        start_sample = int(torch.randint(0, max(1, prepared.n_samples - crop_frames * hop + 1), ()))
-        audio, real = self.reader.audio_segment(file_index, start_sample)
+        audio, real = self._random_segment(file_index)
         audio = self.augment(audio)
+        if self.augment.wants_partner() and len(self.reader.files) > 1:
+            other = int(torch.randint(0, len(self.reader.files) - 1, ()))
+            partner, partner_real = self._random_segment(other + (other >= file_index))
+            audio = self.augment.mix(audio, self.augment(partner))
+            real = max(real, partner_real)
         mel = log_mel(audio, self.reader.mel_config)
+        hop = self.reader.mel_config.hop_length
         mask = torch.arange(crop_frames) < -(-real // hop)
         return Clip(mel=mel, audio=audio[None], frame_mask=mask, file_index=file_index)
+
+    def _random_segment(self, file_index: int) -> tuple[torch.Tensor, int]:
+        prepared = self.reader.files[file_index]
+        length = self.reader.crop_frames * self.reader.mel_config.hop_length
+        start_sample = int(torch.randint(0, max(1, prepared.n_samples - length + 1), ()))
+        return self.reader.audio_segment(file_index, start_sample)
 
 
 class TiledDataset(Dataset):

@@ -12,6 +12,7 @@ from distill.data.dataset import ClipBatch
 from distill.nn.discriminators import DiscriminatorSet
 from distill.nn.gan_losses import (
     MultiResolutionSTFTDistance,
+    PhaseLoss,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
@@ -24,7 +25,8 @@ from distill.vocoders.quality import score_rendering
 class VocoderModule(L.LightningModule):
     """GAN vocoder training as in HiFi-GAN (Kong et al. 2020) and Vocos (Siuzdak 2023): LSGAN
     against a set of discriminators, feature matching, mel L1, plus the multi-resolution STFT
-    distance to the real audio (Yamamoto et al. 2020).
+    distance to the real audio (Yamamoto et al. 2020) and, weighted in, anti-wrapped phase losses
+    against the real audio's phase (APNet, Ai & Ling 2023).
 
     Manual optimization. The first ``regression_steps`` generator updates use the regression losses
     alone (no discriminator runs: ~20x cheaper on a CPU); after that each step first updates the
@@ -41,6 +43,7 @@ class VocoderModule(L.LightningModule):
         generator: MelGenerator,
         discriminator: DiscriminatorSet,
         stft_distance: MultiResolutionSTFTDistance,
+        phase_loss: PhaseLoss,
         loss_weights: Mapping[str, float],
         regression_steps: int,
         generator_optimizer: Callable[..., torch.optim.Optimizer],
@@ -53,10 +56,12 @@ class VocoderModule(L.LightningModule):
         self.generator = generator
         self.discriminator = discriminator
         self.stft_distance = stft_distance
+        self.phase_loss = phase_loss
         self.adversarial_weight = float(loss_weights["adversarial"])
         self.feature_weight = float(loss_weights["feature_matching"])
         self.mel_weight = float(loss_weights["mel"])
         self.stft_weight = float(loss_weights["stft"])
+        self.phase_weight = float(loss_weights["phase"])
         self.regression_steps = int(regression_steps)
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
@@ -119,6 +124,10 @@ class VocoderModule(L.LightningModule):
         mel_l1 = mel_l1_loss(fake, mel, self.mel_config)
         stft = self.stft_distance(fake, real).total
         loss_g = self.mel_weight * mel_l1 + self.stft_weight * stft
+        if self.phase_weight > 0:
+            phase = self.phase_loss(fake, real)
+            loss_g = loss_g + self.phase_weight * phase
+            losses["train/phase"] = phase
         if adversarial_phase:
             # The generator is judged by the discriminators as they are after their update.
             with torch.no_grad():  # real features are only targets for feature matching

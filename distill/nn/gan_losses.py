@@ -149,3 +149,55 @@ class MultiResolutionSTFTDistance(nn.Module):
             log_magnitude=log_magnitude,
             total=spectral_convergence + log_magnitude,
         )
+
+
+def _anti_wrap(x: torch.Tensor) -> torch.Tensor:
+    """|x| folded onto [0, pi]: the distance of a phase difference from the nearest multiple of 2 pi."""
+    return torch.abs(x - 2 * torch.pi * torch.round(x / (2 * torch.pi)))
+
+
+class PhaseLoss(nn.Module):
+    """Anti-wrapped phase losses against the real signal's phase (APNet, Ai & Ling 2023,
+    "APNet: An All-Frame-Level Neural Vocoder Incorporating Direct Prediction of Amplitude and Phase
+    Spectra", Sec. 3.3): instantaneous phase, group delay (phase difference across frequency) and
+    instantaneous angular frequency (across time), on STFTs framed exactly like the mel.
+
+    Magnitude losses say nothing about phase directly; these do. Bins more than ``floor_db`` below
+    the loudest bin of their clip are left out: their phase is noise and cannot be learned.
+    fake, real: [B, 1, T] waves -> scalar (the three terms summed).
+    """
+
+    def __init__(self, *, n_fft: int, hop_length: int, floor_db: float):
+        super().__init__()
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.floor = 10.0 ** (floor_db / 20)
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def _stft(self, wave: torch.Tensor) -> torch.Tensor:  # [B, 1, T] -> [B, bins, T / hop]
+        pad = (self.n_fft - self.hop_length) // 2
+        padded = nn.functional.pad(wave, (pad, pad), mode="reflect").squeeze(1)
+        return torch.stft(
+            padded, self.n_fft, self.hop_length, window=self.window, center=False, return_complex=True
+        )
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        s_fake, s_real = self._stft(fake), self._stft(real)
+        magnitude = s_real.abs()
+        mask = (magnitude > self.floor * magnitude.amax(dim=(1, 2), keepdim=True)).float()
+        # A tiny offset keeps angle()'s gradient finite where the generated bin is exactly zero.
+        phase_fake, phase_real = (s_fake + 1e-9).angle(), s_real.angle()
+
+        def masked_mean(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+            return (x * weight).sum() / weight.sum().clamp_min(1.0)
+
+        instantaneous = masked_mean(_anti_wrap(phase_fake - phase_real), mask)
+        group_delay = masked_mean(
+            _anti_wrap(torch.diff(phase_fake, dim=1) - torch.diff(phase_real, dim=1)),
+            mask[:, 1:] * mask[:, :-1],
+        )
+        angular_frequency = masked_mean(
+            _anti_wrap(torch.diff(phase_fake, dim=2) - torch.diff(phase_real, dim=2)),
+            mask[:, :, 1:] * mask[:, :, :-1],
+        )
+        return instantaneous + group_delay + angular_frequency

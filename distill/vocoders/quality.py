@@ -72,7 +72,8 @@ class VocoderQuality:
             return None
 
     def describe(self) -> str:
-        return f"M-STFT {self.mstft:.2f}, mel L1 {self.mel_l1:.2f} on {self.files} held-out files"
+        files = f"{self.files} held-out file" + ("" if self.files == 1 else "s")
+        return f"M-STFT {self.mstft:.2f}, mel L1 {self.mel_l1:.2f} on {files}"
 
 
 def measure_vocoder(

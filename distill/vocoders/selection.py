@@ -62,7 +62,7 @@ def select_vocoder(
             load_bigvgan(str(bigvgan_source)), bigvgan_quality, "the model has no vocoder of its own"
         )
     if not bigvgan_here:
-        return _chosen(own, own_quality, "the model's own; no BigVGAN is installed")
+        return _chosen(own, own_quality, "the model's own; no BigVGAN is available here")
     if own_quality is None or bigvgan_quality is None:
         return _chosen(own, own_quality, "the model's own; BigVGAN was not measured on this model's files")
     if bigvgan_quality.mstft < own_quality.mstft:

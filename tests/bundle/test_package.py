@@ -174,6 +174,7 @@ def fake_vocoder_run(run_dir: Path, *, overrides: tuple[str, ...] = ()):
         **summary("distill.models.vocoder.VocoderModule", 24),
         "final_metrics": final,
         "vocoder": recorded,
+        "checkpoints": {"best": str(run_dir / "checkpoints" / "last.ckpt")},  # the one measured
     }
     return write_run(
         run_dir, config=config, weights=generator.state_dict(), prefix="generator.", summary=summary_
@@ -284,6 +285,48 @@ def test_packaged_model_loads_with_the_runs_weights(runs: FakeRuns, library: Mod
     assert_same_state(model.vocoder_generator.state_dict(), runs.generator.state_dict())
     codes = torch.randint(0, 64, (1, 2, 8, 3))
     assert torch.equal(model.vqvae.decode(codes), runs.vqvae_net.decode(codes))
+
+
+def test_bigvgan_is_measured_on_the_vocoders_validation_files_when_installed(
+    runs: FakeRuns, tmp_path: Path, monkeypatch
+) -> None:
+    from conftest import write_tone
+
+    import distill.vocoders.bigvgan as bigvgan
+
+    class LoudStub:  # stands in for BigVGAN: renders a fixed tone whatever the mel
+        def __call__(self, mel):
+            t = torch.arange(mel.shape[-1] * 512) / 44100
+            return (0.1 * torch.sin(2 * torch.pi * 440 * t)).expand(mel.shape[0], 1, -1)
+
+    sounds = tmp_path / "sounds"
+    write_tone(sounds / "kit" / "snare.wav", seconds=0.5)
+    summary_path = runs.vocoder / "summary.json"
+    saved = summary_path.read_text()
+    recorded = json.loads(saved)
+    recorded["dataset"] = {**recorded["dataset"], "root": str(sounds), "val_files": ["kit/snare.wav"]}
+    summary_path.write_text(json.dumps(recorded))
+    monkeypatch.setattr(bigvgan, "is_available", lambda source=bigvgan.HUB_ID: True)
+    monkeypatch.setattr(bigvgan, "load_bigvgan", lambda source=bigvgan.HUB_ID: LoudStub())
+    try:
+        packaged = package_runs(
+            vqvae=runs.vqvae, vocoder=runs.vocoder, name="b", output=tmp_path / "b.distillgan"
+        )
+    finally:
+        summary_path.write_text(saved)
+    measured = packaged.metadata["vocoder"]["bigvgan_quality"]
+    assert measured["files"] == 1 and measured["mstft"] > 0 and measured["mel_l1"] > 0
+    model = DistillModel.load(packaged.path)
+    assert model.vocoder_quality("bigvgan").mstft == pytest.approx(measured["mstft"])
+    assert model.vocoder_quality("own").mstft == 2.0
+
+
+def test_a_checkpoint_other_than_the_measured_one_carries_no_quality(runs: FakeRuns, tmp_path: Path) -> None:
+    other = runs.vocoder / "checkpoints" / "interrupted.ckpt"
+    other.write_bytes((runs.vocoder / "checkpoints" / "last.ckpt").read_bytes())
+    packaged = package_runs(vqvae=runs.vqvae, vocoder=other, name="i", output=tmp_path / "i.distillgan")
+    assert packaged.metadata["vocoder"]["quality"] is None
+    assert packaged.metadata["vocoder"]["steps"] == 14  # the run's final generator updates
 
 
 def test_prior_alone_or_vocoder_alone_is_optional(runs: FakeRuns, tmp_path: Path) -> None:

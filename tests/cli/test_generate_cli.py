@@ -39,6 +39,12 @@ def test_generate_writes_variations_at_the_requested_rate_with_sidecars(library,
         "-o", str(out), "--plot", "--library", str(library),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    # Which vocoder, with its recorded held-out quality and why (the tiny one is the only choice).
+    assert re.search(r"vocoder: Vocos \(the model's own\) \(M-STFT [\d.]+, mel L1 [\d.]+ on 1 held-out file\)", output)
+    # A few steps of training render poorly, and the user is told what to do about it.
+    assert "renders poorly" in output and "train it longer" in output
+    assert output.count("renders poorly") == 1  # once per command, not per file
     for index, seed in enumerate((5, 6)):
         path = tmp_path / "out" / f"hit-{index}.flac"
         info = sf.info(str(path))

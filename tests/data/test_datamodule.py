@@ -102,6 +102,36 @@ def test_augmented_training_crops_are_seedable(tmp_path: Path):
     assert torch.isfinite(first.mel).all()
 
 
+def test_mixing_adds_another_files_crop_to_the_training_crop(tmp_path: Path):
+    from distill.data.dataset import RandomCropDataset
+
+    root = tmp_path / "s"
+    write_tone(root / "low.wav", seconds=1.0, freq=110.0, decay=0.0)
+    write_tone(root / "high.wav", seconds=1.0, freq=3000.0, decay=0.0)
+    datamodule = make_datamodule(root, tmp_path / "cache")
+    datamodule.setup("fit")
+    files = datamodule.train_files + datamodule.val_files  # both, whichever the split holds out
+    base = OmegaConf.load(CONFIG_DIR / "data" / "_base_.yaml").augment
+    plain = dict(max_gain_db=0, max_shift_ms=0, polarity_prob=0, eq_prob=0)
+    mixing = hydra.utils.instantiate(base, **plain, mix_prob=1.0, mix_gain_db=[0.0, 0.0])(sample_rate=44100)
+    dataset = RandomCropDataset(
+        store=datamodule.store,
+        files=files,
+        crop_frames=32,
+        crops_per_file=1,
+        mel_config=MelConfig(),
+        augment=mixing,
+    )
+    low = [i for i, p in enumerate(files) if p.path.name == "low.wav"][0]
+    clip = dataset[low]
+    spectrum = torch.fft.rfft(clip.audio[0]).abs()
+    hz = torch.fft.rfftfreq(clip.audio.shape[-1], 1 / 44100)
+    # Both tones are in the crop of the low file: its own, and the other file's mixed in.
+    assert spectrum[(hz - 110).abs().argmin()] > 0.1 * spectrum.max()
+    assert spectrum[(hz - 3000).abs().argmin()] > 0.1 * spectrum.max()
+    torch.testing.assert_close(clip.mel, log_mel(clip.audio[0]))  # the mel is the mixture's
+
+
 class TinyConvModel(L.LightningModule):
     """Stands in for a real model: proves the DataModule feeds Lightning end to end."""
 

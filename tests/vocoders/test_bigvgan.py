@@ -101,7 +101,7 @@ def test_auto_without_bigvgan_or_own_vocoder(tiny_bigvgan: Path, offline_hub):
     own = _Own()
     missing = "nvidia/bigvgan_v2_44khz_128band_512x"
     picked = select_vocoder("auto", own=own, own_quality=GOOD, bigvgan_quality=None, bigvgan_source=missing)
-    assert picked.vocoder is own and "no BigVGAN is installed" in picked.reason
+    assert picked.vocoder is own and "no BigVGAN is available here" in picked.reason
     assert "M-STFT 1.40, mel L1 0.25 on 4 held-out files" in picked.reason
     chosen = select_vocoder(
         "auto", own=None, own_quality=None, bigvgan_quality=None, bigvgan_source=str(tiny_bigvgan)
