@@ -63,11 +63,15 @@ class InverseSTFT(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        frames = spec.shape[-1]
-        # [B, T, n_fft]: each frame's samples contiguous, windowed for the overlap-add.
-        pieces = torch.fft.irfft(spec.transpose(1, 2), n=self.n_fft, dim=-1) * self.window
+        return self.render_frames(spec.transpose(1, 2))
+
+    def render_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """The same from frame-major spectra [B, T, n_fft / 2 + 1] (what a per-frame head makes,
+        without a transpose each way)."""
+        count = frames.shape[1]
+        pieces = torch.fft.irfft(frames, n=self.n_fft, dim=-1) * self.window  # [B, T, n_fft]
         wave = self._overlap_add(pieces)
-        envelope = self._overlap_add(self.window.square().expand(1, frames, -1))[0]
+        envelope = self._overlap_add(self.window.square().expand(1, count, -1))[0]
         trim = slice(self.pad, wave.shape[-1] - self.pad)
         return wave[:, trim] / envelope[trim].clamp_min(1e-11)
 
@@ -153,24 +157,26 @@ class VocosGenerator(MelGenerator):
 
     def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
         """The complex STFT frames the head predicts: mel [B, n_mels, T] -> [B, n_fft / 2 + 1, T]."""
+        return self._frames(mel).transpose(1, 2)
+
+    def _frames(self, mel: torch.Tensor) -> torch.Tensor:  # mel [B, n_mels, T] -> [B, T, bins] complex
         x = self.embed(mel)  # [B, dim, T]
         x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
-        out = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)  # [B, 2 * bins, T]
-        log_magnitude, phase = out[:, : self.bins], out[:, self.bins :]
+        out = self.head(self.final_norm(x.transpose(1, 2)))  # [B, T, 2 * bins], frame-major
+        log_magnitude, phase = out[..., : self.bins], out[..., self.bins :]
         if self.magnitude_residual:
-            floor = (self.mel_inverse @ mel.exp()).clamp_min(_PINV_FLOOR).log()  # [B, bins, T]
-            log_magnitude = log_magnitude + floor
+            floor = (mel.exp().transpose(1, 2) @ self.mel_inverse.T).clamp_min(_PINV_FLOOR).log()
+            log_magnitude = log_magnitude + floor  # [B, T, bins]
         magnitude = log_magnitude.exp().clamp(max=_MAX_MAGNITUDE)
-        # cos/sin of an unconstrained phase, as Vocos: no wrapping discontinuity to learn around.
-        spec = torch.polar(magnitude, phase)
-        dc_free = torch.ones(self.bins, 1, device=mel.device, dtype=magnitude.dtype)
+        dc_free = torch.ones(self.bins, device=mel.device, dtype=magnitude.dtype)
         dc_free[0] = 0.0
-        return spec * dc_free
+        # cos/sin of an unconstrained phase, as Vocos: no wrapping discontinuity to learn around.
+        return torch.polar(magnitude * dc_free, phase)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:  # mel: [B, n_mels, T] -> [B, 1, T * hop]
-        return self.istft(self.spectrum(mel)).clamp(-1.0, 1.0).unsqueeze(1)
+        return self.istft.render_frames(self._frames(mel)).clamp(-1.0, 1.0).unsqueeze(1)
 
     def receptive_field_frames(self) -> int:
         # Kernel-7 convs reach 3 frames each (embedding + one per block); the inverse STFT's
