@@ -107,16 +107,16 @@ def generate(
                         progress.advance(task)
 
                 result = run_generation(loaded, replace(params, seed=seed + index), on_stage=on_stage)
-                if index == 0:
-                    console.print(result.vocoder.reason)
-                    if result.vocoder.warning:
-                        console.print(f"[yellow]warning:[/] {result.vocoder.warning}")
                 progress.update(task, description=f"{label}: export")
                 progress.advance(task)
                 written = result.audio.save(
                     target, sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak
                 )
                 progress.advance(task)
+                if index == 0:  # once the first file is written (bad export settings fail first)
+                    console.print(result.vocoder.reason)
+                    if result.vocoder.warning:
+                        console.print(f"[yellow]warning:[/] {result.vocoder.warning}")
                 console.print(f"wrote {written.path} ({written.duration_s:.2f} s, {written.sample_rate} Hz)")
                 for warning in result.warnings:
                     console.print(f"[yellow]warning:[/] {written.path.name}: {warning}")

@@ -59,7 +59,9 @@ def test_shift_fills_with_zeros_instead_of_wrapping():
 def test_rate_change_moves_pitch_and_keeps_length():
     t = torch.arange(44100) / 44100
     tone = torch.sin(2 * torch.pi * 1000 * t) * 0.5
-    changed = make(max_gain_db=0, max_shift_ms=0, polarity_prob=0, eq_prob=0, noise_prob=0, max_rate_change=0.06)
+    changed = make(
+        max_gain_db=0, max_shift_ms=0, polarity_prob=0, eq_prob=0, noise_prob=0, max_rate_change=0.06
+    )
     pitches = set()
     for seed in range(6):
         out = changed(tone, torch.Generator().manual_seed(seed))

@@ -103,7 +103,9 @@ def test_phase_loss_is_zero_for_the_real_phase_and_sees_what_magnitudes_miss():
     real = (0.3 * torch.sin(2 * torch.pi * 440 * t) + 0.2 * torch.sin(2 * torch.pi * 1234 * t)).view(1, 1, -1)
     assert float(loss(real, real)) == pytest.approx(0.0, abs=1e-4)
     # The same magnitudes with the partials' phases moved: a magnitude loss cannot tell, this can.
-    shifted = (0.3 * torch.sin(2 * torch.pi * 440 * t + 1.0) + 0.2 * torch.sin(2 * torch.pi * 1234 * t - 2.0)).view(1, 1, -1)
+    shifted = (
+        0.3 * torch.sin(2 * torch.pi * 440 * t + 1.0) + 0.2 * torch.sin(2 * torch.pi * 1234 * t - 2.0)
+    ).view(1, 1, -1)
     assert float(loss(shifted, real)) > 0.5
     fake = shifted.clone().requires_grad_(True)
     loss(fake, real).backward()
