@@ -13,7 +13,7 @@ real-time factor of each on 10 s of audio, and a PNG per generator: real vs rend
 Run it alone on a quiet machine (another torch process on the 2 cores slows every step 2-5x):
 
     .venv/bin/python experiments/bench_vocoder_quality.py FOLDER HELDOUT_FOLDER [--minutes 10]
-        [--variants vocos hifigan_v2 vocos_plain] [--vqvae RUN] [--out bench-out]
+        [--variants vocos hifigan_v2 vocos_plain ...] [--vqvae RUN] [--out outputs/bench-vocoder-quality]
 
 ``--vqvae RUN`` (an RVQ-VAE run trained on FOLDER) adds the fine-tuning comparison: end-to-end
 resynthesis (audio -> RVQ-VAE -> mel -> audio) of the held-out files by the plain vocoder and by
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["vocos", "hifigan_v2"], choices=sorted(VARIANTS))
     parser.add_argument("--vqvae", type=Path, default=None, help="RVQ-VAE run for the fine-tuning comparison")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("bench-vocoder-quality"))
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench-vocoder-quality"))
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "distill")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
