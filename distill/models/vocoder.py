@@ -67,7 +67,6 @@ class VocoderModule(L.LightningModule):
         self.discriminator_optimizer = discriminator_optimizer
         self.scheduler = scheduler
         self.mel_config = MelConfig()
-        self.vqvae_source = vqvae
         self.vqvae = None
         if vqvae is not None:
             from distill.models.loading import load_vqvae_net

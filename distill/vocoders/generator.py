@@ -15,7 +15,7 @@ class GeneratorVocoder(Vocoder):
     through its ``inference_module()`` snapshot (HiFi-GAN: a CPU-fast channels-last layout, ~1.7x
     its own forward; Vocos: layer scales folded into the projections) under
     ``torch.inference_mode``, chunking long inputs (``chunked_synthesis``).
-    chunk_frames: frames rendered per chunk (recommended 256, about 3 s at 44.1 kHz).
+    chunk_frames: frames rendered per chunk (the product uses 1024, about 12 s at 44.1 kHz).
     overlap_frames: context frames on each side of a chunk; None = the generator's receptive
         field bound (``receptive_field_frames()``), which keeps chunked output equal to one-shot.
     The snapshot is taken here: load weights into the generator *before* wrapping it.
