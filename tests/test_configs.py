@@ -20,6 +20,8 @@ def test_every_group_has_its_options():
     assert options("logger") == ["csv", "many", "wandb"]
     assert options("codebook") == ["k128", "k256", "k64", "tier"]
     assert options("model") == ["prior", "vocoder", "vqvae"]
+    assert options("model/generator") == ["hifigan_v2", "vocos"]
+    assert options("model/discriminator") == ["full", "light", "mrd"]
 
 
 def fake_vqvae_run(run_dir: Path, folder: Path) -> Path:
@@ -54,6 +56,30 @@ def test_model_and_data_options_instantiate(compose_cfg, tmp_path: Path, model: 
     assert module is not None
     datamodule = hydra.utils.instantiate(cfg.data)
     assert datamodule.batch_size == cfg.data.batch_size
+
+
+@pytest.mark.parametrize("generator", options("model/generator"))
+@pytest.mark.parametrize("discriminator", options("model/discriminator"))
+def test_every_vocoder_generator_and_discriminator_option_builds(compose_cfg, generator, discriminator):
+    from distill.nn.discriminators import DiscriminatorSet
+    from distill.nn.mel_generator import MelGenerator
+
+    cfg = compose_cfg(
+        [
+            "model=vocoder",
+            f"model/generator={generator}",
+            f"model/discriminator={discriminator}",
+            "data.path=/x",
+        ]
+    )
+    module = hydra.utils.instantiate(cfg.model)
+    assert isinstance(module.generator, MelGenerator)
+    assert module.generator.kind == {"vocos": "vocos", "hifigan_v2": "hifigan"}[generator]
+    assert isinstance(module.discriminator, DiscriminatorSet)
+    members = {"full": ["mpd", "msd"], "light": ["mpd", "msd"], "mrd": ["mpd", "mrd"]}[discriminator]
+    assert list(module.discriminator.members) == members
+    # Each generator brings its own learning rate (configs/model/generator/*.yaml).
+    assert cfg.model.generator_optimizer.lr == {"vocos": 1e-3, "hifigan_v2": 2e-4}[generator]
 
 
 @pytest.mark.parametrize("codebook", ["k64", "k128", "k256", "tier"])
