@@ -77,11 +77,11 @@ def load_vqvae_net(source: Path | str):
 
 def load_vocoder(run_or_checkpoint: Path | str, *, chunk_frames: int = 256):
     """A ready-to-render GeneratorVocoder from a `model=vocoder` training run (folder or checkpoint)."""
-    from distill.models.vocoder import VocoderModule
+    from distill.nn.mel_generator import MelGenerator
     from distill.vocoders.generator import GeneratorVocoder
 
     module, cfg = load_trained_module(run_or_checkpoint)
-    if not isinstance(module, VocoderModule):
+    if not isinstance(getattr(module, "generator", None), MelGenerator):
         raise UserError(
             f"{run_or_checkpoint} is a {type(module).__name__} run, not a vocoder run (model=vocoder)."
         )

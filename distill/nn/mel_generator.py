@@ -7,13 +7,14 @@ through this class only, so a new kind is its own module here plus its YAML in
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 
-class MelGenerator(nn.Module):
+class MelGenerator(nn.Module, ABC):
     """mel [B, n_mels, T] (``distill.audio.mel.log_mel``) -> wave [B, 1, T * hop_length] in [-1, 1].
 
     Subclasses set ``kind`` (the short name recorded in run summaries and model files) and
@@ -25,19 +26,20 @@ class MelGenerator(nn.Module):
     display_name: ClassVar[str]
     hop_length: int
 
+    @abstractmethod
     def receptive_field_frames(self) -> int:
         """Mel frames of context on each side that can influence an output sample (upper bound):
         chunked rendering with at least this overlap equals one-shot rendering."""
-        raise NotImplementedError
 
     def remove_weight_norm(self) -> None:
         """Fold training-time reparametrizations into plain weights (outputs unchanged); idempotent.
         A generator trained without any has nothing to fold."""
 
+    @abstractmethod
     def inference_module(self) -> nn.Module:
         """A frozen module computing the same function as ``forward``, laid out for fast rendering
         (an independent snapshot: later changes to this generator are not seen)."""
-        raise NotImplementedError
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """mel [B, n_mels, T] -> wave [B, 1, T * hop_length]."""
