@@ -155,6 +155,13 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
+def package_trained(runs: dict[str, Path], *, name: str, **where):
+    """Package the session's three tiny runs as one model (``where``: ``library=`` or ``output=``)."""
+    from distill.bundle.package import package_runs
+
+    return package_runs(vqvae=runs["vqvae"], prior=runs["prior"], vocoder=runs["vocoder"], name=name, **where)
+
+
 def tiny_rvqvae(*, levels: int = 2, codebook_size: int = 16, seed: int = 0):
     """A debug-size RVQ-VAE (8-dim latent) with k-means-initialised codebooks, in eval mode."""
     import torch

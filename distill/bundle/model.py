@@ -27,6 +27,7 @@ import torch
 import yaml
 from torch import nn
 
+from distill.audio.envelope import CollectionShape
 from distill.audio.mel import MelConfig
 from distill.bundle import locate_model
 from distill.bundle.errors import CorruptModelFileError, InconsistentModelFileError, UnsafeConfigError
@@ -333,6 +334,12 @@ class DistillModel:
         }
         write_model_file(path, payloads, {**self.metadata, "vqvae_digest": digest})
         return path
+
+    @property
+    def sounds(self) -> CollectionShape | None:
+        """The collection's lengths and decay, recorded when the prior trained (one-shot generation
+        and the default mode read it); None for a model packaged without one."""
+        return CollectionShape.from_dict(self.metadata.get("sounds"))
 
     def vocoder_quality(self, kind: str = "own") -> VocoderQuality | None:
         """The held-out quality recorded for the model's own vocoder (``own``) or for BigVGAN

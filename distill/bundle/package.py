@@ -203,6 +203,8 @@ def build_metadata(
         "training": training,
         "loss_history": {component: run.summary.get("loss_history") or [] for component, run in runs.items()},
         "memorization": runs["prior"].summary.get("memorization") if "prior" in runs else None,
+        # The collection's lengths and decay as the prior's data measured them (one-shot generation).
+        "sounds": runs["prior"].summary.get("sounds") if "prior" in runs else None,
         "vqvae_digest": vqvae_digest,
         "tags": sorted(set(tags)),
     }

@@ -32,6 +32,19 @@ class MemorizationSettings:
     similarity_ratio_threshold: float
 
 
+def default_settings(**overrides) -> MemorizationSettings:
+    """The settings of configs/model_callbacks/prior.yaml (the single source of the defaults),
+    with any non-None ``overrides``: how on-demand checks run the training-time check."""
+    from omegaconf import OmegaConf
+
+    from distill.data.tiers import CONFIG_DIR
+
+    node = OmegaConf.load(CONFIG_DIR / "model_callbacks" / "prior.yaml").memorization.settings
+    values = {key: value for key, value in OmegaConf.to_container(node).items() if key != "_target_"}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return MemorizationSettings(**values)
+
+
 def check_memorization(
     prior: CodePrior,
     *,
@@ -55,6 +68,7 @@ def check_memorization(
         top_k=settings.top_k,
         top_p=settings.top_p,
         seed=settings.seed,
+        file_start=True,  # as generation samples: new sounds from their start
     )
     return memorization_report(
         generated=list(generated.cpu()),

@@ -17,7 +17,19 @@ def generate(
     model: str = typer.Argument(
         ..., help="Model name or id in the library, or a path to a .distillgan file."
     ),
-    duration: float = typer.Option(DEFAULTS.duration_s, "--duration", "-d", help="Seconds of new sound."),
+    mode: str = typer.Option(
+        None,
+        "--mode",
+        help="one-shot (a new sound from its start until it decays) or continuous (a stream of --duration);"
+        " default: what the model's collection suggests (one-shot for short recordings).",
+    ),
+    duration: float = typer.Option(
+        None,
+        "--duration",
+        "-d",
+        help="continuous: seconds of new sound (default 4); one-shot: the longest a sound may run"
+        " (default 1.5 x the collection's longest file).",
+    ),
     temperature: float = typer.Option(
         DEFAULTS.temperature, help="Randomness: 1.0 samples as trained, lower is safer, higher is wilder."
     ),
@@ -58,7 +70,8 @@ def generate(
 ) -> None:
     """Generate new sounds with MODEL and write them (with a .json sidecar that can remake each one).
 
-    Example: distill generate drums --duration 4 --count 3 -o hits.wav
+    Examples: distill generate drums --count 16 -o hits.wav (16 new hits);
+    distill generate rain --mode continuous --duration 30
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -71,6 +84,7 @@ def generate(
         from distill.generate.pipeline import run_generation
 
         params = GenerationParams(
+            mode=mode,
             duration_s=duration,
             temperature=temperature,
             top_k=top_k,
@@ -114,7 +128,7 @@ def generate(
                 )
                 progress.advance(task)
                 if index == 0:  # once the first file is written (bad export settings fail first)
-                    console.print(result.vocoder.reason)
+                    console.print(f"mode: {result.params.mode}; {result.vocoder.reason}")
                     if result.vocoder.warning:
                         console.print(f"[yellow]warning:[/] {result.vocoder.warning}")
                 console.print(f"wrote {written.path} ({written.duration_s:.2f} s, {written.sample_rate} Hz)")

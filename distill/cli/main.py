@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from distill.cli.errors import exit_on_user_error, fail
+from distill.cli.evaluate import evaluate
 from distill.cli.generate import generate
 from distill.cli.memorization import memorization
 from distill.cli.models import models_app, package
@@ -98,6 +99,7 @@ app.add_typer(models_app, name="models")
 app.command("package")(package)
 app.command("generate")(generate)
 app.command("memorization")(memorization)
+app.command("evaluate")(evaluate)
 register_train_commands(app)
 
 

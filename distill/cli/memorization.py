@@ -14,37 +14,6 @@ import typer
 from distill.cli.errors import exit_on_user_error
 
 
-def _settings(**overrides):
-    from omegaconf import OmegaConf
-
-    from distill.callbacks.memorization import MemorizationSettings
-    from distill.data.tiers import CONFIG_DIR
-
-    # The training-time defaults are the single source: the prior's callback config.
-    node = OmegaConf.load(CONFIG_DIR / "model_callbacks" / "prior.yaml").memorization.settings
-    values = {key: value for key, value in OmegaConf.to_container(node).items() if key != "_target_"}
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    return MemorizationSettings(**values)
-
-
-def _grids(model, root: Path, names: list[str]) -> tuple[list, int]:
-    """Code grids [Q, R, C] of the listed files found under root, and how many were missing."""
-    import torch
-
-    from distill.audio.io import UnusableAudioError, load_audio
-    from distill.codes.convert import encode_audio
-
-    grids, missing = [], 0
-    for name in names:
-        try:
-            loaded = load_audio(root / name, sample_rate=model.mel_config.sample_rate)
-        except (OSError, UnusableAudioError):
-            missing += 1
-            continue
-        grids.append(encode_audio(model.vqvae, torch.from_numpy(loaded.samples), model.mel_config))
-    return grids, missing
-
-
 def memorization(
     model: str = typer.Argument(..., help="Model name or id in the library, or a .distillgan path."),
     data: Path = typer.Option(
@@ -60,28 +29,29 @@ def memorization(
 
     console = Console()
     with exit_on_user_error():
+        import torch
+
         from distill.bundle.model import DistillModel
-        from distill.callbacks.memorization import check_memorization
+        from distill.callbacks.memorization import check_memorization, default_settings
         from distill.cli.model_report import memorization_table
+        from distill.codes.convert import encode_audio
         from distill.errors import UserError
+        from distill.evaluation.generation import collection_files
 
         loaded = DistillModel.load(model, library=library)
         if loaded.prior is None:
             raise UserError(f"Model {loaded.name} has no prior, so there is nothing to check.")
-        dataset = loaded.metadata.get("dataset") or {}
-        root = (data or Path(dataset.get("root") or ".")).expanduser()
-        training, missing_train = _grids(loaded, root, dataset.get("train_files") or [])
-        heldout, missing_val = _grids(loaded, root, dataset.get("val_files") or [])
-        if not training:
-            raise UserError(
-                f"None of {loaded.name}'s training files were found under {root}; pass --data <its folder>."
-            )
-        if missing_train or missing_val:
-            console.print(f"[yellow]{missing_train + missing_val} listed file(s) not found under {root}[/]")
+        root, training, heldout, missing = collection_files(loaded, data)
+        if missing:
+            console.print(f"[yellow]{missing} listed file(s) not found under {root}[/]")
+
+        def grids(clips):
+            return [encode_audio(loaded.vqvae, torch.from_numpy(clip), loaded.mel_config) for clip in clips]
+
         report = check_memorization(
             loaded.prior,
-            training=training,
-            heldout=heldout,
-            settings=_settings(num_samples=samples, seed=seed),
+            training=grids(training),
+            heldout=grids(heldout),
+            settings=default_settings(num_samples=samples, seed=seed),
         )
         console.print(memorization_table(report.to_dict()))

@@ -247,6 +247,17 @@ def render_info(console, path: Path, manifest) -> None:
         console.print(metrics)
     if (history := _history_table(meta.get("loss_history") or {})) is not None:
         console.print(history)
+    if (sounds := meta.get("sounds")) and isinstance(sounds, dict):
+        rows = [
+            ("default mode", sounds.get("default_mode") or NONE),
+            (
+                "file lengths",
+                f"median {number_text(sounds.get('median_s'))} s, "
+                f"{number_text(sounds.get('min_s'))}-{number_text(sounds.get('max_s'))} s",
+            ),
+            ("one-shots end", f"{number_text(sounds.get('tail_drop'))} nats below their peak"),
+        ]
+        console.print(_key_values("Sounds (the collection, as the prior's data measured it)", rows))
     if isinstance(meta.get("memorization"), dict):
         console.print(memorization_table(meta["memorization"]))
     elif "prior" in manifest.components:

@@ -73,7 +73,8 @@ def info(
     library: Path = typer.Option(None, "--library", help=_LIBRARY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON."),
 ) -> None:
-    """Everything a model file records: dataset, codebook health, training, memorization, vocoder."""
+    """Everything a model file records: dataset, codebook health, training, memorization, vocoder,
+    generation quality."""
     from distill.bundle import locate_model
     from distill.bundle.format import verify_model_file
 
@@ -89,7 +90,17 @@ def info(
         }
         typer.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
         return
-    render_info(_console(), path, manifest)
+    from distill.cli.evaluation_report import evaluation_lines, evaluation_table
+
+    console = _console()
+    render_info(console, path, manifest)
+    evaluation = manifest.metadata.get("evaluation")
+    if isinstance(evaluation, dict):
+        console.print(evaluation_table(evaluation))
+        for line in evaluation_lines(evaluation):
+            console.print(line)
+    else:
+        console.print("Generation quality: not evaluated yet (distill evaluate MODEL).")
 
 
 @models_app.command("add")
@@ -173,6 +184,12 @@ def package(
     output: Path = typer.Option(
         None, "--output", help="Write the .distillgan file here instead of adding it to the library."
     ),
+    evaluate: int = typer.Option(
+        0,
+        "--evaluate",
+        help="Then generate this many sounds and record how close they are to the collection"
+        " (as `distill evaluate`) in the model file; 0 = skip.",
+    ),
 ) -> None:
     """Package training runs into one .distillgan model and add it to your library."""
     console = _console()
@@ -186,3 +203,10 @@ def package(
     where = "Wrote" if packaged.entry is None else "Added"
     components = ", ".join(meta["training"])
     console.print(f"{where} {name} (id {meta['id'][:8]}; {components}) as {packaged.path}")
+    if evaluate:
+        from distill.cli.evaluate import evaluate_and_show
+
+        with exit_on_user_error():
+            from distill.bundle.model import DistillModel
+
+            evaluate_and_show(console, DistillModel.load(str(packaged.path)), count=evaluate)

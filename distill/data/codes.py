@@ -11,6 +11,12 @@ pad with silence rather than repeat, see distill/data/dataset.py); with ``max_ga
 window may run on from a file's end, through some of that silence, into another file's start
 (see :class:`CodeWindows`). Validation covers each held-out file with
 consecutive windows, the last one aligned to the file's end.
+
+Each window says whether it begins a file (its first column is the file's first), which the prior
+reads as its start token; ``file_start_share`` of the training windows are drawn to begin a file,
+so "a new sound from its start" is learned from every file, however long. Setup also measures the
+collection's shape (lengths, how its sounds decay; :class:`~distill.audio.envelope.CollectionShape`)
+on the VQ-VAE's own decoding of the training grids, the space one-shot generation measures in.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from distill.audio.envelope import CollectionShape, column_levels
 from distill.audio.mel import silence_frame
+from distill.codes.convert import decode_windowed
 from distill.data.datamodule import SoundFolderDataModule
 from distill.data.store import PreparedFile
 from distill.nn.code_layout import flatten_grid
@@ -35,6 +43,7 @@ from distill.nn.vqvae import RVQVAE
 from distill.weights import state_dict_digest
 
 log = logging.getLogger(__name__)
+SHAPE_FILES = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,11 +59,19 @@ class FileCodes:
         return self.grid[..., : self.columns]
 
 
-class CodeWindows(Dataset):
-    """Token windows [context_columns * R * Q] of consecutive columns, in the prior's token order.
+class CodeWindow(NamedTuple):
+    """One prior training item; batches of them stack field by field (default collation)."""
 
-    ``starts`` None: each item draws a random start (training; item i belongs to file i % n).
-    Otherwise a fixed list of (file, start column) pairs (validation tiles).
+    tokens: torch.Tensor  # [context_columns * R * Q] in the prior's token order; [B, T] batched
+    file_start: torch.Tensor  # bool scalar: the window's first column is a file's first; [B] batched
+
+
+class CodeWindows(Dataset):
+    """Windows of consecutive columns (:class:`CodeWindow`), in the prior's token order.
+
+    ``starts`` None: each item draws a random start (training; item i belongs to file i % n);
+    ``file_start_share`` of them start at the file's first column. Otherwise a fixed list of
+    (file, start column) pairs (validation tiles).
 
     ``max_gap_columns`` (training): a window may start anywhere in a file and run on past its end,
     through 0..max_gap_columns columns of its silence, into the start of another random file, as
@@ -72,34 +89,42 @@ class CodeWindows(Dataset):
         windows_per_file: int = 1,
         starts: list[tuple[int, int]] | None = None,
         max_gap_columns: int | None = None,
+        file_start_share: float = 0.0,
     ) -> None:
+        if not 0.0 <= file_start_share <= 1.0:
+            raise ValueError(f"file_start_share must be in [0, 1], got {file_start_share}")
         self.files = files
         self.context_columns = context_columns
         self.windows_per_file = windows_per_file
         self.starts = starts
         self.max_gap_columns = max_gap_columns
+        self.file_start_share = file_start_share
 
     def __len__(self) -> int:
         return len(self.starts) if self.starts is not None else len(self.files) * self.windows_per_file
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> CodeWindow:
         # Global torch RNG below: seed_everything(workers=True) makes it reproducible per worker and epoch.
         if self.starts is not None:
             file_index, start = self.starts[index]
             grid = self.files[file_index].grid[..., start : start + self.context_columns]
-        elif self.max_gap_columns is None:
+        else:
             file_index = index % len(self.files)
             span = self.files[file_index].grid.shape[-1] - self.context_columns
-            start = int(torch.randint(0, span + 1, ()))
-            grid = self.files[file_index].grid[..., start : start + self.context_columns]
-        else:
-            grid = self._run_on(index % len(self.files))
-        return flatten_grid(grid[None])[0]  # [context_columns * R * Q]
+            if self.max_gap_columns is not None:
+                span = self.files[file_index].columns - 1  # run-on windows may start at any own column
+            begins = float(torch.rand(())) < self.file_start_share
+            start = 0 if begins else int(torch.randint(0, span + 1, ()))
+            if self.max_gap_columns is None:
+                grid = self.files[file_index].grid[..., start : start + self.context_columns]
+            else:
+                grid = self._run_on(file_index, start)
+        tokens = flatten_grid(grid[None])[0]  # [context_columns * R * Q]
+        return CodeWindow(tokens=tokens, file_start=torch.tensor(start == 0))
 
-    def _run_on(self, file_index: int) -> torch.Tensor:
-        """A window from a random column of the file, continuing into another file after a gap."""
+    def _run_on(self, file_index: int, start: int) -> torch.Tensor:
+        """A window from column ``start`` of the file, continuing into another file after a gap."""
         codes = self.files[file_index]
-        start = int(torch.randint(0, codes.columns, ()))
         gap = int(torch.randint(0, self.max_gap_columns + 1, ()))
         # The padded grid holds the silence after the file (at least up to one window).
         first = min(codes.columns - start + gap, codes.grid.shape[-1] - start, self.context_columns)
@@ -135,6 +160,7 @@ class CodeGridDataModule(SoundFolderDataModule):
         context_columns: int,
         windows_per_file: int,
         max_gap_columns: int | None,
+        file_start_share: float,
         **folder_settings: Any,
     ) -> None:
         # folder_settings: SoundFolderDataModule's own arguments (path, cache_dir, tier, mel, ...).
@@ -143,11 +169,13 @@ class CodeGridDataModule(SoundFolderDataModule):
         self.context_columns = context_columns
         self.windows_per_file = windows_per_file
         self.max_gap_columns = max_gap_columns
+        self.file_start_share = file_start_share
         cache_dir = folder_settings["cache_dir"]
         self.code_cache_root = Path(cache_dir).expanduser() / "codes" if cache_dir else None
         self.vqvae_digest: str | None = None
         self.train_codes: list[FileCodes] = []
         self.val_codes: list[FileCodes] = []
+        self.shape: CollectionShape | None = None
 
     def setup(self, stage: str | None = None) -> None:
         super().setup(stage)
@@ -159,6 +187,7 @@ class CodeGridDataModule(SoundFolderDataModule):
         self.vqvae_digest = state_dict_digest(net.state_dict())
         self.train_codes = [self._codes(net, prepared) for prepared in self.train_files]
         self.val_codes = [self._codes(net, prepared) for prepared in self.val_files]
+        self.shape = self._measure_shape(net)
         log.info(
             "Code grids of %d training and %d validation file(s) from VQ-VAE %s (digest %s)",
             len(self.train_codes),
@@ -178,6 +207,26 @@ class CodeGridDataModule(SoundFolderDataModule):
             if cached is not None:
                 _save_atomic(cached, grid.to(torch.int16).numpy())
         return FileCodes(grid=grid, columns=columns)
+
+    @torch.no_grad()
+    def _measure_shape(self, net: RVQVAE) -> CollectionShape:
+        """Lengths of the training files, and how their sounds decay as the VQ-VAE decodes them."""
+        hop, rate = self.mel_config.hop_length, self.mel_config.sample_rate
+        # How sounds end, from up to SHAPE_FILES files spread over the set: decoding every file of
+        # a large collection at each start of training would cost minutes for no better a median.
+        pairs = list(zip(self.train_files, self.train_codes, strict=True))
+        sampled = pairs[:: max(1, -(-len(pairs) // SHAPE_FILES))]
+        levels = []
+        for prepared, codes in sampled:
+            mel = decode_windowed(net, codes.own, n_frames=prepared.n_frames, window_columns=64, overlap=0.1)
+            levels.append(column_levels(mel, DOWNSAMPLE))
+        silence = silence_frame(self.mel_config)[:, None].repeat(1, self.context_columns * DOWNSAMPLE)
+        decoded_silence = net.decode(net.encode(silence[None]))[0]
+        return CollectionShape.measure(
+            [prepared.n_frames * hop / rate for prepared in self.train_files],
+            levels,
+            silence_level=float(column_levels(decoded_silence, DOWNSAMPLE).max()),
+        )
 
     def _cache_path(self, prepared: PreparedFile, padded_columns: int) -> Path | None:
         if self.code_cache_root is None:
@@ -205,6 +254,7 @@ class CodeGridDataModule(SoundFolderDataModule):
             context_columns=self.context_columns,
             windows_per_file=self.windows_per_file,
             max_gap_columns=self.max_gap_columns,
+            file_start_share=self.file_start_share,
         )
         return self._loader(windows, batch_size=self.batch_size, shuffle=True)
 
@@ -216,8 +266,12 @@ class CodeGridDataModule(SoundFolderDataModule):
         return self._loader(windows, batch_size=self.val_batch_size, shuffle=False)
 
     def summary_section(self) -> dict:
-        """Which VQ-VAE made the codes: packaging refuses a prior bundled with any other."""
-        return {"vqvae": {"run": self.vqvae_source, "digest": self.vqvae_digest}}
+        """Which VQ-VAE made the codes (packaging refuses a prior bundled with any other) and the
+        collection's shape (generation's default mode and when a one-shot is over)."""
+        return {
+            "vqvae": {"run": self.vqvae_source, "digest": self.vqvae_digest},
+            "sounds": self.shape.as_dict() if self.shape is not None else None,
+        }
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:

@@ -3,8 +3,10 @@
 python -m distill.demo [--data /my/sounds] [--out demo]
 
 Every step is a command a user could type (printed as it runs): the same training entry point,
-``package=true`` to bundle the models into the library, and ``distill generate``. The demo's
-small, short training settings are the ``experiment=demo_*`` configs.
+``package=true`` to bundle the models into the library, ``distill generate`` (one-shots, as the
+demo's collection of short hits suggests) and ``distill evaluate``, whose table ends the demo: how
+close the new sounds are to the demo's own, against held-out files and noise. The demo's small,
+short training settings are the ``experiment=demo_*`` configs.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_NAME = "demo"
-VARIATIONS = 3
-SECONDS = 4
+VARIATIONS = 8
 
 
 def _run(command: list[str], *, env: dict, what: str) -> None:
@@ -85,12 +86,24 @@ def main() -> None:
     )
     generated = out / "generated" / f"{MODEL_NAME}.wav"
     _run(
-        [*distill, "generate", MODEL_NAME, "--duration", str(SECONDS), "--count", str(VARIATIONS)]
-        + ["--plot", "-o", str(generated)],
+        [*distill, "generate", MODEL_NAME, "--count", str(VARIATIONS), "--plot", "-o", str(generated)],
         env=env,
-        what=f"generating {VARIATIONS} variations of {SECONDS} s",
+        what=f"generating {VARIATIONS} new sounds",
     )
     _run([*distill, "models", "list"], env=env, what="the model library")
+    _run(
+        [
+            *distill,
+            "evaluate",
+            MODEL_NAME,
+            "--count",
+            str(VARIATIONS),
+            "--json",
+            str(out / "generated" / "evaluation.json"),
+        ],
+        env=env,
+        what="how close the new sounds are to the demo's own",
+    )
 
     print("\n[demo] done. Files:")
     print(f"  sounds                 {data}")
@@ -99,10 +112,12 @@ def main() -> None:
     print(f"  model file             {library / 'models' / (MODEL_NAME + '.distillgan')}")
     for path in sorted(generated.parent.iterdir()):
         kind = {".wav": "generated audio", ".json": "its sidecar (remakes it)", ".png": "mel + code grid"}
+        if path.name == "evaluation.json":
+            kind = {".json": "the evaluation table"}
         print(f"  {kind.get(path.suffix, 'file'):<22} {path}")
     print(
-        f"\n[demo] more: DISTILL_HOME={library} distill generate {MODEL_NAME} --duration 10 --seed 7 "
-        "-o more.wav"
+        f"\n[demo] more: DISTILL_HOME={library} distill generate {MODEL_NAME} --count 16 --seed 7 -o more.wav"
+        f"\n             DISTILL_HOME={library} distill generate {MODEL_NAME} --mode continuous --duration 10"
     )
 
 

@@ -12,13 +12,20 @@ from distill.vocoders.choice import VocoderChoice
 
 STAGES = ("prior", "decode", "vocoder")
 MAX_DURATION_S = 3600.0
+# one-shot: a new sound from its start until it has decayed (or a maximum length), tail trimmed
+# and faded; continuous: a stream of the asked duration in which new sounds may begin.
+MODES = ("one-shot", "continuous")
+CONTINUOUS_DURATION_S = 4.0  # continuous mode's length when none is asked for
 
 
 @dataclass(frozen=True, kw_only=True)
 class GenerationParams:
     """Everything that decides a generated sound; the defaults are the CLI's defaults."""
 
-    duration_s: float = 4.0
+    mode: str | None = None  # one-shot | continuous; None = what the model's collection suggests
+    # continuous: seconds to generate (None = CONTINUOUS_DURATION_S); one-shot: the longest a
+    # sound may run before it is cut (None = 1.5 x the collection's longest file).
+    duration_s: float | None = None
     temperature: float = 1.0
     top_k: int = 0  # 0 = off
     top_p: float = 0.95
@@ -30,7 +37,11 @@ class GenerationParams:
 
     def check(self) -> None:
         """Raise a UserError naming the first bad value and what it must be."""
-        if not (_is_number(self.duration_s) and 0 < self.duration_s <= MAX_DURATION_S):
+        if self.mode is not None and self.mode not in MODES:
+            raise UserError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
+        if self.duration_s is not None and not (
+            _is_number(self.duration_s) and 0 < self.duration_s <= MAX_DURATION_S
+        ):
             raise UserError(
                 f"duration must be a number of seconds in (0, {MAX_DURATION_S:.0f}], got {self.duration_s}."
             )

@@ -3,26 +3,34 @@
 Every stage works in windows (the prior's sliding KV-cache window, windowed decoding, chunked
 vocoding), so memory does not grow with the duration asked for. All randomness comes from the
 seed, so the same model, parameters and seed give the same sound, which is what the sidecar JSON
-of an exported file relies on.
+of an exported file relies on (it records the parameters as resolved: mode and length).
+
+Two modes (``GenerationParams.mode``; the default follows the collection, see
+``distill.audio.envelope``): ``one-shot`` samples a new sound from its start until it has decayed
+the way the collection's sounds decay, or a maximum length, keeps one quiet column of tail and
+fades it out; ``continuous`` samples the duration asked for, from a sound's start, and the prior
+may begin new sounds inside it. A prompt is continued in either mode.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
 
+from distill.audio.envelope import CollectionShape, column_levels
 from distill.audio.io import UnusableAudioError, load_audio
 from distill.audio.level import not_sound, remove_dc
 from distill.audio.mel import MelConfig
 from distill.codes.convert import columns_for, decode_windowed, encode_audio, frames_for
 from distill.errors import UserError
 from distill.generate.export import Audio
-from distill.generate.params import GenerationParams
+from distill.generate.params import CONTINUOUS_DURATION_S, MAX_DURATION_S, GenerationParams
 from distill.generate.sampling import sample
 from distill.nn.conv_codec import DOWNSAMPLE
 from distill.nn.prior import CodePrior
@@ -40,6 +48,7 @@ class GenerativeModel(Protocol):
     vqvae: RVQVAE
     prior: CodePrior | None
     mel_config: MelConfig
+    sounds: CollectionShape | None  # the collection's lengths and decay, recorded with the prior
 
     def select_vocoder(self, choice: str = "auto") -> VocoderSelection: ...
 
@@ -49,6 +58,7 @@ class Generation:
     """A generated sound with what made it: codes, mel and the time each stage took."""
 
     audio: Audio
+    params: GenerationParams  # as resolved: the mode and length actually used
     codes: torch.Tensor  # [Q, R, C] the prompt's columns (if any) then the sampled ones
     mel: torch.Tensor  # [n_mels, frames] what the vocoder rendered
     vocoder: VocoderSelection  # which vocoder rendered it, and why
@@ -69,19 +79,41 @@ def _prompt_codes(model: GenerativeModel, prompt: str) -> torch.Tensor:
     return codes[..., :whole]
 
 
+def resolve(model: GenerativeModel, params: GenerationParams) -> GenerationParams:
+    """``params`` with the mode and length filled in: what makes the sound, and what the sidecar keeps."""
+    shape = model.sounds
+    mode = params.mode or (shape.default_mode if shape is not None else "continuous")
+    if mode == "one-shot" and shape is None:
+        raise UserError(
+            f"Model {model.name} records no collection shape, which one-shot generation needs (its prior"
+            " was trained before distill recorded one); use --mode continuous, or retrain the prior."
+        )
+    duration = params.duration_s
+    if duration is None:
+        duration = (
+            CONTINUOUS_DURATION_S
+            if mode == "continuous"
+            else min(max(1.5 * shape.max_s, 1.0), MAX_DURATION_S)
+        )
+    return replace(params, mode=mode, duration_s=round(float(duration), 3))
+
+
 def run_generation(
     model: GenerativeModel,
     params: GenerationParams,
     *,
     on_stage: Callable[[str], None] | None = None,
 ) -> Generation:
-    """Generate one sound: ``params.duration_s`` seconds, after the prompt's whole columns if any.
+    """Generate one sound: after the prompt's whole columns if any, ``params.duration_s`` seconds
+    (continuous) or until it has decayed, at most that long (one-shot).
 
     ``on_stage(name)`` is called as each stage in ``STAGES`` starts (progress bars).
     """
     params.check()
     if model.prior is None:
         raise UserError(f"Model {model.name} has no prior, so it cannot generate; {PRIOR_HINT}.")
+    params = resolve(model, params)
+    one_shot = params.mode == "one-shot"
     mel_config = model.mel_config
     selection = model.select_vocoder(params.vocoder)  # before sampling: a missing vocoder fails at once
     timings: dict[str, float] = {}
@@ -95,6 +127,11 @@ def run_generation(
     prompt = _prompt_codes(model, params.prompt) if params.prompt else None
     prompt_columns = 0 if prompt is None else prompt.shape[-1]
     new_frames = frames_for(params.duration_s, mel_config)
+    shape = model.sounds
+
+    def decayed(grid: torch.Tensor) -> bool:  # grid [Q, R, C] so far
+        return shape.decayed_at(_levels(model.vqvae, grid[..., prompt_columns:])) is not None
+
     codes = sample(
         model.prior,
         n_columns=columns_for(new_frames),
@@ -103,7 +140,14 @@ def run_generation(
         top_p=params.top_p,
         seed=params.seed,
         prompt=prompt,
+        file_start=prompt is None,
+        until=decayed if one_shot else None,
     )
+    if one_shot:
+        end = shape.decayed_at(_levels(model.vqvae, codes[..., prompt_columns:]))
+        if end is not None:  # keep one quiet column as the sound's tail, then cut
+            codes = codes[..., : prompt_columns + end + 1]
+        new_frames = min(new_frames, (codes.shape[-1] - prompt_columns) * DOWNSAMPLE)
     timings["prior"] = time.perf_counter() - started
 
     started = stage("decode")
@@ -121,10 +165,14 @@ def run_generation(
     with torch.inference_mode():
         wave = selection.vocoder(mel[None])[0, 0]  # [n_frames * hop]
     prompt_samples = prompt_columns * DOWNSAMPLE * mel_config.hop_length
-    n_samples = prompt_samples + round(params.duration_s * mel_config.sample_rate)
-    rendered = wave[:n_samples].float().cpu().numpy()
+    new_samples = round(params.duration_s * mel_config.sample_rate)
+    if one_shot:
+        new_samples = min(new_samples, new_frames * mel_config.hop_length)
+    rendered = wave[: prompt_samples + new_samples].float().cpu().numpy()
     problem = not_sound(rendered)
     samples = remove_dc(rendered, mel_config.sample_rate)
+    if one_shot:
+        samples = _fade_out(samples, DOWNSAMPLE * mel_config.hop_length)
     timings["vocoder"] = time.perf_counter() - started
     warnings = []
     if problem is not None:
@@ -143,14 +191,38 @@ def run_generation(
     }
     audio = Audio(samples=samples, sample_rate=mel_config.sample_rate, metadata=metadata)
     return Generation(
-        audio=audio, codes=codes, mel=mel, vocoder=selection, warnings=warnings, stage_seconds=timings
+        audio=audio,
+        params=params,
+        codes=codes,
+        mel=mel,
+        vocoder=selection,
+        warnings=warnings,
+        stage_seconds=timings,
     )
+
+
+def _levels(vqvae: RVQVAE, grid: torch.Tensor) -> torch.Tensor:
+    """Column levels [C] of the mel the RVQ-VAE decodes from grid [Q, R, C] (see distill.audio.envelope)."""
+    if grid.shape[-1] == 0:
+        return torch.zeros(0)
+    with torch.inference_mode():
+        return column_levels(vqvae.decode(grid[None])[0], DOWNSAMPLE)
+
+
+def _fade_out(samples: np.ndarray, length: int) -> np.ndarray:
+    """A half-cosine fade over the last ``length`` samples: a one-shot ends without a click."""
+    length = min(length, len(samples))
+    faded = samples.copy()
+    if length:
+        faded[-length:] *= (0.5 * (1 + np.cos(np.linspace(0.0, np.pi, length)))).astype(samples.dtype)
+    return faded
 
 
 def generate(
     model: GenerativeModel,
-    duration_s: float,
+    duration_s: float | None = None,
     *,
+    mode: str | None = None,
     temperature: float = GenerationParams.temperature,
     top_k: int = GenerationParams.top_k,
     top_p: float = GenerationParams.top_p,
@@ -159,8 +231,9 @@ def generate(
     overlap: float = GenerationParams.overlap,
     prompt_audio: str | Path | None = None,
 ) -> Audio:
-    """``duration_s`` seconds of new sound from ``model`` (see :func:`run_generation` for the details)."""
+    """A new sound from ``model`` (see :func:`run_generation`; ``mode`` None follows the collection)."""
     params = GenerationParams(
+        mode=mode,
         duration_s=duration_s,
         temperature=temperature,
         top_k=top_k,

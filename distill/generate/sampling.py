@@ -8,11 +8,17 @@ leave the next tokens with almost no context. Half a window bounds the re-prime 
 parallel pass per half window of generated tokens and guarantees every token at least half a
 window of context. Whole columns, because training crops start at column boundaries, so window
 position 0 always predicts level 0 of row 0 as in training.
+
+``file_start`` primes the first window with the prior's START token: a new sound from its start
+(windows after a slide continue a sound, so they start with BOS, as in training). ``until`` ends
+sampling early: it is asked after every whole column whether the grid so far is finished (a
+one-shot that has decayed), so a short sound costs only its own columns.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -100,12 +106,16 @@ def sample_batch(
     top_p: float,
     seed: int,
     prompt: torch.Tensor | None = None,
+    file_start: bool = False,
+    until: Callable[[torch.Tensor], bool] | None = None,
 ) -> torch.Tensor:
     """Sample ``batch_size`` grids; returns codes [B, Q, R, prompt_columns + n_columns].
 
     ``n_columns`` new columns are generated after the optional prompt [B, Q, R, C_prompt], which is
     returned unchanged at the start. Same prior, seed and parameters -> identical codes: all
     randomness comes from a local ``torch.Generator`` (the global RNG is never touched).
+    ``file_start`` / ``until``: see the module docstring; with ``until`` the grid returned ends
+    at the first whole column for which ``until(codes [B, Q, R, C])`` was true, or at n_columns.
     """
     _check_params(
         n_columns=n_columns, temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size
@@ -129,7 +139,8 @@ def sample_batch(
     try:
         with torch.inference_mode():
             cache = prior.new_cache(batch_size, device=device)
-            logits = _slide(prior, cache, tokens, known=known, keep_tokens=keep_tokens)
+            slide = dict(keep_tokens=keep_tokens, file_start=file_start)
+            logits = _slide(prior, cache, tokens, known=known, **slide)
             while True:
                 tokens[:, known] = draw(
                     logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
@@ -137,26 +148,31 @@ def sample_batch(
                 known += 1
                 if known == total:
                     break
+                if until is not None and known % per_column == 0:
+                    if until(prior.layout.unflatten(tokens[:, :known])):
+                        total = known
+                        break
                 if cache.length == cache.capacity:
-                    logits = _slide(prior, cache, tokens, known=known, keep_tokens=keep_tokens)
+                    logits = _slide(prior, cache, tokens, known=known, **slide)
                 else:
                     logits = prior.forward_step(cache, tokens[:, known - 1])
     finally:
         prior.train(was_training)
-    return prior.layout.unflatten(tokens.clone())
+    return prior.layout.unflatten(tokens[:, :total].clone())
 
 
 def _slide(
-    prior: CodePrior, cache: KVCache, tokens: torch.Tensor, *, known: int, keep_tokens: int
+    prior: CodePrior, cache: KVCache, tokens: torch.Tensor, *, known: int, keep_tokens: int, file_start: bool
 ) -> torch.Tensor:
     """(Re)start the window so it ends at clip token ``known``; returns logits [B, K] for that token.
 
     ``known`` is a whole number of columns here (prompt end, or a full window of whole columns).
     Everything known is kept while it fits (the start of a clip or a short prompt); otherwise the
-    last ``keep_tokens`` (half a window of whole columns).
+    last ``keep_tokens`` (half a window of whole columns). Only a window from the clip's first
+    token can begin a sound (``file_start``).
     """
     start = 0 if known < prior.context_tokens else known - keep_tokens
-    return prior.prime(cache, tokens[:, start:known], offset=start)
+    return prior.prime(cache, tokens[:, start:known], offset=start, file_start=file_start and start == 0)
 
 
 def sample(
@@ -168,11 +184,14 @@ def sample(
     top_p: float,
     seed: int,
     prompt: torch.Tensor | None = None,
+    file_start: bool = False,
+    until: Callable[[torch.Tensor], bool] | None = None,
 ) -> torch.Tensor:
     """Sample one grid: codes [Q, R, prompt_columns + n_columns]; ``prompt`` is [Q, R, C_prompt] or None.
 
     temperature > 0 divides the logits; top_k (0 = off) keeps the k likeliest codes; top_p in (0, 1]
     keeps the nucleus. Any duration works: the window slides (see module docstring).
+    ``until`` gets the grid so far [Q, R, C] (see :func:`sample_batch`).
     """
     batched_prompt = None if prompt is None else prompt.unsqueeze(0)
     if prompt is not None and prompt.dim() != 3:
@@ -186,5 +205,7 @@ def sample(
         top_p=top_p,
         seed=seed,
         prompt=batched_prompt,
+        file_start=file_start,
+        until=None if until is None else (lambda grids: until(grids[0])),
     )
     return codes[0]

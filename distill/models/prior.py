@@ -8,13 +8,15 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
+from distill.data.codes import CodeWindow
 from distill.nn.prior import CodePrior
 
 
 class PriorModule(L.LightningModule):
     """Next-token cross-entropy over windows of the frozen VQ-VAE's code grids.
 
-    Batches are token windows [B, T] from :class:`distill.data.codes.CodeGridDataModule`. Validation
+    Batches are :class:`~distill.data.codes.CodeWindow` s (token windows [B, T] and which of them
+    begin a file) from :class:`distill.data.codes.CodeGridDataModule`. Validation
     NLL is accumulated over every held-out token and logged per RVQ level (``val/nll_level{i}``),
     because the mean hides the usual story: coarse level 0 is hard, residual levels are easier,
     and a level stuck near log(codebook size) learns nothing.
@@ -37,12 +39,12 @@ class PriorModule(L.LightningModule):
         self._val_sums = torch.zeros(levels, dtype=torch.float64)
         self._val_counts = torch.zeros(levels, dtype=torch.float64)
 
-    def training_step(self, tokens: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        loss = self.net(tokens).nll(tokens)
+    def training_step(self, batch: CodeWindow, batch_idx: int) -> torch.Tensor:
+        loss = self.net(batch.tokens, file_start=batch.file_start).nll(batch.tokens)
         self.log_dict(
             {"train/loss": loss, "train/perplexity": loss.detach().exp()},
             prog_bar=True,
-            batch_size=tokens.shape[0],
+            batch_size=batch.tokens.shape[0],
         )
         return loss
 
@@ -50,8 +52,9 @@ class PriorModule(L.LightningModule):
         self._val_sums.zero_()
         self._val_counts.zero_()
 
-    def validation_step(self, tokens: torch.Tensor, batch_idx: int) -> None:
-        out = self.net(tokens)
+    def validation_step(self, batch: CodeWindow, batch_idx: int) -> None:
+        tokens = batch.tokens
+        out = self.net(tokens, file_start=batch.file_start)
         per_level = out.nll_per_level(tokens).double().cpu()  # [Q] mean nats per token of each level
         counts = torch.bincount(out.level_ids.cpu(), minlength=out.levels).double() * tokens.shape[0]
         present = counts > 0

@@ -2,9 +2,15 @@
 
 Window convention (shared by training, priming and single steps): a window of ``n`` window
 positions predicts clip tokens ``offset .. offset+n-1``. Position ``p`` *holds* clip token
-``offset+p-1`` (position 0 holds a start-of-window token, BOS) and *predicts* clip token
-``offset+p``. So the first token of every window is predicted too, and a window that starts
-mid-clip (a training crop, or generation after a slide) looks exactly like one that starts a clip.
+``offset+p-1`` (position 0 holds a start-of-window token) and *predicts* clip token
+``offset+p``. So the first token of every window is predicted too.
+
+The start-of-window token says whether the window begins a recording: START for a window whose
+first column is a file's first column, BOS for any other (a training window from inside a file,
+or generation after a slide). So the prior learns what the beginning of a sound looks like, and
+generation can ask for "a new sound from its start" by priming with START. A token rather than an
+in-sequence marker because it changes nothing else: every window keeps its length, token order
+and positions, and the KV cache's arithmetic is untouched; it costs one embedding row.
 """
 
 from __future__ import annotations
@@ -143,7 +149,7 @@ class CodePrior(nn.Module):
     arXiv:2005.00341).
 
     Input embedding at window position p = code embedding of the held token (per-level
-    vocabularies: one table of levels*K rows plus BOS, because index k means different things in
+    vocabularies: one table of levels*K rows plus BOS and START, because index k means different things in
     different RVQ levels) + level, freq-row and position embeddings of the token *being predicted*
     (the held token's level is already in its vocabulary; the target's level/row tells the slot
     what to emit). Output: one K-way head per level, applied to the positions predicting that level.
@@ -175,9 +181,10 @@ class CodePrior(nn.Module):
         self.num_layers = layers
         self.num_heads = heads
         self.head_dim = hidden // heads
-        self.bos_id = levels * codebook_size
+        self.bos_id = levels * codebook_size  # window starts inside a recording
+        self.start_id = levels * codebook_size + 1  # window starts where a recording starts
 
-        self.code_embedding = nn.Embedding(levels * codebook_size + 1, hidden)
+        self.code_embedding = nn.Embedding(levels * codebook_size + 2, hidden)
         self.level_embedding = nn.Embedding(levels, hidden)
         self.row_embedding = nn.Embedding(rows, hidden)
         self.position_embedding = nn.Embedding(self.context_tokens, hidden)
@@ -188,6 +195,15 @@ class CodePrior(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         self.level_heads = nn.ModuleList(nn.Linear(hidden, codebook_size) for _ in range(levels))
         self._init_weights()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        key = f"{prefix}code_embedding.weight"
+        table = state_dict.get(key)
+        if table is not None and table.shape[0] == self.start_id:
+            # Saved before the START token existed: that prior began every window with BOS, so
+            # START reads as BOS and the model generates exactly what it always did.
+            state_dict[key] = torch.cat([table, table[self.bos_id :]])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _init_weights(self) -> None:
         for module in self.modules():
@@ -221,9 +237,11 @@ class CodePrior(nn.Module):
             + self.position_embedding(positions)
         )
 
-    def _with_bos(self, held_ids: torch.Tensor) -> torch.Tensor:
-        bos = held_ids.new_full((held_ids.shape[0], 1), self.bos_id)
-        return torch.cat([bos, held_ids], dim=1)  # [B, 1 + T]
+    def _with_bos(self, held_ids: torch.Tensor, file_start: torch.Tensor | bool) -> torch.Tensor:
+        """Prepend each window's start token: START where ``file_start`` (bool [B] or one bool), else BOS."""
+        flags = torch.as_tensor(file_start, device=held_ids.device).expand(held_ids.shape[0])
+        first = torch.where(flags, self.start_id, self.bos_id).to(held_ids.dtype)[:, None]
+        return torch.cat([first, held_ids], dim=1)  # [B, 1 + T]
 
     def _project(self, h: torch.Tensor, *, target_offset: int) -> torch.Tensor:
         """h [B, T, H] -> logits [B, T, K], each position through the head of the level it predicts."""
@@ -242,15 +260,18 @@ class CodePrior(nn.Module):
 
     # ---------------------------------------------------------------- public API
 
-    def forward(self, tokens: torch.Tensor, *, offset: int = 0) -> PriorOutput:
+    def forward(
+        self, tokens: torch.Tensor, *, offset: int = 0, file_start: torch.Tensor | bool = False
+    ) -> PriorOutput:
         """Teacher-forced logits for tokens [B, T] (clip tokens offset..offset+T-1), T <= context_tokens.
 
         Training passes windows of whole columns (offset a multiple of levels*rows); any offset works.
+        ``file_start`` (bool [B] or one bool): which windows begin a recording (see the module docstring).
         """
         length = tokens.shape[1]
         if not 1 <= length <= self.context_tokens:
             raise ValueError(f"window of {length} tokens; must be 1..{self.context_tokens} (context_tokens)")
-        ids = self._with_bos(self._held_ids(tokens[:, :-1], clip_offset=offset))  # [B, T]
+        ids = self._with_bos(self._held_ids(tokens[:, :-1], clip_offset=offset), file_start)  # [B, T]
         h = self._run(self._embed(ids, start=0, target_offset=offset), cache=None)
         logits = self._project(self.norm(h), target_offset=offset)  # [B, T, K]
         level_ids = self.layout.level_ids(length, offset=offset, device=tokens.device)
@@ -265,10 +286,13 @@ class CodePrior(nn.Module):
         kwargs = {"device": device or param.device, "dtype": dtype or param.dtype}
         return KVCache(keys=torch.zeros(shape, **kwargs), values=torch.zeros(shape, **kwargs))
 
-    def prime(self, cache: KVCache, tokens: torch.Tensor, *, offset: int) -> torch.Tensor:
+    def prime(
+        self, cache: KVCache, tokens: torch.Tensor, *, offset: int, file_start: bool = False
+    ) -> torch.Tensor:
         """Start a window at clip token ``offset`` from known tokens [B, T] (T may be 0), in one pass.
 
-        Fills T+1 cache slots (BOS + tokens) and returns logits [B, K] for clip token offset+T.
+        Fills T+1 cache slots (start token + tokens) and returns logits [B, K] for clip token
+        offset+T. ``file_start``: the window begins a sound (START), else it continues one (BOS).
         """
         length = tokens.shape[1]
         if length + 1 > cache.capacity:
@@ -278,7 +302,7 @@ class CodePrior(nn.Module):
         if tokens.shape[0] != cache.batch_size:
             raise ValueError(f"tokens batch {tokens.shape[0]} != cache batch {cache.batch_size}")
         cache.reset(offset=offset)
-        ids = self._with_bos(self._held_ids(tokens, clip_offset=offset))  # [B, T + 1]
+        ids = self._with_bos(self._held_ids(tokens, clip_offset=offset), file_start)  # [B, T + 1]
         h = self._run(self._embed(ids, start=0, target_offset=offset), cache=cache)
         cache.length = length + 1
         level = (offset + length) % self.layout.levels

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from conftest import package_trained
 from typer.testing import CliRunner
 
 from distill.bundle.catalog import ModelLibrary
@@ -19,13 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def library(trained_runs, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("library")
-    package_runs(
-        vqvae=trained_runs["vqvae"],
-        prior=trained_runs["prior"],
-        vocoder=trained_runs["vocoder"],
-        name="tiny",
-        library=root,
-    )
+    package_trained(trained_runs, name="tiny", library=root)
     package_runs(vqvae=trained_runs["vqvae"], name="no-prior", library=root)
     # The same model as if its vocoder had measured poorly on its held-out files.
     model = DistillModel.load("tiny", library=root)
@@ -42,7 +37,8 @@ def run(*args: str):
 def test_generate_writes_variations_at_the_requested_rate_with_sidecars(library, tmp_path):
     out = tmp_path / "out" / "hit.flac"
     result = run(
-        "generate", "tiny", "--duration", "1.5", "--count", "2", "--seed", "5", "--sample-rate", "22050",
+        "generate", "tiny", "--mode", "continuous", "--duration", "1.5", "--count", "2", "--seed", "5",
+        "--sample-rate", "22050",
         "-o", str(out), "--plot", "--library", str(library),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -102,6 +98,7 @@ def test_same_seed_writes_the_same_file(library, tmp_path):
     ("args", "message"),
     [
         (["tiny", "--duration", "-1"], "duration must be"),
+        (["tiny", "--mode", "loop"], "mode must be one of one-shot, continuous, got 'loop'"),
         (["tiny", "--temperature", "0"], "temperature must be"),
         (["tiny", "--top-p", "1.5"], "top-p must be"),
         (["tiny", "--count", "0"], "--count must be"),
@@ -118,6 +115,19 @@ def test_bad_input_is_one_line_and_exit_code_2(library, tmp_path, args, message)
     assert len(lines) == 1 and lines[0].startswith("error:"), result.output
     assert re.search(message, lines[0], flags=re.IGNORECASE), lines[0]
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_one_shots_by_default_for_a_collection_of_short_sounds(library, tmp_path):
+    # The tiny collection's files are 1.0-1.2 s: one-shots, each at most 1.5 x the longest file.
+    result = run(
+        "generate", "tiny", "--count", "3", "-o", str(tmp_path / "hit.wav"), "--library", str(library)
+    )
+    assert result.exit_code == 0, result.output
+    assert "mode: one-shot" in result.output
+    for index in range(3):
+        path = tmp_path / f"hit-{index}.wav"
+        assert 0 < sf.info(str(path)).duration <= 1.8 + 1e-3
+        assert json.loads(Path(f"{path}.json").read_text())["metadata"]["generation"]["mode"] == "one-shot"
 
 
 def test_memorization_check_on_demand(library, trained_runs, tmp_path):

@@ -1,8 +1,10 @@
-"""Code windows for the prior: consecutive columns of one file, tiles covering held-out files."""
+"""Code windows for the prior: consecutive columns of one file, tiles covering held-out files,
+and which windows begin a file (the prior's START token)."""
 
 import torch
+from torch.utils.data import DataLoader
 
-from distill.data.codes import CodeWindows, FileCodes
+from distill.data.codes import CodeWindow, CodeWindows, FileCodes
 from distill.nn.code_layout import flatten_grid, unflatten_tokens
 
 
@@ -18,7 +20,7 @@ def test_training_windows_are_runs_of_consecutive_columns_of_one_file():
     assert len(windows) == 10
     torch.manual_seed(0)
     for index in range(len(windows)):
-        tokens = windows[index]
+        tokens = windows[index].tokens
         assert tokens.shape == (4 * 3 * 2,)
         columns = unflatten_tokens(tokens[None], levels=2, rows=3)[0, 0, 0]
         assert torch.equal(columns, columns[0] + torch.arange(4)), "consecutive columns"
@@ -28,7 +30,7 @@ def test_training_windows_are_runs_of_consecutive_columns_of_one_file():
 def test_windows_use_the_prior_token_order():
     files = [FileCodes(grid=torch.randint(0, 9, (2, 3, 4)), columns=4)]
     windows = CodeWindows(files=files, context_columns=4, starts=[(0, 0)])
-    assert torch.equal(windows[0], flatten_grid(files[0].grid[None])[0])
+    assert torch.equal(windows[0].tokens, flatten_grid(files[0].grid[None])[0])
 
 
 def test_tiles_cover_each_file_once_with_the_last_window_aligned_to_its_end():
@@ -52,7 +54,7 @@ def test_windows_run_on_from_a_file_end_into_another_file_start():
     torch.manual_seed(0)
     joined = 0
     for index in range(len(windows)):
-        columns = unflatten_tokens(windows[index][None], levels=2, rows=3)[0, 0, 0].tolist()
+        columns = unflatten_tokens(windows[index].tokens[None], levels=2, rows=3)[0, 0, 0].tolist()
         first = files[index % 2]
         base = int(first.grid[0, 0, 0])
         start = columns[0] - base
@@ -65,3 +67,44 @@ def test_windows_run_on_from_a_file_end_into_another_file_start():
             assert columns[run] in (0, 100)
             assert columns[run:] == list(range(columns[run], columns[run] + 8 - run))
     assert joined > 50
+
+
+def _first_column(window: CodeWindow, base: int) -> int:
+    return int(unflatten_tokens(window.tokens[None], levels=2, rows=3)[0, 0, 0, 0]) - base
+
+
+def test_a_window_is_flagged_as_a_file_start_exactly_when_it_begins_at_the_first_column():
+    files = [FileCodes(grid=grid(12), columns=12)]
+    for gap in (None, 2):
+        windows = CodeWindows(files=files, context_columns=4, windows_per_file=200, max_gap_columns=gap)
+        torch.manual_seed(0)
+        items = [windows[index] for index in range(len(windows))]
+        starts = [_first_column(item, 0) for item in items]
+        assert all(bool(item.file_start) == (start == 0) for item, start in zip(items, starts, strict=True))
+        assert 0 < starts.count(0) < len(starts)  # some windows begin the file, most do not
+
+
+def test_file_start_share_draws_that_share_of_windows_from_the_first_column():
+    files = [FileCodes(grid=grid(40), columns=40)]
+    windows = CodeWindows(
+        files=files, context_columns=4, windows_per_file=400, max_gap_columns=2, file_start_share=0.5
+    )
+    torch.manual_seed(0)
+    share = sum(bool(windows[index].file_start) for index in range(len(windows))) / len(windows)
+    assert 0.4 < share < 0.6  # 0.5 drawn + 1/40 by chance
+    always = CodeWindows(files=files, context_columns=4, windows_per_file=20, file_start_share=1.0)
+    assert all(bool(always[index].file_start) for index in range(len(always)))
+
+
+def test_validation_tiles_flag_the_first_tile_of_each_file():
+    files = [FileCodes(grid=grid(10), columns=10), FileCodes(grid=grid(4), columns=4)]
+    windows = CodeWindows(files=files, context_columns=4, starts=CodeWindows.tiles(files, 4))
+    assert [bool(windows[index].file_start) for index in range(len(windows))] == [True, False, False, True]
+
+
+def test_windows_batch_into_tokens_and_flags():
+    files = [FileCodes(grid=grid(10), columns=10)]
+    windows = CodeWindows(files=files, context_columns=4, starts=[(0, 0), (0, 3), (0, 6)])
+    batch = next(iter(DataLoader(windows, batch_size=3)))
+    assert isinstance(batch, CodeWindow)
+    assert batch.tokens.shape == (3, 24) and batch.file_start.tolist() == [True, False, False]

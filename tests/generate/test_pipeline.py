@@ -8,10 +8,12 @@ import soundfile as sf
 import torch
 from conftest import NARROW_V2, tiny_rvqvae, write_tone
 
+from distill.audio.envelope import CollectionShape, column_levels
 from distill.audio.mel import MelConfig, log_mel
 from distill.errors import UserError
 from distill.generate.params import GenerationParams
 from distill.generate.pipeline import generate, params_from_metadata, run_generation
+from distill.generate.sampling import sample
 from distill.generate.sidecar import read_sidecar
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.prior import CodePrior
@@ -31,6 +33,7 @@ class TinyModel:
     name: str = "tiny"
     id: str = "0123456789abcdef"
     mel_config: MelConfig = MelConfig()
+    sounds: CollectionShape | None = None
 
     def select_vocoder(self, choice: str = "auto") -> VocoderSelection:
         if choice == "bigvgan":
@@ -98,6 +101,7 @@ def test_prompt_is_continued(model, tmp_path):
         ({"top_p": 0.0}, "top-p"),
         ({"top_p": 1.5}, "top-p"),
         ({"overlap": 0.5}, "overlap"),
+        ({"mode": "oneshot"}, "mode must be one of one-shot, continuous"),
         ({"prompt": "/no/such/file.wav"}, "Prompt file"),
     ],
 )
@@ -155,3 +159,55 @@ def test_no_dc_is_written_and_a_constant_rendering_warns(model):
     # The trained-model path: what the tiny generator renders carries no offset either.
     plain = run_generation(model, GenerationParams(duration_s=1.0)).audio.samples
     assert abs(float(plain.mean())) < 1e-3 * max(float(np.abs(plain).max()), 1e-9)
+
+
+# A collection of 1-2 s one-shots. ENDS_AT_ONCE: any column not louder than the loudest so far is
+# quiet (drop 0), so an untrained model's sound "decays" within a few columns; NEVER_ENDS: nothing
+# is ever quiet (the drop is unreachable, silence is below every level), so only the maximum stops it.
+SHORT = dict(files=8, median_s=1.0, min_s=0.5, max_s=2.0)
+ENDS_AT_ONCE = CollectionShape(**SHORT, tail_drop=0.0, silence_level=-100.0)
+NEVER_ENDS = CollectionShape(**SHORT, tail_drop=1e9, silence_level=-100.0)
+
+
+def test_one_shot_stops_where_the_sound_has_decayed_keeps_one_quiet_column_and_fades(model):
+    result = run_generation(replace(model, sounds=ENDS_AT_ONCE), GenerationParams(mode="one-shot", seed=2))
+    # The same draws without stopping; the sound is over at the first prefix whose decoded mel has decayed.
+    full = sample(model.prior, n_columns=17, temperature=1.0, top_k=0, top_p=0.95, seed=2, file_start=True)
+    ends = (
+        ENDS_AT_ONCE.decayed_at(column_levels(model.vqvae.decode(full[None, ..., :c])[0], 16))
+        for c in range(1, 18)
+    )
+    end = next(end for end in ends if end is not None)
+    assert result.codes.shape[-1] == end + 1 < 17  # sampling stopped at the decay, one quiet column kept
+    assert torch.equal(result.codes, full[..., : end + 1])
+    assert len(result.audio.samples) == (end + 1) * 16 * 512
+    assert result.params.mode == "one-shot" and result.params.duration_s == 3.0  # 1.5 x the longest file
+    assert abs(float(result.audio.samples[-1])) < 1e-6  # faded out: no click at the end
+    assert result.audio.metadata["generation"]["mode"] == "one-shot"
+
+
+def test_one_shot_stops_at_the_maximum_length_when_the_sound_never_decays(model):
+    sound = replace(model, sounds=NEVER_ENDS)
+    assert len(run_generation(sound, GenerationParams(mode="one-shot")).audio.samples) == 3 * 44100
+    capped = run_generation(sound, GenerationParams(mode="one-shot", duration_s=1.25))
+    assert len(capped.audio.samples) == round(1.25 * 44100)
+
+
+def test_the_default_mode_follows_the_collection_and_the_sidecar_records_it(model, tmp_path):
+    assert run_generation(replace(model, sounds=ENDS_AT_ONCE), GenerationParams()).params.mode == "one-shot"
+    textures = replace(ENDS_AT_ONCE, median_s=40.0, max_s=90.0)
+    stream = run_generation(replace(model, sounds=textures), GenerationParams())
+    assert stream.params.mode == "continuous" and len(stream.audio.samples) == 4 * 44100
+    assert run_generation(model, GenerationParams()).params.mode == "continuous"  # nothing recorded
+    # Seeds stay reproducible in one-shot mode, through the sidecar's resolved parameters.
+    sound = replace(model, sounds=ENDS_AT_ONCE)
+    first = run_generation(sound, GenerationParams(seed=5)).audio.save(tmp_path / "a.wav")
+    params = params_from_metadata(read_sidecar(first.path).metadata)
+    assert params.mode == "one-shot" and params.duration_s == 3.0
+    again = run_generation(sound, params).audio.save(tmp_path / "b.wav")
+    assert first.path.read_bytes() == again.path.read_bytes()
+
+
+def test_one_shot_needs_a_recorded_collection_shape(model):
+    with pytest.raises(UserError, match="records no collection shape.*--mode continuous"):
+        run_generation(model, GenerationParams(mode="one-shot"))

@@ -118,8 +118,8 @@ def test_prompt_continuation_keeps_the_prompt(prior, prompt_columns):
 
 
 def test_batched_sampling(prior):
-    codes = sample_batch(prior, batch_size=3, n_columns=2, seed=0, temperature=0.8, top_k=4, top_p=0.9)
-    assert codes.shape == (3, LEVELS, ROWS, 2)
+    codes = sample_batch(prior, batch_size=3, n_columns=4, seed=0, temperature=0.8, top_k=4, top_p=0.9)
+    assert codes.shape == (3, LEVELS, ROWS, 4)
     assert not torch.equal(codes[0], codes[1])
 
 
@@ -161,3 +161,29 @@ def test_draw_samples_the_filtered_distribution():
     codes = draw(logits, temperature=0.5, top_k=2, top_p=1.0, generator=generator)
     expected = torch.softmax(top_k_filter(logits[:1] / 0.5, 2), dim=-1)[0]
     assert torch.allclose(torch.bincount(codes, minlength=4).float() / len(codes), expected, atol=0.01)
+
+
+def test_until_ends_sampling_at_the_first_whole_column_it_accepts(prior):
+    asked = []
+
+    def until(grid):
+        asked.append(grid.shape[-1])
+        return grid.shape[-1] == 3
+
+    codes = sample(prior, n_columns=10, seed=0, until=until, **PARAMS)
+    assert codes.shape == (LEVELS, ROWS, 3) and asked == [1, 2, 3]
+    full = sample(prior, n_columns=10, seed=0, **PARAMS)
+    assert torch.equal(codes, full[..., :3])  # the same draws, only stopped early
+    never = sample(prior, n_columns=6, seed=0, until=lambda grid: False, **PARAMS)
+    assert torch.equal(never, full[..., :6])
+
+
+def test_a_sound_from_its_start_is_sampled_with_the_start_token(prior):
+    import copy
+
+    trained = copy.deepcopy(prior)  # as if training had taught START something BOS does not say
+    with torch.no_grad():
+        trained.code_embedding.weight[trained.start_id] += torch.randn(trained.code_embedding.weight.shape[1])
+    from_start = sample(trained, n_columns=8, seed=1, file_start=True, **PARAMS)
+    assert torch.equal(from_start, sample(trained, n_columns=8, seed=1, file_start=True, **PARAMS))
+    assert not torch.equal(from_start, sample(trained, n_columns=8, seed=1, **PARAMS))

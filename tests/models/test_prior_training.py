@@ -55,6 +55,11 @@ def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
     report = summary["memorization"]
     assert report["n_generated"] == 3 and report["n_heldout"] == len(datamodule.val_files)
     assert 0.0 <= report["generated_share_mean"] <= 1.0 and isinstance(report["flagged"], bool)
+    # The collection's shape, measured on the training files (8 tones of 1.0-1.2 s): one-shots.
+    sounds = summary["sounds"]
+    durations = [prepared.n_frames * 512 / 44100 for prepared in datamodule.train_files]
+    assert sounds["files"] == len(durations) and sounds["max_s"] == pytest.approx(max(durations), abs=1e-3)
+    assert sounds["default_mode"] == "one-shot" and sounds["tail_drop"] > 0
 
     # 3 s of codes (more than the 4-column window, so the window slides) decode to a mel.
     prior = objects["model"].net.eval()

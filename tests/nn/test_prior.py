@@ -168,3 +168,35 @@ def test_backward_reaches_every_parameter():
         if name == "position_embedding.weight":
             continue  # only the first 16 of 32 positions are used by this window
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_a_window_that_begins_a_file_is_conditioned_on_the_start_token():
+    prior = make_prior()
+    tokens = torch.randint(0, K, (2, 2 * PER_COLUMN))
+    continuing = prior(tokens).logits
+    starting = prior(tokens, file_start=True).logits
+    mixed = prior(tokens, file_start=torch.tensor([True, False])).logits
+    assert not torch.allclose(continuing, starting)
+    assert torch.allclose(mixed[0], starting[0]) and torch.allclose(mixed[1], continuing[1])
+
+
+def test_priming_with_the_start_token_matches_the_teacher_forced_window():
+    prior = make_prior()
+    tokens = torch.randint(0, K, (1, 2 * PER_COLUMN))
+    full = prior(tokens, file_start=True).logits
+    cache = prior.new_cache(1)
+    with torch.no_grad():
+        first = prior.prime(cache, tokens[:, :0], offset=0, file_start=True)
+        step = prior.forward_step(cache, tokens[:, 0])
+    assert torch.allclose(first, full[:, 0], atol=1e-5) and torch.allclose(step, full[:, 1], atol=1e-5)
+
+
+def test_a_prior_saved_before_the_start_token_loads_and_starts_sounds_with_bos():
+    prior = make_prior()
+    old = {key: value.clone() for key, value in prior.state_dict().items()}
+    old["code_embedding.weight"] = old["code_embedding.weight"][: prior.start_id]  # no START row
+    loaded = make_prior()
+    loaded.load_state_dict(old)
+    tokens = torch.randint(0, K, (1, PER_COLUMN))
+    assert torch.equal(loaded(tokens, file_start=True).logits, loaded(tokens).logits)
+    assert torch.equal(loaded(tokens).logits, prior(tokens).logits)

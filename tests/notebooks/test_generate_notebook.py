@@ -1,9 +1,7 @@
 """notebooks/01-generate.ipynb runs top to bottom against a tiny model packaged in the test."""
 
 import pytest
-from conftest import ROOT
-
-from distill.bundle.package import package_runs
+from conftest import ROOT, package_trained
 
 pytestmark = pytest.mark.slow
 
@@ -13,13 +11,7 @@ def test_generate_notebook_executes(trained_runs, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     library = tmp_path / "library"
-    package_runs(
-        vqvae=trained_runs["vqvae"],
-        prior=trained_runs["prior"],
-        vocoder=trained_runs["vocoder"],
-        name="notebook-test",
-        library=library,
-    )
+    package_trained(trained_runs, name="notebook-test", library=library)
     # The kernel is a child process: it inherits these.
     monkeypatch.setenv("DISTILL_HOME", str(library))
     monkeypatch.setenv("DISTILL_NOTEBOOK_MODEL", "notebook-test")

@@ -1,0 +1,120 @@
+"""How loud a mel is over time, and what a collection's sounds look like: their lengths and how they end.
+
+One-shot generation needs to know when a new sound is over. It samples column after column and
+stops once the decoded mel has decayed the way the collection's own recordings decay: a few
+consecutive columns ``tail_drop`` below the sound's loudest column (the median, over the training
+files, of how far each one's last column sits below its loudest), or down at the level of silence.
+Relative to the sound's own peak, so a soft hit ends as naturally as a loud one.
+
+Levels are in nats of mean mel magnitude: log(mean over bands of exp(mel)) per frame, the loudest
+frame of a 16-frame column standing for the column (a column holding any audible part counts).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+# A collection whose median file is at most this long is one of separate sounds (hits, notes,
+# one words): generation defaults to one-shots. Longer ones are textures: continuous generation.
+ONE_SHOT_MEDIAN_S = 4.0
+# How far a tail may be below the peak, whatever the collection says: at least 20 dB (an abruptly
+# cut file says little) and at most 60 dB (past that a generation would run on through noise).
+MIN_TAIL_DROP = math.log(10.0)
+MAX_TAIL_DROP = math.log(1000.0)
+# Quiet columns in a row (186 ms each) that end a one-shot: one could be a gap inside a sound.
+QUIET_COLUMNS = 2
+# Decoded silence is not exactly the mel floor; levels this close above it are silence too.
+SILENCE_MARGIN = 0.1
+
+
+def frame_levels(mel: torch.Tensor) -> torch.Tensor:
+    """mel [n_mels, F] (natural-log magnitudes) -> level of each frame [F] in nats."""
+    return torch.logsumexp(mel.float(), dim=0) - math.log(mel.shape[0])
+
+
+def column_levels(mel: torch.Tensor, frames_per_column: int) -> torch.Tensor:
+    """mel [n_mels, F] -> level of each code-grid column [ceil(F / frames_per_column)] (its loudest frame)."""
+    levels = frame_levels(mel)
+    pad = -len(levels) % frames_per_column
+    if pad:
+        levels = torch.cat([levels, levels.new_full((pad,), float("-inf"))])
+    return levels.view(-1, frames_per_column).amax(dim=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectionShape:
+    """How long the collection's recordings are and how they end; recorded when the prior trains."""
+
+    files: int
+    median_s: float
+    min_s: float
+    max_s: float
+    tail_drop: float  # nats: median over files of (loudest column - last column), clamped (see above)
+    silence_level: float  # nats: the level of silence as the RVQ-VAE decodes it
+
+    @property
+    def default_mode(self) -> str:
+        return "one-shot" if self.median_s <= ONE_SHOT_MEDIAN_S else "continuous"
+
+    @classmethod
+    def measure(
+        cls,
+        durations_s: Sequence[float],
+        column_levels_per_file: Sequence[torch.Tensor],
+        silence_level: float,
+    ) -> CollectionShape:
+        """From each training file's duration and the column levels of its decoded code grid
+        (its own columns only, not the silence padded after it)."""
+        if not durations_s:
+            raise ValueError("a collection shape needs at least one file")
+        drops = [float(levels.max() - levels[-1]) for levels in column_levels_per_file if len(levels)]
+        drop = statistics.median(drops) if drops else MAX_TAIL_DROP
+        return cls(
+            files=len(durations_s),
+            median_s=round(statistics.median(durations_s), 3),
+            min_s=round(min(durations_s), 3),
+            max_s=round(max(durations_s), 3),
+            tail_drop=round(min(max(drop, MIN_TAIL_DROP), MAX_TAIL_DROP), 3),
+            silence_level=round(silence_level, 3),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "default_mode": self.default_mode}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CollectionShape | None:
+        """The shape recorded in a run summary or model file, or None when absent or malformed."""
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            return cls(
+                files=int(data["files"]),
+                median_s=float(data["median_s"]),
+                min_s=float(data["min_s"]),
+                max_s=float(data["max_s"]),
+                tail_drop=float(data["tail_drop"]),
+                silence_level=float(data["silence_level"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def decayed_at(self, levels: torch.Tensor) -> int | None:
+        """First column of the first run of ``QUIET_COLUMNS`` quiet columns after the sound began,
+        or None while it has not decayed. levels: [C] column levels of the sound so far."""
+        silence = self.silence_level + SILENCE_MARGIN
+        peak = float("-inf")
+        quiet_run = 0
+        for index, level in enumerate(levels.tolist()):
+            peak = max(peak, level)
+            if peak <= silence:
+                continue  # nothing has sounded yet
+            quiet_run = quiet_run + 1 if level <= max(peak - self.tail_drop, silence) else 0
+            if quiet_run == QUIET_COLUMNS:
+                return index - QUIET_COLUMNS + 1
+        return None

@@ -1,0 +1,1 @@
+"""Generation quality: how close generated sound is to the collection it was trained on."""

@@ -1,0 +1,237 @@
+"""How close a model's generated sound is to its collection, measured on the audio a user hears.
+
+One evaluation, used by ``distill evaluate``, ``make demo`` and ``experiments/eval_generation.py``:
+
+- generation vs collection: the Fréchet distance of generated audio's frame statistics to the
+  training files' (see ``features``), beside two references on the same scale: the held-out
+  files' distance (what real new recordings of the collection measure) and white noise's at the
+  collection's level (what "nothing learned" measures);
+- shape: the spread of length, onset strength and crest factor of generated sounds vs training
+  and held-out files;
+- resynthesis: held-out files through audio -> codes -> mel -> audio (the model's own vocoder as
+  generation selects it), mel L1 and M-STFT against the real recordings;
+- memorization: the generated sounds' code grids against the training grids, with the held-out
+  grids as the baseline (the check the prior runs after training, on these very sounds).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from distill.audio.io import UnusableAudioError, load_audio
+from distill.callbacks.memorization import default_settings
+from distill.codes.convert import encode_audio
+from distill.codes.memorization import memorization_report
+from distill.data.tiers import CONFIG_DIR
+from distill.errors import UserError
+from distill.evaluation.features import FrameStatistics, SoundShape, Spread, frechet_distance, shape_spreads
+from distill.generate.params import GenerationParams
+from distill.generate.pipeline import run_generation
+from distill.vocoders.quality import VocoderQuality, measure_vocoder
+
+if TYPE_CHECKING:
+    from distill.bundle.model import DistillModel
+
+# Held-out files are resynthesised on their first 30 s: enough to score, and memory stays bounded.
+MAX_RESYNTHESIS_S = 30.0
+SETS = ("held-out", "generated", "noise")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationEvaluation:
+    """The evaluation table's numbers (JSON-safe through ``as_dict``; kept in the model file)."""
+
+    mode: str
+    count: int
+    distance: dict[str, float | None]  # set -> Fréchet distance to the training files; None: no such set
+    frames: dict[str, int]  # sounding frames behind each set's statistics (training included)
+    shapes: dict[str, dict[str, Spread]]  # training / held-out / generated -> field -> spread
+    resynthesis: VocoderQuality | None  # None without held-out files
+    memorization: dict[str, Any]
+
+    @property
+    def distance_ratio(self) -> float | None:
+        """Generated over held-out distance: 1.0 is as close as real new recordings."""
+        generated, heldout = self.distance.get("generated"), self.distance.get("held-out")
+        if generated is None or not heldout:
+            return None
+        return generated / heldout
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "count": self.count,
+            "distance": self.distance,
+            "distance_ratio": self.distance_ratio,
+            "frames": self.frames,
+            "shapes": {
+                name: {k: v.as_dict() for k, v in spreads.items()} for name, spreads in self.shapes.items()
+            },
+            "resynthesis": self.resynthesis.as_dict() if self.resynthesis is not None else None,
+            "memorization": self.memorization,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> GenerationEvaluation | None:
+        """The evaluation recorded in a model file, or None when absent or malformed."""
+        if not isinstance(data, Mapping):
+            return None
+        try:
+            return cls(
+                mode=str(data["mode"]),
+                count=int(data["count"]),
+                distance=dict(data["distance"]),
+                frames={key: int(value) for key, value in data["frames"].items()},
+                shapes={
+                    name: {
+                        key: Spread(median=v["median"], low=v["p10"], high=v["p90"])
+                        for key, v in spreads.items()
+                    }
+                    for name, spreads in data["shapes"].items()
+                },
+                resynthesis=VocoderQuality.from_dict(data.get("resynthesis")),
+                memorization=dict(data.get("memorization") or {}),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+
+def load_listed(root: Path, names: list[str], sample_rate: int) -> tuple[list[np.ndarray], int]:
+    """The listed files found under ``root`` as mono samples, and how many could not be read."""
+    clips, missing = [], 0
+    for name in names:
+        try:
+            clips.append(load_audio(root / name, sample_rate=sample_rate).samples)
+        except (OSError, UnusableAudioError):
+            missing += 1
+    return clips, missing
+
+
+def collection_files(
+    model: DistillModel, data: Path | None
+) -> tuple[Path, list[np.ndarray], list[np.ndarray], int]:
+    """(root, training clips, held-out clips, missing count) of the files the model was trained on,
+    under ``data`` or where the model file says they were."""
+    dataset = model.metadata.get("dataset") or {}
+    root = (data or Path(dataset.get("root") or ".")).expanduser()
+    rate = model.mel_config.sample_rate
+    training, missing_train = load_listed(root, dataset.get("train_files") or [], rate)
+    heldout, missing_val = load_listed(root, dataset.get("val_files") or [], rate)
+    if not training:
+        raise UserError(
+            f"None of {model.name}'s training files were found under {root}; pass --data <its folder>."
+        )
+    return root, training, heldout, missing_train + missing_val
+
+
+def white_noise(like: list[np.ndarray], count: int, seed: int) -> list[np.ndarray]:
+    """``count`` white-noise clips as long as the clips of ``like`` (in turn), at their median RMS."""
+    rms = statistics.median(float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))) for clip in like)
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal(len(like[i % len(like)])) * rms).astype(np.float32) for i in range(count)]
+
+
+def _stft_distance():
+    node = OmegaConf.load(CONFIG_DIR / "model" / "vocoder.yaml").stft_distance
+    return hydra.utils.instantiate(node)
+
+
+def evaluate_generation(
+    model: DistillModel,
+    *,
+    data: Path | None = None,
+    count: int = 16,
+    seed: int = 0,
+    mode: str | None = None,
+    vocoder: str = "auto",
+    generated: list[np.ndarray] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> GenerationEvaluation:
+    """Generate ``count`` sounds (seeds seed..seed+count-1) and measure them against the collection.
+
+    ``generated``: measure these clips (mono, at the model's rate) instead, e.g. files another
+    version of distill wrote; their code grids for the memorization check are then encoded.
+    """
+    if generated is None and (isinstance(count, bool) or not isinstance(count, int) or count < 2):
+        raise UserError(f"--count must be at least 2 (a distribution needs several sounds), got {count}.")
+    report = on_progress or (lambda message: None)
+    mel_config = model.mel_config
+    _, training, heldout, _ = collection_files(model, data)
+
+    def encode(clip: np.ndarray) -> torch.Tensor:
+        return encode_audio(model.vqvae, torch.from_numpy(clip), mel_config)
+
+    if generated is None:
+        generated, grids = [], []
+        for index in range(count):
+            report(f"generating {index + 1}/{count}")
+            result = run_generation(model, GenerationParams(mode=mode, seed=seed + index, vocoder=vocoder))
+            generated.append(result.audio.samples)
+            grids.append(result.codes.cpu())
+            mode = result.params.mode
+    else:
+        grids = [encode(clip) for clip in generated]
+        mode = mode or "given"
+    report("measuring")
+    noise = white_noise(training, len(generated), seed)
+    reference = FrameStatistics.of(training, mel_config)
+    sets = {"held-out": heldout, "generated": generated, "noise": noise}
+    statistics_of = {name: FrameStatistics.of(clips, mel_config) for name, clips in sets.items() if clips}
+    distance = {
+        name: (frechet_distance(statistics_of[name], reference) if name in statistics_of else None)
+        for name in SETS
+    }
+    frames = {"training": reference.frames, **{name: stats.frames for name, stats in statistics_of.items()}}
+    shapes = {
+        name: shape_spreads([SoundShape.of(clip, mel_config) for clip in clips])
+        for name, clips in (("training", training), ("held-out", heldout), ("generated", generated))
+        if clips
+    }
+    report("resynthesising held-out files")
+    resynthesis = _resynthesis(model, heldout, vocoder) if heldout else None
+    settings = default_settings()
+    memorization = memorization_report(
+        generated=grids,
+        training=[encode(clip) for clip in training],
+        heldout=[encode(clip) for clip in heldout],
+        window=settings.window,
+        ratio_threshold=settings.ratio_threshold,
+        min_share=settings.min_share,
+        similarity_ratio_threshold=settings.similarity_ratio_threshold,
+    ).to_dict()
+    return GenerationEvaluation(
+        mode=mode,
+        count=len(generated),
+        distance=distance,
+        frames=frames,
+        shapes=shapes,
+        resynthesis=resynthesis,
+        memorization=memorization,
+    )
+
+
+def _resynthesis(model: DistillModel, heldout: list[np.ndarray], vocoder: str) -> VocoderQuality:
+    """Held-out files through audio -> codes -> mel -> audio, scored against themselves."""
+    selection = model.select_vocoder(vocoder)
+    vqvae, mel_config = model.vqvae, model.mel_config
+
+    def through_codes(mel: torch.Tensor) -> torch.Tensor:  # [1, n_mels, T] -> [1, 1, T * hop]
+        return selection.vocoder(vqvae.decode(vqvae.encode(mel), mel.shape[-1]))
+
+    limit = int(MAX_RESYNTHESIS_S * mel_config.sample_rate)
+    with torch.inference_mode():
+        return measure_vocoder(
+            through_codes,
+            [torch.from_numpy(clip[:limit]) for clip in heldout],
+            stft_distance=_stft_distance(),
+            mel_config=mel_config,
+        )

@@ -1,0 +1,93 @@
+"""`distill evaluate` on a model packaged from real tiny runs: one table, recorded in the model file,
+and what a listener notices first about the generated sound."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from conftest import package_trained
+from typer.testing import CliRunner
+
+from distill.audio.level import not_sound
+from distill.bundle.model import DistillModel
+from distill.cli.main import app
+from distill.evaluation.generation import evaluate_generation
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model_file(trained_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("evaluate") / "tiny.distillgan"
+    package_trained(trained_runs, name="tiny", output=out)
+    return out
+
+
+def test_generated_sound_is_sound_and_closer_to_the_collection_than_noise(model_file):
+    model = DistillModel.load(str(model_file))
+    from distill.generate.params import GenerationParams
+    from distill.generate.pipeline import run_generation
+
+    for seed in range(3):
+        samples = run_generation(model, GenerationParams(seed=seed)).audio.samples
+        assert not_sound(samples) is None  # not silent, not a constant
+        assert abs(float(samples.mean())) < 1e-3 * float(np.abs(samples).max())  # no DC offset
+    evaluation = evaluate_generation(model, count=4)
+    assert evaluation.mode == "one-shot"
+    assert evaluation.distance["generated"] < evaluation.distance["noise"]
+    assert evaluation.resynthesis is not None and evaluation.resynthesis.files >= 1
+    assert set(evaluation.shapes) == {"training", "held-out", "generated"}
+
+
+def test_evaluate_prints_one_table_and_records_it_in_the_model_file(model_file, tmp_path):
+    result = CliRunner().invoke(
+        app, ["evaluate", str(model_file), "--count", "3", "--json", str(tmp_path / "e.json")]
+    )
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    for expected in (
+        "Fréchet distance to training",
+        "held-out",
+        "noise",
+        "length, s",
+        "crest factor",
+        "memorization:",
+    ):
+        assert expected in output
+    assert re.search(r"resynthesis of \d+ held-out file\(s\) .* mel L1 [\d.]+, M-STFT [\d.]+", output)
+    recorded = DistillModel.load(str(model_file)).metadata["evaluation"]
+    assert recorded == json.loads((tmp_path / "e.json").read_text())
+    assert recorded["count"] == 3 and recorded["distance"]["noise"] > 0
+    info = CliRunner().invoke(app, ["models", "info", str(model_file)])
+    assert (
+        info.exit_code == 0
+        and "Fréchet distance to training" in info.output
+        and "default mode" in info.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--count", "1"], "--count must be at least 2"), (["--mode", "burst"], "mode must be one of")],
+)
+def test_bad_input_is_one_line(model_file, args, message):
+    result = CliRunner().invoke(app, ["evaluate", str(model_file), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+
+
+def test_package_can_evaluate_what_it_packaged(trained_runs, tmp_path):
+    out = tmp_path / "evaluated.distillgan"
+    result = CliRunner().invoke(
+        app,
+        [
+            "package", "--vqvae", str(trained_runs["vqvae"]), "--prior", str(trained_runs["prior"]),
+            "--vocoder", str(trained_runs["vocoder"]), "--name", "evaluated", "--output", str(out),
+            "--evaluate", "2",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Fréchet distance to training" in " ".join(result.output.split())
+    assert DistillModel.load(str(out)).metadata["evaluation"]["count"] == 2
