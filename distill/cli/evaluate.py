@@ -31,6 +31,8 @@ def evaluate(
     from rich.console import Console
 
     console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 120)  # a log or pipe: keep each table row on one line
     with exit_on_user_error():
         from distill.bundle.model import DistillModel
         from distill.generate.params import GenerationParams

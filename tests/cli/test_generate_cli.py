@@ -124,9 +124,10 @@ def test_one_shots_by_default_for_a_collection_of_short_sounds(library, tmp_path
     )
     assert result.exit_code == 0, result.output
     assert "mode: one-shot" in result.output
+    longest = DistillModel.load("tiny", library=library).sounds.max_s  # in whole mel frames
     for index in range(3):
         path = tmp_path / f"hit-{index}.wav"
-        assert 0 < sf.info(str(path)).duration <= 1.8 + 1e-3
+        assert 0 < sf.info(str(path)).duration <= 1.5 * longest + 1e-3
         assert json.loads(Path(f"{path}.json").read_text())["metadata"]["generation"]["mode"] == "one-shot"
 
 

@@ -9,7 +9,9 @@ from distill.nn.prior import CodePrior
 
 def test_the_training_loss_depends_on_which_windows_begin_a_file():
     torch.manual_seed(0)
-    net = CodePrior(levels=2, rows=2, codebook_size=8, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0)
+    net = CodePrior(
+        levels=2, rows=2, codebook_size=8, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
+    )
     with torch.no_grad():
         net.code_embedding.weight[net.start_id] += 1.0  # START and BOS read clearly differently
     module = PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None)
