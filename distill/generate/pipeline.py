@@ -129,8 +129,13 @@ def run_generation(
     new_frames = frames_for(params.duration_s, mel_config)
     shape = model.sounds
 
+    found: list[int] = []  # where the sound decayed, when sampling stopped there
+
     def decayed(grid: torch.Tensor) -> bool:  # grid [Q, R, C] so far
-        return shape.decayed_at(_levels(model.vqvae, grid[..., prompt_columns:])) is not None
+        end = shape.decayed_at(_levels(model.vqvae, grid[..., prompt_columns:]))
+        if end is not None:
+            found.append(end)
+        return end is not None
 
     codes = sample(
         model.prior,
@@ -144,7 +149,8 @@ def run_generation(
         until=decayed if one_shot else None,
     )
     if one_shot:
-        end = shape.decayed_at(_levels(model.vqvae, codes[..., prompt_columns:]))
+        # Sampling asks after each column but the last: a sound that ran to the maximum is judged here.
+        end = found[0] if found else shape.decayed_at(_levels(model.vqvae, codes[..., prompt_columns:]))
         if end is not None:  # keep one quiet column as the sound's tail, then cut
             codes = codes[..., : prompt_columns + end + 1]
         new_frames = min(new_frames, (codes.shape[-1] - prompt_columns) * DOWNSAMPLE)
