@@ -55,6 +55,14 @@ VARIANTS = {
     ],
     # The M-STFT distance (what the benchmark scores) weighted 5x against the mel L1 (x45).
     "vocos_stft5": ["model/generator=vocos", "model.loss_weights.stft=5.0"],
+    # Band levels rescaled to the input mel after the head (4 KL-NMF updates).
+    "vocos_consistent": ["model/generator=vocos", "model.generator.mel_consistency_iterations=4"],
+    # ... and the head's phase relative to the rendering's start (steady partials off the 86 Hz grid).
+    "vocos_consistent_tiphase": [
+        "model/generator=vocos",
+        "model.generator.mel_consistency_iterations=4",
+        "model.generator.time_invariant_phase=true",
+    ],
     "vocos_phase": ["model/generator=vocos", "model.loss_weights.phase=1.0"],
     # The vocoder's own augmentation options on: playback rate +-6 %, half the crops mixed with another.
     "vocos_mix": ["model/generator=vocos", "data.augment.max_rate_change=0.06", "data.augment.mix_prob=0.5"],

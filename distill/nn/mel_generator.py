@@ -25,6 +25,9 @@ class MelGenerator(nn.Module, ABC):
     kind: ClassVar[str]
     display_name: ClassVar[str]
     hop_length: int
+    # Renderings of a long mel in pieces equal one rendering only when each piece starts on a
+    # multiple of this many frames (a generator whose output depends on t mod this sets it).
+    frame_period: int = 1
 
     @abstractmethod
     def receptive_field_frames(self) -> int:

@@ -105,6 +105,19 @@ class VocosGenerator(MelGenerator):
         a correction (and the phase). Measured on 2 CPU cores (DESIGN.md): mel L1 1.03 at step 0,
         and about twice as far in the same budget as without it. The correction's weights start at
         zero, so at step 0 the magnitude is exactly the filterbank inverse.
+    mel_consistency_iterations: after the head, this many multiplicative updates (Lee & Seung's
+        KL-NMF rule with the filterbank fixed) rescale the magnitude so that the filterbank reads the
+        input mel back from it: the head then decides only how energy is spread inside a band, and
+        each band's level comes from the mel itself, on any recording. 0 = off (files written before
+        the option existed load with 0).
+    time_invariant_phase: the head's phase is read as phase relative to the start of the rendering
+        rather than to the start of each frame; bin k of frame t is rotated by 2 pi k (t hop mod
+        n_fft) / n_fft before the inverse STFT. In the frame-start convention a steady partial's
+        phase turns by 2 pi f hop / sr every frame, which a convolutional network (it cannot know
+        t) can only give as the same phase in every frame: identical frames add up to a signal that
+        repeats every hop, so steady partials snap to multiples of sr / hop (86 Hz). In this
+        convention a steady partial on a bin has one phase in all frames. The rotation repeats every
+        ``frame_period`` frames, so chunks must start on multiples of it.
     The DC bin is always zero: a vocoder has no business writing an offset.
     """
 
@@ -122,12 +135,16 @@ class VocosGenerator(MelGenerator):
         hop_length: int,
         magnitude_residual: bool,
         sample_rate: int,
+        mel_consistency_iterations: int = 0,
+        time_invariant_phase: bool = False,
     ):
         super().__init__()
         self.hop_length = hop_length
         self.n_fft = n_fft
         self.bins = n_fft // 2 + 1
         self.magnitude_residual = magnitude_residual
+        self.mel_consistency_iterations = mel_consistency_iterations
+        self.frame_period = n_fft // math.gcd(n_fft, hop_length) if time_invariant_phase else 1
         self.embed = nn.Conv1d(in_channels, dim, kernel_size=7, padding=3)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.blocks = nn.ModuleList(
@@ -137,11 +154,21 @@ class VocosGenerator(MelGenerator):
         self.final_norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, 2 * self.bins)  # [log-magnitude | phase] per bin
         self.istft = InverseSTFT(n_fft=n_fft, hop_length=hop_length)
+        # The filterbank of the mel this generator reads (distill's, at these sizes and rate).
+        filterbank = mel_filterbank(
+            MelConfig(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=in_channels)
+        )
         if magnitude_residual:
-            # The filterbank of the mel this generator reads (distill's, at these sizes and rate).
-            mel = MelConfig(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=in_channels)
             # [bins, n_mels]: a fixed linear map, saved with the weights so a file is self-contained.
-            self.register_buffer("mel_inverse", torch.linalg.pinv(mel_filterbank(mel).double()).float())
+            self.register_buffer("mel_inverse", torch.linalg.pinv(filterbank.double()).float())
+        if time_invariant_phase:
+            # [frame_period, bins]: frame t's rotation is row t mod frame_period (not saved).
+            starts = torch.arange(self.frame_period, dtype=torch.float64)[:, None] * hop_length % n_fft
+            rotation = 2 * math.pi * starts * torch.arange(self.bins, dtype=torch.float64) / n_fft
+            self.register_buffer("phase_rotation", rotation.remainder(2 * math.pi).float(), persistent=False)
+        if mel_consistency_iterations:
+            # [n_mels, bins], rebuilt from the sizes (not saved): files keep their old members.
+            self.register_buffer("filterbank", filterbank.clone(), persistent=False)
         self.apply(self._init_weights)
         if magnitude_residual:
             with torch.no_grad():
@@ -169,11 +196,37 @@ class VocosGenerator(MelGenerator):
         if self.magnitude_residual:
             floor = (mel.exp().transpose(1, 2) @ self.mel_inverse.T).clamp_min(_PINV_FLOOR).log()
             log_magnitude = log_magnitude + floor  # [B, T, bins]
+        if self.frame_period > 1:
+            frames = phase.shape[1]
+            repeats = -(-frames // self.frame_period)
+            phase = phase + self.phase_rotation.repeat(repeats, 1)[:frames]  # [B, T, bins]
         magnitude = log_magnitude.exp().clamp(max=_MAX_MAGNITUDE)
+        if self.mel_consistency_iterations:
+            magnitude = self._consistent_with(magnitude, mel)
         dc_free = torch.ones(self.bins, device=mel.device, dtype=magnitude.dtype)
         dc_free[0] = 0.0
         # cos/sin of an unconstrained phase, as Vocos: no wrapping discontinuity to learn around.
         return torch.polar(magnitude * dc_free, phase)
+
+    def _consistent_with(self, magnitude: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """magnitude [B, T, bins] rescaled towards fb @ magnitude = exp(mel) (mel [B, n_mels, T]).
+
+        Each update multiplies a bin by the filterbank-weighted mean of its bands' target/current
+        ratios, which lowers the KL divergence between the mel read off the magnitude and the input
+        mel and keeps the magnitude positive; bins no band covers are left alone.
+        A band at the mel's log floor only says "this quiet or quieter": it may pull a band down
+        to the floor, never lift one up to it (lifting measured worse on piano, whose held-out mels
+        are a fifth floor, against a fiftieth for drums)."""
+        target = mel.exp().transpose(1, 2)  # [B, T, n_mels]
+        at_floor = target <= _PINV_FLOOR * (1 + 1e-4)
+        coverage = self.filterbank.sum(0)  # [bins]
+        covered = coverage > 0
+        for _ in range(self.mel_consistency_iterations):
+            ratio = target / (magnitude @ self.filterbank.T).clamp_min(_PINV_FLOOR)  # [B, T, n_mels]
+            ratio = torch.where(at_floor, ratio.clamp(max=1.0), ratio)
+            scale = (ratio @ self.filterbank) / coverage.clamp_min(1e-12)  # [B, T, bins]
+            magnitude = magnitude * torch.where(covered, scale, torch.ones_like(scale))
+        return magnitude.clamp(max=_MAX_MAGNITUDE)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:  # mel: [B, n_mels, T] -> [B, 1, T * hop]
         return self.istft.render_frames(self._frames(mel)).clamp(-1.0, 1.0).unsqueeze(1)

@@ -37,8 +37,12 @@ class GeneratorVocoder(Vocoder):
         self.hop_length = generator.hop_length
         self.kind = generator.kind
         self.description = description or generator.display_name
-        self.chunk_frames = chunk_frames
-        self.overlap_frames = generator.receptive_field_frames() if overlap_frames is None else overlap_frames
+        overlap = generator.receptive_field_frames() if overlap_frames is None else overlap_frames
+        # Chunks (context included) start on multiples of the generator's frame period: whole
+        # periods of chunk and context keep every chunk's start there.
+        period = generator.frame_period
+        self.chunk_frames = -(-chunk_frames // period) * period
+        self.overlap_frames = -(-overlap // period) * period
 
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:  # mel: [B, 128, T] -> [B, 1, T * 512]
         if mel.dim() != 3:

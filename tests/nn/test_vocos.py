@@ -1,6 +1,8 @@
 """Vocos-style generator: iSTFT framing equal to the mel's, chunked = one-shot, DC bin zero, the
 filterbank-inverse magnitude residual, and the folded inference copy."""
 
+import math
+
 import pytest
 import torch
 
@@ -141,3 +143,80 @@ def test_is_a_member_of_the_family_with_its_kind():
     assert (gen.kind, gen.display_name, gen.hop_length) == ("vocos", "Vocos", 512)
     with pytest.raises(ValueError, match="even"):
         InverseSTFT(n_fft=2048, hop_length=511)
+
+
+def test_mel_consistency_gives_every_band_the_input_mels_level():
+    # A head that lowers the bass and lifts the top (what a correction learned on one kit does on
+    # another): the band levels read off the magnitude drift from the mel; the updates restore them
+    # while keeping the head's shape inside a band, and old weights load into the option.
+    torch.manual_seed(0)
+    t = torch.arange(40 * 512) / 44100
+    audio = (0.2 * torch.sin(2 * torch.pi * 80 * t) + 0.05 * torch.randn_like(t))[None]
+    mel = log_mel(audio)
+    filterbank = mel_filterbank(MelConfig())
+    tilt = torch.linspace(-1.5, 1.5, 1025)  # natural-log gain per bin: about -13 dB .. +13 dB
+
+    def band_error(iterations: int) -> float:
+        gen = VocosGenerator(**SMALL, magnitude_residual=True, mel_consistency_iterations=iterations).eval()
+        with torch.no_grad():
+            gen.head.bias[: gen.bins].copy_(tilt)
+            magnitude = gen.spectrum(mel).abs()[0]  # [bins, T]
+        read = (filterbank @ magnitude).clamp_min(1e-5).log()
+        return float((read - mel[0]).abs().mean())
+
+    drifted, restored = band_error(0), band_error(4)
+    assert drifted > 0.5
+    assert restored < 0.2 * drifted
+    # The rescaling is rebuilt from the sizes, not saved: a file written without it loads into it.
+    old = VocosGenerator(**SMALL, magnitude_residual=True).state_dict()
+    VocosGenerator(**SMALL, magnitude_residual=True, mel_consistency_iterations=4).load_state_dict(old)
+    assert "filterbank" not in old
+
+
+@pytest.mark.parametrize("time_invariant_phase, expected_hz", [(False, 86.1 * 5), (True, 21.53 * 21)])
+def test_a_steady_partial_keeps_its_frequency_only_with_time_invariant_phase(time_invariant_phase, expected_hz):
+    # The same frame everywhere (what a convolutional network gives for a steady sound): energy in
+    # bin 21 (452 Hz) alone. In the frame-start convention identical frames repeat every hop, so the
+    # partial lands on a multiple of 86 Hz; read as phase from the rendering's start, it stays put.
+    gen = VocosGenerator(**SMALL, magnitude_residual=False, time_invariant_phase=time_invariant_phase).eval()
+    with torch.no_grad():
+        gen.head.weight.zero_()
+        gen.head.bias.zero_()
+        gen.head.bias[: gen.bins].fill_(-20.0)
+        gen.head.bias[21] = 0.0
+        wave = gen(torch.zeros(1, 128, 64))[0, 0, 4096:-4096]
+    spectrum = torch.fft.rfft(wave * torch.hann_window(wave.shape[-1]), n=1 << 18).abs()
+    peak_hz = float(spectrum.argmax()) * 44100 / (1 << 18)
+    assert abs(peak_hz - expected_hz) < 3.0
+    assert gen.frame_period == (4 if time_invariant_phase else 1)
+
+
+def test_chunks_start_on_the_frame_period_so_chunked_equals_one_shot():
+    torch.manual_seed(0)
+    gen = VocosGenerator(**SMALL, magnitude_residual=True, time_invariant_phase=True)
+    with torch.no_grad():
+        gen.head.weight.normal_(0, 0.05)
+    mel = torch.randn(1, 128, 90) - 4.0
+    with torch.no_grad():
+        reference = gen.eval()(mel)
+    vocoder = GeneratorVocoder(gen, sample_rate=44100, chunk_frames=23)  # rounded up to 24
+    assert (vocoder.chunk_frames, vocoder.overlap_frames) == (24, 12)  # receptive field 11 -> 12
+    torch.testing.assert_close(vocoder(mel), reference, atol=1e-5, rtol=0)
+
+
+def test_mel_consistency_never_lifts_a_band_up_to_the_mels_floor():
+    # Digital silence reads as the log floor in every band: "this quiet or quieter". A head that
+    # renders it far quieter keeps it so; one that renders it louder is pulled down to the floor.
+    silence = torch.full((1, 128, 20), MelConfig().log_floor).log()
+    filterbank = mel_filterbank(MelConfig())
+
+    def band_level(bias: float) -> float:
+        gen = VocosGenerator(**SMALL, magnitude_residual=False, mel_consistency_iterations=4).eval()
+        with torch.no_grad():
+            gen.head.weight.zero_()
+            gen.head.bias[: gen.bins].fill_(bias)
+            magnitude = gen.spectrum(silence).abs()[0]
+        return float((filterbank @ magnitude)[1:-1].log().median())
+
+    assert band_level(-20.0) < -19.0  # left alone: below the floor (log 1e-5 = -11.5)
+    assert abs(band_level(-2.0) - math.log(MelConfig().log_floor)) < 0.3  # pulled down to it
