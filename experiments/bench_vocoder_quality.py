@@ -63,6 +63,7 @@ VARIANTS = {
         "model.generator.mel_consistency_iterations=4",
         "model.generator.time_invariant_phase=true",
     ],
+    "vocos_tiphase": ["model/generator=vocos", "model.generator.time_invariant_phase=true"],
     "vocos_phase": ["model/generator=vocos", "model.loss_weights.phase=1.0"],
     # The vocoder's own augmentation options on: playback rate +-6 %, half the crops mixed with another.
     "vocos_mix": ["model/generator=vocos", "data.augment.max_rate_change=0.06", "data.augment.mix_prob=0.5"],
