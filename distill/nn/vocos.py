@@ -214,8 +214,8 @@ class VocosGenerator(MelGenerator):
         Each update multiplies a bin by the filterbank-weighted mean of its bands' target/current
         ratios, which lowers the KL divergence between the mel read off the magnitude and the input
         mel and keeps the magnitude positive; bins no band covers are left alone. Bands at the
-        mel's log floor are lifted to it too: leaving them alone measured no better on piano (a
-        fifth of its mel is floor) and worse on drums."""
+        mel's log floor are lifted to it too: leaving them alone (a fifth of a piano mel is floor)
+        measured no better on piano or drums."""
         target = mel.exp().transpose(1, 2)  # [B, T, n_mels]
         coverage = self.filterbank.sum(0)  # [bins]
         covered = coverage > 0

@@ -1,5 +1,6 @@
 """Vocos-style generator: iSTFT framing equal to the mel's, chunked = one-shot, DC bin zero, the
-filterbank-inverse magnitude residual, and the folded inference copy."""
+filterbank-inverse magnitude residual, the folded inference copy, and the mel-consistency and
+time-invariant-phase options."""
 
 import pytest
 import torch
