@@ -57,6 +57,8 @@ VARIANTS = {
     "vocos_stft5": ["model/generator=vocos", "model.loss_weights.stft=5.0"],
     # Band levels rescaled to the input mel after the head (4 KL-NMF updates).
     "vocos_consistent": ["model/generator=vocos", "model.generator.mel_consistency_iterations=4"],
+    # One update only: the band levels pulled most of the way, less of the head's shape overridden.
+    "vocos_consistent1": ["model/generator=vocos", "model.generator.mel_consistency_iterations=1"],
     # ... and the head's phase relative to the rendering's start (steady partials off the 86 Hz grid).
     "vocos_consistent_tiphase": [
         "model/generator=vocos",
