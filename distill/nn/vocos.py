@@ -167,8 +167,13 @@ class VocosGenerator(MelGenerator):
             rotation = 2 * math.pi * starts * torch.arange(self.bins, dtype=torch.float64) / n_fft
             self.register_buffer("phase_rotation", rotation.remainder(2 * math.pi).float(), persistent=False)
         if mel_consistency_iterations:
-            # [n_mels, bins], rebuilt from the sizes (not saved): files keep their old members.
+            # Rebuilt from the sizes (not saved), so files keep their old members. [n_mels, bins]:
+            # the filterbank, and each bin's share of its bands (columns divided by the bin's total
+            # weight); [bins]: 1 where no band covers the bin, so its update is a factor of 1.
+            coverage = filterbank.sum(0)
             self.register_buffer("filterbank", filterbank.clone(), persistent=False)
+            self.register_buffer("band_share", filterbank / coverage.clamp_min(1e-12), persistent=False)
+            self.register_buffer("uncovered", (coverage == 0).to(filterbank.dtype), persistent=False)
         self.apply(self._init_weights)
         if magnitude_residual:
             with torch.no_grad():
@@ -217,12 +222,9 @@ class VocosGenerator(MelGenerator):
         mel's log floor are lifted to it too: leaving them alone (a fifth of a piano mel is floor)
         measured no better on piano or drums."""
         target = mel.exp().transpose(1, 2)  # [B, T, n_mels]
-        coverage = self.filterbank.sum(0)  # [bins]
-        covered = coverage > 0
         for _ in range(self.mel_consistency_iterations):
             ratio = target / (magnitude @ self.filterbank.T).clamp_min(_PINV_FLOOR)  # [B, T, n_mels]
-            scale = (ratio @ self.filterbank) / coverage.clamp_min(1e-12)  # [B, T, bins]
-            magnitude = magnitude * torch.where(covered, scale, torch.ones_like(scale))
+            magnitude = magnitude * (ratio @ self.band_share + self.uncovered)  # [B, T, bins]
         return magnitude.clamp(max=_MAX_MAGNITUDE)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:  # mel: [B, n_mels, T] -> [B, 1, T * hop]
