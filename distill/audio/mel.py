@@ -60,7 +60,22 @@ def _mel_to_hz_slaney(mels: torch.Tensor) -> torch.Tensor:
     return torch.where(log_region, min_log_hz * torch.exp(logstep * (mels - min_log_mel)), freqs)
 
 
-@functools.lru_cache(maxsize=8)
+def _cached_tensor(function):
+    """``functools.lru_cache`` for a function returning a constant tensor, which it makes outside
+    inference mode: a tensor first made under ``torch.inference_mode`` (while rendering, which
+    re-analyses its own output) and then cached would break autograd in every later training step
+    that reads it ("Inference tensors cannot be saved for backward")."""
+
+    @functools.lru_cache(maxsize=8)
+    @functools.wraps(function)
+    def cached(*args):
+        with torch.inference_mode(False):
+            return function(*args)
+
+    return cached
+
+
+@_cached_tensor
 def mel_filterbank(config: MelConfig) -> torch.Tensor:
     """Slaney-scale, slaney-normalised triangular filters, shape [n_mels, n_fft // 2 + 1].
 
@@ -83,7 +98,7 @@ def mel_filterbank(config: MelConfig) -> torch.Tensor:
     return (weights * enorm[:, None]).to(torch.float32)
 
 
-@functools.lru_cache(maxsize=8)
+@_cached_tensor
 def _hann_window(win_length: int) -> torch.Tensor:
     return torch.hann_window(win_length)
 

@@ -46,3 +46,17 @@ def test_mel_is_differentiable():
     audio = (torch.randn(512 * 8) * 0.1).requires_grad_()
     log_mel(audio).mean().backward()
     assert audio.grad is not None and torch.isfinite(audio.grad).all()
+
+
+def test_constants_first_made_while_rendering_still_train():
+    # Rendering re-analyses its own output under torch.inference_mode; the filterbank and window it
+    # caches then must still serve a training step's mel loss, which needs autograd.
+    from distill.audio.mel import _hann_window
+
+    mel_filterbank.cache_clear()
+    _hann_window.cache_clear()
+    with torch.inference_mode():
+        log_mel(torch.randn(1, 4096))
+    audio = torch.randn(1, 4096, requires_grad=True)
+    log_mel(audio).sum().backward()
+    assert audio.grad is not None and audio.grad.abs().sum() > 0
