@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from distill.errors import UserError
+from distill.models.loading import CONFIG_FILE
 
 # The VQ-VAE halves the 128 mel bands and the crop's frames four times (16x in both axes).
 _CELL = 16
@@ -32,7 +33,7 @@ def run_setting(run: str, key: str) -> Any:
     """
     path = Path(run).expanduser()
     run_dir = path.parent.parent if path.is_file() else path
-    config = run_dir / "config.yaml"
+    config = run_dir / CONFIG_FILE
     if not config.is_file():
         raise UserError(f"{run} is not a distill run folder (no config.yaml in {run_dir}).")
     value = OmegaConf.select(OmegaConf.load(config), key, throw_on_missing=False)

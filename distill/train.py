@@ -21,11 +21,10 @@ from omegaconf.errors import InterpolationResolutionError
 from distill import config_resolvers
 from distill.data.tiers import CONFIG_DIR, resolve_auto_tier
 from distill.errors import UserError
+from distill.models.loading import CONFIG_FILE, SUMMARY_FILE
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FILE = "summary.json"
-CONFIG_FILE = "config.yaml"
 
 config_resolvers.register()
 

@@ -131,11 +131,12 @@ def griffin_lim(mel: torch.Tensor, mel_config: MelConfig, iterations: int = 60, 
     return istft(magnitude * angles).unsqueeze(1)
 
 
-def snapshot(trained: Trained) -> GeneratorVocoder:
-    """The product's renderer over a copy of the generator being trained. A fresh instance with the
-    weights loaded, not copy.deepcopy: a deep copy of a weight-normed module shares its
-    parametrization class, so folding the copy's weight norm would strip the original's."""
-    generator = hydra.utils.instantiate(trained.generator_config)
+def snapshot(trained: Trained, **overrides) -> GeneratorVocoder:
+    """The product's renderer over a copy of the generator being trained (``overrides``: generator
+    settings to change, e.g. an inference-time option). A fresh instance with the weights loaded,
+    not copy.deepcopy: a deep copy of a weight-normed module shares its parametrization class, so
+    folding the copy's weight norm would strip the original's."""
+    generator = hydra.utils.instantiate(trained.generator_config, **overrides)
     generator.load_state_dict(trained.module.generator.state_dict())
     return GeneratorVocoder(generator, sample_rate=44100, chunk_frames=VOCODER_CHUNK_FRAMES)
 
@@ -149,10 +150,9 @@ def score_unmatched(trained: Trained, recordings, distance) -> VocoderQuality | 
     weights, so this shows what it adds at no training cost); None for generators without it."""
     if not trained.generator_config.get("mel_consistency_iterations"):
         return None
-    generator = hydra.utils.instantiate(trained.generator_config, mel_consistency_iterations=0)
-    generator.load_state_dict(trained.module.generator.state_dict())
-    vocoder = GeneratorVocoder(generator, sample_rate=44100, chunk_frames=VOCODER_CHUNK_FRAMES)
-    return measure_vocoder(vocoder, recordings, stft_distance=distance)
+    return measure_vocoder(
+        snapshot(trained, mel_consistency_iterations=0), recordings, stft_distance=distance
+    )
 
 
 def train_for(trained: Trained, datamodule, checkpoints_s: list[float], recordings, distance) -> None:
@@ -267,23 +267,21 @@ def main() -> None:
     )
     header = f"{'generator':<18}{'minutes':>8}{'steps':>7}{'mel L1':>8}{'M-STFT':>8}{'vs GL-60':>9}{'x real time':>13}"
     print(header)
-    print(
-        f"{'Griffin-Lim-60':<18}{'':>8}{'':>7}{griffin.mel_l1:>8.3f}{griffin.mstft:>8.3f}{1.0:>9.3f}{'':>13}"
-    )
+
+    def row(name: str, minutes: str, steps: str, quality: VocoderQuality, speed: str = "") -> None:
+        print(
+            f"{name:<18}{minutes:>8}{steps:>7}{quality.mel_l1:>8.3f}{quality.mstft:>8.3f}"
+            f"{quality.mstft / griffin.mstft:>9.3f}{speed:>13}"
+        )
+
+    row("Griffin-Lim-60", "", "", griffin)
     for trained, rtf in results:
         for index, (seconds, steps, quality) in enumerate(trained.curve):
             last = index == len(trained.curve) - 1
-            print(
-                f"{trained.name:<18}{seconds / 60:>8.0f}{steps:>7}{quality.mel_l1:>8.3f}{quality.mstft:>8.3f}"
-                f"{quality.mstft / griffin.mstft:>9.3f}{(f'{rtf:.0f}x' if last else ''):>13}"
-            )
+            row(trained.name, f"{seconds / 60:.0f}", str(steps), quality, f"{rtf:.0f}x" if last else "")
         if trained.unmatched is not None:
             seconds, steps, _ = trained.curve[-1]
-            unmatched = trained.unmatched
-            print(
-                f"{'  no mel match':<18}{seconds / 60:>8.0f}{steps:>7}{unmatched.mel_l1:>8.3f}{unmatched.mstft:>8.3f}"
-                f"{unmatched.mstft / griffin.mstft:>9.3f}{'':>13}"
-            )
+            row("  no mel match", f"{seconds / 60:.0f}", str(steps), trained.unmatched)
 
     # Real vs rendered mels of the longest held-out file.
     real = max(recordings, key=len)

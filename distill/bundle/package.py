@@ -64,9 +64,8 @@ from distill.bundle.errors import (
 )
 from distill.bundle.format import MODEL_SUFFIX, ComponentPayload, write_model_file
 from distill.bundle.model import COMPONENT_SPECS, build_component, mel_config_of, parse_config
-from distill.models.loading import find_run
+from distill.models.loading import CONFIG_FILE, SUMMARY_FILE, find_run
 from distill.nn.mel_generator import MelGenerator
-from distill.train import CONFIG_FILE, SUMMARY_FILE
 from distill.vocoders.quality import VocoderQuality
 from distill.weights import state_dict_digest
 

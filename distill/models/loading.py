@@ -14,6 +14,11 @@ from distill.errors import UserError
 if TYPE_CHECKING:
     import lightning as L
 
+# What every run folder holds besides checkpoints/: the resolved config it trained with, and the
+# summary written when it ended (its best checkpoint, scores, what it measured).
+CONFIG_FILE = "config.yaml"
+SUMMARY_FILE = "summary.json"
+
 
 def find_run(run_or_checkpoint: Path | str) -> tuple[Path, Path]:
     """(run folder, checkpoint) for a run folder or a checkpoint inside <run>/checkpoints/.
@@ -32,16 +37,16 @@ def find_run(run_or_checkpoint: Path | str) -> tuple[Path, Path]:
         run_dir = path.parent.parent
     if not checkpoint.is_file():
         raise UserError(f"No checkpoint at {checkpoint}; give a run folder or a .ckpt file from one.")
-    if not (run_dir / "config.yaml").is_file():
+    if not (run_dir / CONFIG_FILE).is_file():
         raise UserError(
-            f"No config.yaml in {run_dir}; the checkpoint must sit in <run>/checkpoints/ of a distill run."
+            f"No {CONFIG_FILE} in {run_dir}; the checkpoint must sit in <run>/checkpoints/ of a distill run."
         )
     return run_dir, checkpoint
 
 
 def _best_checkpoint(run_dir: Path) -> Path | None:
     try:
-        best = json.loads((run_dir / "summary.json").read_text())["checkpoints"]["best"]
+        best = json.loads((run_dir / SUMMARY_FILE).read_text())["checkpoints"]["best"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     # By name inside this folder: the recorded path is absolute and the run may have moved since.
@@ -56,7 +61,7 @@ def load_trained_module(
     import hydra
 
     run_dir, checkpoint = find_run(run_or_checkpoint)
-    cfg = OmegaConf.load(run_dir / "config.yaml")
+    cfg = OmegaConf.load(run_dir / CONFIG_FILE)
     module = hydra.utils.instantiate(cfg.model)
     # weights_only: a checkpoint is tensors and plain containers; loading one must never run code.
     state = torch.load(checkpoint, map_location=map_location, weights_only=True)["state_dict"]
