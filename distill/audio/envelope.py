@@ -4,7 +4,11 @@ One-shot generation needs to know when a new sound is over. It samples column af
 stops once the decoded mel has decayed the way the collection's own recordings decay: a few
 consecutive columns ``tail_drop`` below the sound's loudest column (the median, over the training
 files, of how far each one's last column sits below its loudest), or down at the level of silence.
-Relative to the sound's own peak, so a soft hit ends as naturally as a loud one.
+Relative to the sound's own peak, so a soft hit ends as naturally as a loud one. A one-shot is
+also over where a second sound begins: after falling ``rise`` below its peak, it rises ``rise``
+again. ``rise`` is measured on the training files too (the largest such dip-and-return inside any
+of them, plus a margin), so no recording of the collection would be cut by it: a drum hit allows
+almost none, a two-syllable word its own.
 
 Levels are in nats of mean mel magnitude: log(mean over bands of exp(mel)) per frame, the loudest
 frame of a 16-frame column standing for the column (a column holding any audible part counts).
@@ -31,6 +35,11 @@ MAX_TAIL_DROP = math.log(1000.0)
 QUIET_COLUMNS = 2
 # Decoded silence is not exactly the mel floor; levels this close above it are silence too.
 SILENCE_MARGIN = 0.1
+# A second onset must dip and return by at least ~9 dB (level noise of a decaying tail stays well
+# below) and need not by more than 40 dB; the collection's own largest, plus a margin, in between.
+MIN_RISE = 1.0
+MAX_RISE = math.log(100.0)
+RISE_MARGIN = 0.5
 
 
 def frame_levels(mel: torch.Tensor) -> torch.Tensor:
@@ -57,6 +66,7 @@ class CollectionShape:
     max_s: float
     tail_drop: float  # nats: median over files of (loudest column - last column), clamped (see above)
     silence_level: float  # nats: the level of silence as the RVQ-VAE decodes it
+    rise: float | None = None  # nats: a dip and return this deep is a second sound; None: never (older files)
 
     @property
     def default_mode(self) -> str:
@@ -75,6 +85,7 @@ class CollectionShape:
             raise ValueError("a collection shape needs at least one file")
         drops = [float(levels.max() - levels[-1]) for levels in column_levels_per_file if len(levels)]
         drop = statistics.median(drops) if drops else MAX_TAIL_DROP
+        rise = max((_largest_return(levels) for levels in column_levels_per_file), default=0.0)
         return cls(
             files=len(durations_s),
             median_s=round(statistics.median(durations_s), 3),
@@ -82,6 +93,7 @@ class CollectionShape:
             max_s=round(max(durations_s), 3),
             tail_drop=round(min(max(drop, MIN_TAIL_DROP), MAX_TAIL_DROP), 3),
             silence_level=round(silence_level, 3),
+            rise=round(min(max(rise + RISE_MARGIN, MIN_RISE), MAX_RISE), 3),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,21 +112,43 @@ class CollectionShape:
                 max_s=float(data["max_s"]),
                 tail_drop=float(data["tail_drop"]),
                 silence_level=float(data["silence_level"]),
+                rise=None if data.get("rise") is None else float(data["rise"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
 
-    def decayed_at(self, levels: torch.Tensor) -> int | None:
-        """First column of the first run of ``QUIET_COLUMNS`` quiet columns after the sound began,
-        or None while it has not decayed. levels: [C] column levels of the sound so far."""
+    def ended_at(self, levels: torch.Tensor) -> int | None:
+        """The last column that belongs to the sound, or None while it goes on. levels: [C] column
+        levels of the sound so far. It has ended at the first column of its first run of
+        ``QUIET_COLUMNS`` quiet columns (that column kept as its tail), or just before a second
+        sound begins (see the module docstring)."""
         silence = self.silence_level + SILENCE_MARGIN
-        peak = float("-inf")
+        peak = trough = float("-inf")
         quiet_run = 0
         for index, level in enumerate(levels.tolist()):
-            peak = max(peak, level)
-            if peak <= silence:
-                continue  # nothing has sounded yet
+            if peak <= silence:  # nothing has sounded yet
+                peak = trough = level
+                continue
+            trough = min(trough, level)
+            if self.rise is not None and peak - trough >= self.rise and level - trough >= self.rise:
+                return index - 1
+            if level > peak:
+                peak = trough = level
             quiet_run = quiet_run + 1 if level <= max(peak - self.tail_drop, silence) else 0
             if quiet_run == QUIET_COLUMNS:
                 return index - QUIET_COLUMNS + 1
         return None
+
+
+def _largest_return(levels: torch.Tensor) -> float:
+    """The deepest dip below a peak that the level then climbs back out of, in nats: the smaller
+    of the fall and the return, maximised over the sound (0 for a plain decay)."""
+    largest, peak, trough = 0.0, float("-inf"), float("inf")
+    for level in levels.tolist():
+        if level > peak:
+            largest = max(largest, min(peak - trough, level - trough))
+            peak = trough = level
+            continue
+        trough = min(trough, level)
+        largest = max(largest, min(peak - trough, level - trough))
+    return largest

@@ -257,6 +257,8 @@ def render_info(console, path: Path, manifest) -> None:
             ),
             ("one-shots end", f"{number_text(sounds.get('tail_drop'))} nats below their peak"),
         ]
+        if sounds.get("rise") is not None:
+            rows.append(("a second sound", f"after a dip and return of {number_text(sounds['rise'])} nats"))
         console.print(_key_values("Sounds (the collection, as the prior's data measured it)", rows))
     if isinstance(meta.get("memorization"), dict):
         console.print(memorization_table(meta["memorization"]))

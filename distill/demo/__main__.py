@@ -58,6 +58,7 @@ def main() -> None:
     if args.data is None:
         from distill.demo.sounds import write_demo_sounds
 
+        shutil.rmtree(data, ignore_errors=True)  # the demo's own sounds: an older demo's set must not mix in
         paths = write_demo_sounds(data)
         print(f"[demo] synthesised {len(paths)} one-shots in {data}")
     library = out / "library"

@@ -3,9 +3,10 @@
 One evaluation, used by ``distill evaluate``, ``make demo`` and ``experiments/eval_generation.py``:
 
 - generation vs collection: the Fréchet distance of generated audio's frame statistics to the
-  training files' (see ``features``), beside two references on the same scale: the held-out
-  files' distance (what real new recordings of the collection measure) and white noise's at the
-  collection's level (what "nothing learned" measures);
+  training files' (see ``features``), beside three references on the same scale: the held-out
+  files' distance (what real new recordings of the collection measure), the same files'
+  resynthesis through the codes (what the RVQ-VAE and vocoder let any generation reach: the
+  prior's floor) and white noise's at the collection's level (what "nothing learned" measures);
 - shape: the spread of length, onset strength and crest factor of generated sounds vs training
   and held-out files;
 - resynthesis: held-out files through audio -> codes -> mel -> audio (the model's own vocoder as
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
 
 # Held-out files are resynthesised on their first 30 s: enough to score, and memory stays bounded.
 MAX_RESYNTHESIS_S = 30.0
-SETS = ("held-out", "generated", "noise")
+# "via codes": the held-out files resynthesised (audio -> codes -> mel -> audio).
+SETS = ("held-out", "via codes", "generated", "noise")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,10 +183,12 @@ def evaluate_generation(
     else:
         grids = [encode(clip) for clip in generated]
         mode = mode or "given"
+    report("resynthesising held-out files")
+    resynthesis, via_codes = _resynthesis(model, heldout, vocoder) if heldout else (None, [])
     report("measuring")
     noise = white_noise(training, len(generated), seed)
     reference = FrameStatistics.of(training, mel_config)
-    sets = {"held-out": heldout, "generated": generated, "noise": noise}
+    sets = {"held-out": heldout, "via codes": via_codes, "generated": generated, "noise": noise}
     statistics_of = {name: FrameStatistics.of(clips, mel_config) for name, clips in sets.items() if clips}
     distance = {
         name: (frechet_distance(statistics_of[name], reference) if name in statistics_of else None)
@@ -193,11 +197,9 @@ def evaluate_generation(
     frames = {"training": reference.frames, **{name: stats.frames for name, stats in statistics_of.items()}}
     shapes = {
         name: shape_spreads([SoundShape.of(clip, mel_config) for clip in clips])
-        for name, clips in (("training", training), ("held-out", heldout), ("generated", generated))
-        if clips
+        for name, clips in {"training": training, **sets}.items()
+        if clips and name != "noise"
     }
-    report("resynthesising held-out files")
-    resynthesis = _resynthesis(model, heldout, vocoder) if heldout else None
     settings = default_settings()
     memorization = memorization_report(
         generated=grids,
@@ -219,19 +221,26 @@ def evaluate_generation(
     )
 
 
-def _resynthesis(model: DistillModel, heldout: list[np.ndarray], vocoder: str) -> VocoderQuality:
-    """Held-out files through audio -> codes -> mel -> audio, scored against themselves."""
+def _resynthesis(
+    model: DistillModel, heldout: list[np.ndarray], vocoder: str
+) -> tuple[VocoderQuality, list[np.ndarray]]:
+    """Held-out files through audio -> codes -> mel -> audio: their scores against themselves, and
+    the renderings (mono samples) for the frame statistics."""
     selection = model.select_vocoder(vocoder)
     vqvae, mel_config = model.vqvae, model.mel_config
+    renderings: list[np.ndarray] = []
 
     def through_codes(mel: torch.Tensor) -> torch.Tensor:  # [1, n_mels, T] -> [1, 1, T * hop]
-        return selection.vocoder(vqvae.decode(vqvae.encode(mel), mel.shape[-1]))
+        wave = selection.vocoder(vqvae.decode(vqvae.encode(mel), mel.shape[-1]))
+        renderings.append(wave.flatten().float().numpy())
+        return wave
 
     limit = int(MAX_RESYNTHESIS_S * mel_config.sample_rate)
     with torch.inference_mode():
-        return measure_vocoder(
+        quality = measure_vocoder(
             through_codes,
             [torch.from_numpy(clip[:limit]) for clip in heldout],
             stft_distance=_stft_distance(),
             mel_config=mel_config,
         )
+    return quality, renderings

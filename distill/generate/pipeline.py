@@ -132,7 +132,7 @@ def run_generation(
     found: list[int] = []  # where the sound decayed, when sampling stopped there
 
     def decayed(grid: torch.Tensor) -> bool:  # grid [Q, R, C] so far
-        end = shape.decayed_at(_levels(model.vqvae, grid[..., prompt_columns:]))
+        end = shape.ended_at(_levels(model.vqvae, grid[..., prompt_columns:]))
         if end is not None:
             found.append(end)
         return end is not None
@@ -150,7 +150,7 @@ def run_generation(
     )
     if one_shot:
         # Sampling asks after each column but the last: a sound that ran to the maximum is judged here.
-        end = found[0] if found else shape.decayed_at(_levels(model.vqvae, codes[..., prompt_columns:]))
+        end = found[0] if found else shape.ended_at(_levels(model.vqvae, codes[..., prompt_columns:]))
         if end is not None:  # keep one quiet column as the sound's tail, then cut
             codes = codes[..., : prompt_columns + end + 1]
         new_frames = min(new_frames, (codes.shape[-1] - prompt_columns) * DOWNSAMPLE)

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 
 from distill.data.codes import CodeWindow
+from distill.models.schedule import configure_optimization
 from distill.nn.prior import CodePrior
 
 
@@ -77,8 +78,4 @@ class PriorModule(L.LightningModule):
         self.log_dict(metrics)
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return configure_optimization(self, self.optimizer_factory, self.scheduler_factory, interval="step")

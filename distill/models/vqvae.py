@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.data.dataset import ClipBatch
+from distill.models.schedule import configure_optimization
 from distill.nn.spectral_loss import MultiScaleMelLoss
 from distill.nn.vqvae import RVQVAE
 
@@ -123,8 +124,5 @@ class VQVAEModule(L.LightningModule):
         return {"codes": out.codes, "frame_mask": batch.frame_mask}
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        # A scheduler other than the budget's (e.g. in an older run's config) steps per epoch, as it always did.
+        return configure_optimization(self, self.optimizer_factory, self.scheduler_factory, interval="epoch")

@@ -76,15 +76,20 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention on ``F.scaled_dot_product_attention`` (fused kernels on CPU too)."""
+    """Multi-head causal self-attention on ``F.scaled_dot_product_attention`` (fused kernels on CPU too).
 
-    def __init__(self, *, hidden: int, heads: int, dropout: float) -> None:
+    No dropout on the attention weights: with ``dropout_p > 0`` SDPA leaves its fused CPU kernel for
+    the one that materialises every [T x T] attention matrix, and a training step at the medium
+    tier's 704-token window took 4.4 s instead of 1.9 s (2 cores). The blocks' residual dropout
+    still regularises.
+    """
+
+    def __init__(self, *, hidden: int, heads: int) -> None:
         super().__init__()
         if hidden % heads:
             raise ValueError(f"hidden={hidden} must be divisible by heads={heads}")
         self.heads = heads
         self.head_dim = hidden // heads
-        self.dropout = dropout
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.out = nn.Linear(hidden, hidden)
 
@@ -107,7 +112,7 @@ class CausalSelfAttention(nn.Module):
             elif start > 0:
                 causal = False  # one new query may see every cached position
         attn = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, is_causal=causal
         )  # [B, heads, T, head_dim]
         return self.out(attn.transpose(1, 2).reshape(batch, length, hidden))
 
@@ -118,7 +123,7 @@ class PriorBlock(nn.Module):
     def __init__(self, *, hidden: int, heads: int, dropout: float) -> None:
         super().__init__()
         self.attn_norm = nn.LayerNorm(hidden)
-        self.attn = CausalSelfAttention(hidden=hidden, heads=heads, dropout=dropout)
+        self.attn = CausalSelfAttention(hidden=hidden, heads=heads)
         self.mlp_norm = nn.LayerNorm(hidden)
         # tanh GELU as in GPT-2; also ~5x cheaper than the erf form per decoding step on CPU.
         self.mlp = nn.Sequential(

@@ -7,8 +7,10 @@ import torch
 
 from distill.audio.envelope import (
     MAX_TAIL_DROP,
+    MIN_RISE,
     MIN_TAIL_DROP,
     QUIET_COLUMNS,
+    RISE_MARGIN,
     CollectionShape,
     column_levels,
     frame_levels,
@@ -35,19 +37,41 @@ def test_a_column_is_as_loud_as_its_loudest_frame_and_a_partial_column_counts():
 
 def test_a_sound_has_decayed_after_quiet_columns_below_its_peak():
     levels = torch.tensor([-11.0, -2.0, -1.0, -3.0, -4.5, -4.6, -4.7])  # peak -1; quiet below -4
-    assert shape().decayed_at(levels) == 4  # columns 4 and 5 are the first two quiet ones in a row
-    assert shape().decayed_at(levels[:5]) is None  # one quiet column is not yet the end
+    assert shape().ended_at(levels) == 4  # columns 4 and 5 are the first two quiet ones in a row
+    assert shape().ended_at(levels[:5]) is None  # one quiet column is not yet the end
 
 
 def test_silence_before_the_sound_does_not_end_it_and_a_gap_inside_it_does_not_either():
     levels = torch.tensor([-11.0, -11.0, -11.0, -1.0, -5.0, -1.5, -1.0, -1.2])
-    assert shape().decayed_at(levels) is None
+    assert shape().ended_at(levels) is None
     assert QUIET_COLUMNS == 2
+
+
+def test_a_second_onset_ends_the_sound_just_before_it():
+    # peak -1, a dip to -4.5 (3.5 below), a climb back to -2.0 (2.5 up): a second hit at column 5.
+    levels = torch.tensor([-11.0, -1.0, -2.5, -4.5, -3.0, -2.0, -3.0])
+    assert shape(tail_drop=MAX_TAIL_DROP, rise=2.5).ended_at(levels) == 4
+    assert shape(tail_drop=MAX_TAIL_DROP, rise=2.6).ended_at(levels) is None  # not deep enough
+    assert shape(tail_drop=MAX_TAIL_DROP).ended_at(levels) is None  # an older model file: no rule
+    # An attack over several columns climbs without a dip first: not a second sound.
+    assert shape(rise=MIN_RISE).ended_at(torch.tensor([-11.0, -8.0, -5.0, -1.0, -1.5])) is None
+
+
+def test_the_rise_is_measured_so_that_no_training_file_would_be_cut():
+    decay = torch.tensor([-1.0, -2.0, -3.0, -4.0])
+    flam = torch.tensor([-1.0, -4.0, -1.5, -3.0, -5.0])  # falls 3, returns 2.5
+    measured = CollectionShape.measure([1.0, 1.0], [decay, flam], silence_level=-11.0)
+    assert measured.rise == pytest.approx(2.5 + RISE_MARGIN)
+    for levels in (decay, flam):
+        assert measured.ended_at(levels) is None or measured.ended_at(levels) >= len(levels) - 2
+    plain = CollectionShape.measure([1.0], [decay], silence_level=-11.0)
+    assert plain.rise == pytest.approx(MIN_RISE)  # a plain decay: the floor
+    assert CollectionShape.from_dict({**plain.as_dict(), "rise": None}).rise is None
 
 
 def test_decoded_silence_ends_a_sound_whatever_the_drop():
     levels = torch.tensor([-10.5, -10.95, -10.95])  # a faint sound, then silence
-    assert shape(tail_drop=MAX_TAIL_DROP).decayed_at(levels) == 1
+    assert shape(tail_drop=MAX_TAIL_DROP).ended_at(levels) == 1
 
 
 def test_the_shape_is_measured_from_lengths_and_tails_and_clamped():

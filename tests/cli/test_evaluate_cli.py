@@ -59,7 +59,9 @@ def test_generated_sound_is_sound_and_closer_to_the_collection_than_noise(soundi
     assert evaluation.mode == "one-shot"
     assert evaluation.distance["generated"] < evaluation.distance["noise"]
     assert evaluation.resynthesis is not None and evaluation.resynthesis.files >= 1
-    assert set(evaluation.shapes) == {"training", "held-out", "generated"}
+    assert set(evaluation.shapes) == {"training", "held-out", "via codes", "generated"}
+    # the held-out files resynthesised through the codes: measured, and closer than noise
+    assert 0 < evaluation.distance["via codes"] < evaluation.distance["noise"]
 
 
 def test_evaluate_prints_one_table_and_records_it_in_the_model_file(model_file, tmp_path):
@@ -71,6 +73,7 @@ def test_evaluate_prints_one_table_and_records_it_in_the_model_file(model_file, 
     for expected in (
         "Fréchet distance to training",
         "held-out",
+        "via codes",
         "noise",
         "length, s",
         "crest factor",

@@ -108,3 +108,15 @@ def test_windows_batch_into_tokens_and_flags():
     batch = next(iter(DataLoader(windows, batch_size=3)))
     assert isinstance(batch, CodeWindow)
     assert batch.tokens.shape == (3, 24) and batch.file_start.tolist() == [True, False, False]
+
+
+def test_training_windows_draw_from_every_take_of_a_file():
+    takes = (grid(6, start=100), grid(6, start=200))
+    files = [FileCodes(grid=grid(6), columns=6, takes=takes)]
+    for max_gap in (None, 2):
+        windows = CodeWindows(files=files, context_columns=4, windows_per_file=60, max_gap_columns=max_gap)
+        torch.manual_seed(0)
+        firsts = {int(windows[i].tokens[0]) // 100 for i in range(len(windows))}
+        assert firsts == {0, 1, 2}, "the recording and both takes"
+    tiles = CodeWindows(files=files, context_columns=4, starts=CodeWindows.tiles(files, 4))
+    assert all(int(tiles[i].tokens[0]) < 100 for i in range(len(tiles))), "validation: the recording"

@@ -174,7 +174,7 @@ def test_one_shot_stops_where_the_sound_has_decayed_keeps_one_quiet_column_and_f
     # The same draws without stopping; the sound is over at the first prefix whose decoded mel has decayed.
     full = sample(model.prior, n_columns=17, temperature=1.0, top_k=0, top_p=0.95, seed=2, file_start=True)
     ends = (
-        ENDS_AT_ONCE.decayed_at(column_levels(model.vqvae.decode(full[None, ..., :c])[0], 16))
+        ENDS_AT_ONCE.ended_at(column_levels(model.vqvae.decode(full[None, ..., :c])[0], 16))
         for c in range(1, 18)
     )
     end = next(end for end in ends if end is not None)

@@ -42,6 +42,12 @@ def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
     _, mel = datamodule.store.arrays(prepared)
     expected = vq_module.net.encode(torch.from_numpy(mel.copy())[None])[0]
     assert torch.equal(datamodule.train_codes[file_index].own, expected)
+    # Augmented takes of every training file, shaped like its grid; held-out files as recorded.
+    codes = datamodule.train_codes[file_index]
+    assert len(codes.takes) == datamodule.takes_per_file - 1 > 0
+    assert all(take.shape == codes.grid.shape for take in codes.takes)
+    assert not all(torch.equal(take.long(), codes.grid) for take in codes.takes)
+    assert not any(val.takes for val in datamodule.val_codes)
 
     # Per-level validation NLL and perplexity are logged; untrained ~ log(64) = 4.16 nats.
     rows = read_metrics(run_dir)

@@ -118,7 +118,7 @@ def test_cache_is_preallocated_and_written_in_place():
 
 def test_attention_chunk_after_cached_prefix_is_causal():
     torch.manual_seed(0)
-    attn = CausalSelfAttention(hidden=16, heads=2, dropout=0.0)
+    attn = CausalSelfAttention(hidden=16, heads=2)
     x = torch.randn(1, 7, 16)
     full = attn(x, cache=None, layer=0)
     cache = KVCache(keys=torch.zeros(1, 1, 2, 8, 8), values=torch.zeros(1, 1, 2, 8, 8))
