@@ -44,6 +44,8 @@ class RVQVAE(nn.Module):
         self.encoder = encoder
         self.quantizer = quantizer
         self.decoder = decoder
+        # Mel frames per code-grid column (four stride-2 stages); code grids take it from here.
+        self.frames_per_column = DOWNSAMPLE
         # Not persistent: it is part of the mel definition, not of the trained weights.
         self.register_buffer("silence", silence_frame().view(1, -1, 1), persistent=False)  # [1, n_mels, 1]
 

@@ -1,0 +1,207 @@
+"""A sound as a grid of discrete codes: what encoding makes, edits change and rendering plays.
+
+A :class:`CodeGrid` is the RVQ-VAE's codes ``[levels, rows, columns]`` together with what gives
+them meaning: the VQ-VAE they belong to (its weight digest; another VQ-VAE reads the same
+integers as other sounds), the mel they describe (its fingerprint, sample rate and hop), how many
+mel frames one column spans, and how many mel frames are real (the last column may run past the
+sound's end into the silence the encoder was padded with). Time is addressed in columns or in
+seconds. It is saved as a ``.codes`` file: safetensors holding the codes, with the rest as JSON in
+its metadata, written atomically; never a pickle, so opening a grid runs no code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from distill.errors import UserError
+
+FORMAT = "distill.codes"
+FORMAT_VERSION = 1
+SUFFIX = ".codes"
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CodeGrid:
+    """Codes of one sound and the geometry they belong to; see the module docstring."""
+
+    codes: torch.Tensor  # [levels, rows, columns] long
+    n_frames: (
+        int  # real mel frames: (columns - 1) * frames_per_column < n_frames <= columns * frames_per_column
+    )
+    frames_per_column: int  # the RVQ-VAE's time down-sampling
+    sample_rate: int
+    hop_length: int
+    vqvae_digest: str
+    mel_fingerprint: str
+
+    def __post_init__(self) -> None:
+        if self.codes.dim() != 3 or self.codes.shape[-1] < 1:
+            raise ValueError(
+                f"codes must be [levels, rows, columns >= 1], got shape {tuple(self.codes.shape)}"
+            )
+        if self.codes.dtype != torch.long:
+            object.__setattr__(self, "codes", self.codes.long())
+        if int(self.codes.min()) < 0:
+            raise ValueError(
+                "codes must be >= 0 (a -1 is a level dropped in train mode: encode in eval mode)"
+            )
+        low, high = (self.columns - 1) * self.frames_per_column, self.columns * self.frames_per_column
+        if not low < self.n_frames <= high:
+            raise ValueError(
+                f"n_frames must be in {low + 1}..{high} for {self.columns} columns, got {self.n_frames}"
+            )
+
+    # ------------------------------------------------------------------ geometry
+
+    @property
+    def levels(self) -> int:
+        return self.codes.shape[0]
+
+    @property
+    def rows(self) -> int:
+        return self.codes.shape[1]
+
+    @property
+    def columns(self) -> int:
+        return self.codes.shape[2]
+
+    @property
+    def column_seconds(self) -> float:
+        """Seconds one column spans."""
+        return self.frames_per_column * self.hop_length / self.sample_rate
+
+    @property
+    def seconds(self) -> float:
+        """Length of the sound the grid describes (its real frames)."""
+        return self.n_frames * self.hop_length / self.sample_rate
+
+    def column_at(self, seconds: float) -> int:
+        """The column holding time ``seconds`` (the end of the grid maps to ``columns``)."""
+        if not 0.0 <= seconds <= self.seconds + 1e-9:
+            raise UserError(f"{seconds:g} s is outside the grid (0-{self.seconds:.3f} s).")
+        return min(math.floor(seconds / self.column_seconds + 1e-9), self.columns)
+
+    def same_space(self, other: CodeGrid) -> bool:
+        """Whether ``other`` is in this grid's code space (same VQ-VAE, mel and geometry)."""
+        return self._space() == other._space()
+
+    def _space(self) -> tuple:
+        return (
+            self.levels,
+            self.rows,
+            self.frames_per_column,
+            self.sample_rate,
+            self.hop_length,
+            self.vqvae_digest,
+            self.mel_fingerprint,
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def slice_columns(self, start: int, stop: int | None = None) -> CodeGrid:
+        """Columns ``start`` .. ``stop`` (exclusive; None = to the end); the real frames follow."""
+        stop = self.columns if stop is None else stop
+        if not 0 <= start < stop <= self.columns:
+            raise UserError(f"columns {start}..{stop} are not a region of a {self.columns}-column grid.")
+        # A slice that ends before the last column holds whole columns of sound.
+        n_frames = (self.n_frames if stop == self.columns else stop * self.frames_per_column) - (
+            start * self.frames_per_column
+        )
+        return replace(self, codes=self.codes[..., start:stop].clone(), n_frames=n_frames)
+
+    def slice_seconds(self, start_s: float, end_s: float | None = None) -> CodeGrid:
+        """The columns covering ``start_s`` .. ``end_s`` seconds (None = to the end)."""
+        start = self.column_at(start_s)
+        stop = (
+            self.columns if end_s is None else max(start + 1, math.ceil(end_s / self.column_seconds - 1e-9))
+        )
+        return self.slice_columns(min(start, self.columns - 1), min(stop, self.columns))
+
+    def concat(self, *others: CodeGrid) -> CodeGrid:
+        """This grid followed by ``others`` in time; every grid before the last keeps its padding
+        frames (its last column is played whole), so columns stay aligned."""
+        grids = (self, *others)
+        for other in others:
+            if not self.same_space(other):
+                raise UserError(
+                    "cannot join code grids of different models or shapes "
+                    f"(VQ-VAE {self.vqvae_digest[:12]} vs {other.vqvae_digest[:12]})."
+                )
+        whole = sum(grid.columns for grid in grids[:-1]) * self.frames_per_column
+        return replace(
+            self, codes=torch.cat([grid.codes for grid in grids], dim=-1), n_frames=whole + grids[-1].n_frames
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CodeGrid):
+            return NotImplemented
+        return (
+            self._space() == other._space()
+            and self.n_frames == other.n_frames
+            and torch.equal(self.codes, other.codes)
+        )
+
+    __hash__ = None  # mutable tensor inside: equal grids need not hash alike
+
+    # ------------------------------------------------------------------ files
+
+    def metadata(self) -> dict[str, Any]:
+        """Everything but the codes, JSON-safe."""
+        return {field.name: getattr(self, field.name) for field in fields(self) if field.name != "codes"}
+
+    def save(self, path: str | Path) -> Path:
+        """Write a ``.codes`` file atomically (a crash never leaves half a file under ``path``)."""
+        from safetensors.torch import save
+
+        from distill.bundle.format import atomic_write
+
+        path = Path(path)
+        header = {"format": FORMAT, "version": FORMAT_VERSION, **self.metadata()}
+        data = save({"codes": self.codes.contiguous()}, metadata={"distill": json.dumps(header)})
+        atomic_write(path, lambda handle: handle.write(data))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> CodeGrid:
+        """Read a ``.codes`` file; anything else is one clear error naming it."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load
+
+        path = Path(path)
+        try:
+            tensors = load(path.read_bytes())
+            with open(path, "rb") as handle:
+                header_length = int.from_bytes(handle.read(8), "little")
+                header = json.loads(json.loads(handle.read(header_length))["__metadata__"]["distill"])
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such code-grid file.") from None
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(f"{path} is not a code-grid file ({error}).") from None
+        if header.get("format") != FORMAT or not isinstance(header.get("version"), int):
+            raise UserError(f"{path} is not a code-grid file (no {FORMAT} header).")
+        if header["version"] > FORMAT_VERSION:
+            raise UserError(
+                f"{path} is a version {header['version']} code grid; this distill reads up to"
+                f" {FORMAT_VERSION}: update distill."
+            )
+        try:
+            return cls(
+                codes=tensors["codes"], **{f.name: header[f.name] for f in fields(cls) if f.name != "codes"}
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{path} is a damaged code-grid file ({error}).") from None
+
+    def check_model(self, vqvae_digest: str, model_name: str) -> None:
+        """One clear error when this grid was not made by the VQ-VAE with ``vqvae_digest``."""
+        if vqvae_digest != self.vqvae_digest:
+            raise UserError(
+                f"this code grid belongs to VQ-VAE {self.vqvae_digest[:12]}, but {model_name}'s VQ-VAE is"
+                f" {vqvae_digest[:12]}: its codes would mean other sounds there; decode it with the model"
+                " that encoded it."
+            )
