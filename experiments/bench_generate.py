@@ -61,8 +61,8 @@ def build_small_tier_model(workdir: Path):
 def child(duration: float, repeats: int) -> dict:
     import torch
 
-    from distill.generate.params import GenerationParams
-    from distill.generate.pipeline import run_generation
+    from distill.generation.params import GenerationParams
+    from distill.generation.pipeline import run_generation
 
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as folder:

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from distill.generate.sampling import draw, sample
+from distill.codes.sampling import draw, sample
 from distill.nn.prior import CodePrior
 
 SIZES = {  # name: (hidden, layers, heads, codebook_size), the tier presets of DESIGN.md

@@ -27,8 +27,8 @@ from distill.audio.mel import log_mel
 from distill.bundle.model import DistillModel
 from distill.cli.evaluation_report import evaluation_lines, evaluation_table
 from distill.evaluation.generation import collection_files, evaluate_generation
-from distill.generate.params import GenerationParams
-from distill.generate.pipeline import run_generation
+from distill.generation.params import GenerationParams
+from distill.generation.pipeline import run_generation
 
 PICTURED = 8
 

@@ -25,3 +25,23 @@ def locate_model(path_or_name: str | Path, *, library: str | Path | None = None)
     if "/" in path_or_name or "\\" in path_or_name or path_or_name.endswith((MODEL_SUFFIX, LEGACY_SUFFIX)):
         return Path(path_or_name).expanduser()
     return ModelLibrary(root=library if library is not None else default_library_root()).resolve(path_or_name)
+
+
+def locate_model_for_vqvae(digest: str, *, library: str | Path | None = None) -> Path:
+    """The library's model file whose VQ-VAE has weight digest ``digest`` (what a code grid records),
+    read from the files' manifests only; a UserError when none has it."""
+    from distill.bundle.catalog import ModelLibrary, default_library_root
+    from distill.bundle.format import read_manifest
+    from distill.errors import UserError
+
+    root = Path(library) if library is not None else default_library_root()
+    for entry in ModelLibrary(root=root).list():
+        try:
+            if read_manifest(entry.path).metadata.get("vqvae_digest") == digest:
+                return entry.path
+        except UserError:  # a damaged file in the library is not this grid's model
+            continue
+    raise UserError(
+        f"no model in the library at {root} has VQ-VAE {digest[:12]}, which made this code grid;"
+        " pass --model <its name or .distillgan file>."
+    )

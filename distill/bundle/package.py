@@ -53,6 +53,7 @@ from typing import Any
 import torch
 
 import distill
+from distill.bundle.build import COMPONENT_SPECS, build_component, mel_config_of, parse_config
 from distill.bundle.catalog import ModelLibrary, default_library_root
 from distill.bundle.entry import ModelEntry
 from distill.bundle.errors import (
@@ -63,7 +64,6 @@ from distill.bundle.errors import (
     PriorMismatchError,
 )
 from distill.bundle.format import MODEL_SUFFIX, ComponentPayload, write_model_file
-from distill.bundle.model import COMPONENT_SPECS, build_component, mel_config_of, parse_config
 from distill.models.loading import CONFIG_FILE, SUMMARY_FILE, find_run
 from distill.nn.mel_generator import MelGenerator
 from distill.vocoders.quality import VocoderQuality

@@ -11,7 +11,7 @@ import lightning as L
 import torch
 
 from distill.codes.memorization import MemorizationReport, memorization_report
-from distill.generate.sampling import sample_batch
+from distill.codes.sampling import sample_batch
 from distill.nn.prior import CodePrior
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ def evaluate(
         console.width = max(console.width, 120)  # a log or pipe: keep each table row on one line
     with exit_on_user_error():
         from distill.bundle.model import DistillModel
-        from distill.generate.params import GenerationParams
+        from distill.generation.params import GenerationParams
 
         GenerationParams(mode=mode, vocoder=vocoder, seed=seed).check()  # bad values fail before loading
         loaded = DistillModel.load(model, library=library)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from distill.cli.errors import exit_on_user_error
-from distill.generate.params import STAGES, GenerationParams
+from distill.generation.params import STAGES, GenerationParams
 
 DEFAULTS = GenerationParams()
 
@@ -80,8 +80,8 @@ def generate(
     with exit_on_user_error():
         from distill.bundle.model import DistillModel
         from distill.errors import UserError
-        from distill.generate.export import output_paths
-        from distill.generate.pipeline import run_generation
+        from distill.generation.export import output_paths
+        from distill.generation.pipeline import run_generation
 
         params = GenerationParams(
             mode=mode,
@@ -139,5 +139,10 @@ def generate(
                 if plot:
                     from distill.codes.plot import plot_generation
 
-                    image = plot_generation(result.mel, result.codes, written.path.with_suffix(".png"))
+                    image = plot_generation(
+                        result.mel,
+                        result.grid.codes,
+                        written.path.with_suffix(".png"),
+                        frames_per_column=result.grid.frames_per_column,
+                    )
                     console.print(f"wrote {image}")

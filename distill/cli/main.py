@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from distill.cli.codes import codes_app, decode, edit, encode
 from distill.cli.errors import exit_on_user_error, fail
 from distill.cli.evaluate import evaluate
 from distill.cli.generate import generate
@@ -100,6 +101,10 @@ app.command("package")(package)
 app.command("generate")(generate)
 app.command("memorization")(memorization)
 app.command("evaluate")(evaluate)
+app.command("encode")(encode)
+app.command("decode")(decode)
+app.command("edit")(edit)
+app.add_typer(codes_app, name="codes")
 register_train_commands(app)
 
 

@@ -29,12 +29,9 @@ def memorization(
 
     console = Console()
     with exit_on_user_error():
-        import torch
-
         from distill.bundle.model import DistillModel
         from distill.callbacks.memorization import check_memorization, default_settings
         from distill.cli.model_report import memorization_table
-        from distill.codes.convert import encode_audio
         from distill.errors import UserError
         from distill.evaluation.generation import collection_files
 
@@ -46,7 +43,7 @@ def memorization(
             console.print(f"[yellow]{missing} listed file(s) not found under {root}[/]")
 
         def grids(clips):
-            return [encode_audio(loaded.vqvae, torch.from_numpy(clip), loaded.mel_config) for clip in clips]
+            return [loaded.encode(clip).codes for clip in clips]
 
         report = check_memorization(
             loaded.prior,

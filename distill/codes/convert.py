@@ -1,11 +1,16 @@
-"""Audio <-> code grids with a trained RVQ-VAE, in windows so memory stays flat at any length."""
+"""Audio <-> code grids with a trained RVQ-VAE, in windows so memory stays flat at any length.
+
+Both directions are exact away from nothing: encoding windows carry the encoder's receptive field
+(and the STFT's) as margins, so every column equals one-shot encoding; decoding windows are
+crossfaded, so they join without a seam. ``DistillModel.encode/decode/render`` are the user-facing
+form; these functions are what they (and training's cached decodes) run.
+"""
 
 from __future__ import annotations
 
 import torch
 
 from distill.audio.mel import MelConfig, log_mel
-from distill.nn.conv_codec import DOWNSAMPLE
 from distill.nn.vqvae import RVQVAE
 
 
@@ -14,16 +19,58 @@ def frames_for(duration_s: float, mel_config: MelConfig) -> int:
     return max(1, -(-round(duration_s * mel_config.sample_rate) // mel_config.hop_length))
 
 
-def columns_for(n_frames: int) -> int:
-    """Code-grid columns that cover ``n_frames`` mel frames (16 frames per column)."""
-    return -(-n_frames // DOWNSAMPLE)
+def columns_for(n_frames: int, frames_per_column: int) -> int:
+    """Code-grid columns that cover ``n_frames`` mel frames."""
+    return -(-n_frames // frames_per_column)
+
+
+# Columns encoded per window (11.9 s): peak memory is one window's activations at any length.
+ENCODE_WINDOW_COLUMNS = 64
 
 
 @torch.inference_mode()
-def encode_audio(vqvae: RVQVAE, samples: torch.Tensor, mel_config: MelConfig) -> torch.Tensor:
-    """Mono 44.1 kHz samples [N] -> code grid [Q, R, ceil(frames / 16)] (the last column silence-padded)."""
-    mel = log_mel(samples.float(), mel_config)  # [n_mels, F]
-    return vqvae.encode(mel[None])[0]
+def encode_windowed(
+    vqvae: RVQVAE,
+    samples: torch.Tensor,
+    mel_config: MelConfig,
+    *,
+    window_columns: int = ENCODE_WINDOW_COLUMNS,
+) -> tuple[torch.Tensor, int]:
+    """Mono samples [N] at the mel's rate -> (code grid [Q, R, C], real mel frames).
+
+    The samples are zero-padded to whole hops (so the last partial hop is heard, not dropped); the
+    last column is silence-padded as the RVQ-VAE pads it. Each window of ``window_columns`` columns
+    is encoded from its mel plus margins that cover the encoder's receptive field, and each window's
+    mel from its samples plus the STFT's reach, so the grid equals ``vqvae.encode`` of the whole
+    mel while only one window's mel and activations are ever held.
+    """
+    if window_columns < 1:
+        raise ValueError(f"window_columns must be >= 1, got {window_columns}")
+    hop, per_column = mel_config.hop_length, vqvae.frames_per_column
+    samples = samples.float().flatten()
+    if samples.numel() == 0:
+        raise ValueError("cannot encode an empty clip")
+    n_frames = -(-samples.numel() // hop)
+    lo, hi = vqvae.encoder.temporal_span  # input frames column 0 depends on, relative to frame 0
+    margin_left, margin_right = -(-max(0, -lo) // per_column), max(0, hi) // per_column
+    stft_reach = mel_config.n_fft // hop + 1  # frames whose window the chunk's own padding could touch
+    columns = columns_for(n_frames, per_column)
+    pieces = []
+    for start in range(0, columns, window_columns):
+        stop = min(columns, start + window_columns)
+        first = max(0, (start - margin_left) * per_column)  # mel frames [first, last) feed this window
+        last = min(n_frames, (stop + margin_right) * per_column)
+        chunk_first = max(0, first - stft_reach)
+        chunk_last = min(n_frames, last + stft_reach)
+        chunk = samples[chunk_first * hop : chunk_last * hop]
+        if chunk.numel() < (chunk_last - chunk_first) * hop:  # the end: zeros to a whole hop, as a copy
+            chunk = torch.nn.functional.pad(chunk, (0, (chunk_last - chunk_first) * hop - chunk.numel()))
+        mel = log_mel(chunk, mel_config)
+        mel = mel[:, first - chunk_first : last - chunk_first]  # [n_mels, last - first]
+        codes = vqvae.encode(mel[None])[0]  # [Q, R, columns of the window and its margins]
+        offset = start - first // per_column
+        pieces.append(codes[..., offset : offset + stop - start])
+    return torch.cat(pieces, dim=-1), n_frames
 
 
 @torch.inference_mode()
@@ -49,11 +96,11 @@ def decode_windowed(
     for start in starts:
         piece = vqvae.decode(codes[None, ..., start : start + window_columns])[0]  # [n_mels, W*16]
         if out is None:
-            out = piece.new_empty(piece.shape[0], columns * DOWNSAMPLE)
+            out = piece.new_empty(piece.shape[0], columns * vqvae.frames_per_column)
             out[:, : piece.shape[1]] = piece
             written = piece.shape[1]
             continue
-        offset = start * DOWNSAMPLE
+        offset = start * vqvae.frames_per_column
         overlap_frames = written - offset  # shared * 16, or more for the window aligned to the end
         weights = torch.linspace(0.0, 1.0, overlap_frames + 2)[1:-1]  # strictly between 0 and 1
         region = slice(offset, written)

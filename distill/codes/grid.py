@@ -155,6 +155,19 @@ class CodeGrid:
         """Everything but the codes, JSON-safe."""
         return {field.name: getattr(self, field.name) for field in fields(self) if field.name != "codes"}
 
+    def to_json(self) -> dict[str, Any]:
+        """The grid as plain JSON data (codes as nested lists): what an edit session embeds."""
+        return {**self.metadata(), "codes": self.codes.tolist()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> CodeGrid:
+        """The grid of :meth:`to_json`; anything else raises ValueError."""
+        try:
+            codes = torch.tensor(data["codes"], dtype=torch.long)
+            return cls(codes=codes, **{f.name: data[f.name] for f in fields(cls) if f.name != "codes"})
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(f"not a code grid ({error})") from None
+
     def save(self, path: str | Path) -> Path:
         """Write a ``.codes`` file atomically (a crash never leaves half a file under ``path``)."""
         from safetensors.torch import save

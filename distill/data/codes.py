@@ -45,7 +45,6 @@ from distill.codes.convert import decode_windowed
 from distill.data.datamodule import SoundFolderDataModule
 from distill.data.store import PreparedFile
 from distill.nn.code_layout import flatten_grid
-from distill.nn.conv_codec import DOWNSAMPLE
 from distill.nn.vqvae import RVQVAE
 from distill.weights import state_dict_digest
 
@@ -226,7 +225,7 @@ class CodeGridDataModule(SoundFolderDataModule):
         )
 
     def _codes(self, net: RVQVAE, prepared: PreparedFile, *, takes: int = 1) -> FileCodes:
-        columns = -(-prepared.n_frames // DOWNSAMPLE)
+        columns = -(-prepared.n_frames // net.frames_per_column)
         padded_columns = max(columns, self.context_columns)
         grids = [self._take(net, prepared, padded_columns, take) for take in range(takes)]
         return FileCodes(
@@ -261,13 +260,15 @@ class CodeGridDataModule(SoundFolderDataModule):
         levels = []
         for prepared, codes in sampled:
             mel = decode_windowed(net, codes.own, n_frames=prepared.n_frames, window_columns=64, overlap=0.1)
-            levels.append(column_levels(mel, DOWNSAMPLE))
-        silence = silence_frame(self.mel_config)[:, None].repeat(1, self.context_columns * DOWNSAMPLE)
+            levels.append(column_levels(mel, net.frames_per_column))
+        silence = silence_frame(self.mel_config)[:, None].repeat(
+            1, self.context_columns * net.frames_per_column
+        )
         decoded_silence = net.decode(net.encode(silence[None]))[0]
         return CollectionShape.measure(
             [prepared.n_frames * hop / rate for prepared in self.train_files],
             levels,
-            silence_level=float(column_levels(decoded_silence, DOWNSAMPLE).max()),
+            silence_level=float(column_levels(decoded_silence, net.frames_per_column).max()),
         )
 
     def _cache_path(self, prepared: PreparedFile, padded_columns: int, take: int) -> Path | None:
@@ -285,7 +286,7 @@ class CodeGridDataModule(SoundFolderDataModule):
     @torch.no_grad()
     def _encode(self, net: RVQVAE, mel: torch.Tensor, padded_columns: int) -> torch.Tensor:
         """Whole-file grid [Q, R, padded_columns]: the mel [n_mels, F], silence after it, encoded in one piece."""
-        frames = padded_columns * DOWNSAMPLE
+        frames = padded_columns * net.frames_per_column
         padded = silence_frame(self.mel_config)[:, None].repeat(1, frames)
         padded[:, : mel.shape[1]] = mel
         return net.encode(padded[None])[0]

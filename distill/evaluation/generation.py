@@ -30,13 +30,12 @@ from omegaconf import OmegaConf
 
 from distill.audio.io import UnusableAudioError, load_audio
 from distill.callbacks.memorization import default_settings
-from distill.codes.convert import encode_audio
 from distill.codes.memorization import memorization_report
 from distill.data.tiers import CONFIG_DIR
 from distill.errors import UserError
 from distill.evaluation.features import FrameStatistics, SoundShape, Spread, frechet_distance, shape_spreads
-from distill.generate.params import GenerationParams
-from distill.generate.pipeline import run_generation
+from distill.generation.params import GenerationParams
+from distill.generation.pipeline import run_generation
 from distill.vocoders.quality import VocoderQuality, measure_vocoder
 
 if TYPE_CHECKING:
@@ -170,7 +169,7 @@ def evaluate_generation(
     _, training, heldout, _ = collection_files(model, data)
 
     def encode(clip: np.ndarray) -> torch.Tensor:
-        return encode_audio(model.vqvae, torch.from_numpy(clip), mel_config)
+        return model.encode(clip).codes
 
     if generated is None:
         generated, grids = [], []
@@ -178,7 +177,7 @@ def evaluate_generation(
             report(f"generating {index + 1}/{count}")
             result = run_generation(model, GenerationParams(mode=mode, seed=seed + index, vocoder=vocoder))
             generated.append(result.audio.samples)
-            grids.append(result.codes.cpu())
+            grids.append(result.grid.codes)
             mode = result.params.mode
     else:
         grids = [encode(clip) for clip in generated]
@@ -227,11 +226,13 @@ def _resynthesis(
     """Held-out files through audio -> codes -> mel -> audio: their scores against themselves, and
     the renderings (mono samples) for the frame statistics."""
     selection = model.select_vocoder(vocoder)
-    vqvae, mel_config = model.vqvae, model.mel_config
+    mel_config = model.mel_config
     renderings: list[np.ndarray] = []
 
     def through_codes(mel: torch.Tensor) -> torch.Tensor:  # [1, n_mels, T] -> [1, 1, T * hop]
-        wave = selection.vocoder(vqvae.decode(vqvae.encode(mel), mel.shape[-1]))
+        # the recording's mel is measure_vocoder's, so its codes are the RVQ-VAE's of that mel
+        grid = model.grid(model.vqvae.encode(mel)[0], mel.shape[-1])
+        wave = selection.vocoder(model.decode(grid)[None])
         renderings.append(wave.flatten().float().numpy())
         return wave
 

@@ -48,8 +48,8 @@ def sounding_model(tmp_path_factory):
 
 def test_generated_sound_is_sound_and_closer_to_the_collection_than_noise(sounding_model):
     model = DistillModel.load(str(sounding_model))
-    from distill.generate.params import GenerationParams
-    from distill.generate.pipeline import run_generation
+    from distill.generation.params import GenerationParams
+    from distill.generation.pipeline import run_generation
 
     for seed in range(3):
         samples = run_generation(model, GenerationParams(seed=seed)).audio.samples

@@ -1,11 +1,14 @@
-"""Windowed decoding of long code grids, encoding audio, frame/column arithmetic."""
+"""Windowed encoding and decoding of long sounds, frame/column arithmetic."""
+
+import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
 from conftest import tiny_rvqvae
 
-from distill.audio.mel import MelConfig
-from distill.codes.convert import columns_for, decode_windowed, encode_audio, frames_for
+from distill.audio.mel import MelConfig, log_mel
+from distill.codes.convert import columns_for, decode_windowed, encode_windowed, frames_for
 from distill.nn.vqvae import RVQVAE
 
 
@@ -17,7 +20,7 @@ def vqvae() -> RVQVAE:
 def test_duration_arithmetic():
     mel = MelConfig()
     assert frames_for(1.0, mel) == 87  # ceil(44100 / 512)
-    assert columns_for(87) == 6 and columns_for(96) == 6 and columns_for(97) == 7
+    assert columns_for(87, 16) == 6 and columns_for(96, 16) == 6 and columns_for(97, 16) == 7
     assert frames_for(1e-6, mel) == 1
 
 
@@ -47,7 +50,42 @@ def test_bad_overlap_is_refused(vqvae):
         )
 
 
-def test_encode_audio_covers_every_frame(vqvae):
-    samples = torch.randn(44100) * 0.1
-    codes = encode_audio(vqvae, samples, MelConfig())
-    assert codes.shape == (2, 8, columns_for(frames_for(1.0, MelConfig())))
+def _clip(n_samples: int, seed: int = 0) -> torch.Tensor:
+    """Noise bursts over a sweep: codes that change along the clip."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(n_samples) / 44100
+    sweep = torch.sin(2 * torch.pi * (200 + 900 * t) * t)
+    bursts = torch.randn(n_samples, generator=generator) * (torch.sin(2 * torch.pi * 1.3 * t) > 0.6)
+    return 0.3 * sweep + 0.2 * bursts
+
+
+class _LatentAsCodes(torch.nn.Module):
+    """Stands in for the quantizer so encoding returns the encoder's latents themselves."""
+
+    def forward(self, latent: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(codes=latent)
+
+
+@pytest.mark.parametrize(("n_samples", "window_columns"), [(44100 * 4 + 123, 3), (44100 * 4, 5), (9000, 64)])
+def test_windowed_encoding_equals_one_shot(vqvae, n_samples, window_columns):
+    samples = _clip(n_samples)
+    hop = MelConfig().hop_length
+    n_frames = -(-n_samples // hop)  # the last partial hop is kept (zero-padded), not dropped
+    whole_mel = log_mel(torch.nn.functional.pad(samples, (0, n_frames * hop - n_samples)), MelConfig())[None]
+    # Every window's latents equal one-shot encoding's: the margins cover the receptive fields.
+    latents = copy.deepcopy(vqvae)
+    latents.quantizer = _LatentAsCodes()
+    windowed, frames = encode_windowed(latents, samples, MelConfig(), window_columns=window_columns)
+    assert frames == n_frames
+    torch.testing.assert_close(windowed, latents.encode(whole_mel)[0], rtol=0, atol=1e-6)
+    # So the codes are one-shot's, but for nearest-code ties float rounding may break either way.
+    codes, _ = encode_windowed(vqvae, samples, MelConfig(), window_columns=window_columns)
+    one_shot = vqvae.encode(whole_mel)[0]
+    assert codes.shape == one_shot.shape == (2, 8, columns_for(n_frames, 16))
+    assert (codes == one_shot).float().mean() > 0.97
+    assert codes.unique().numel() > 1  # a clip the codes describe, not one code everywhere
+
+
+def test_encoding_refuses_an_empty_clip(vqvae):
+    with pytest.raises(ValueError, match="empty"):
+        encode_windowed(vqvae, torch.zeros(0), MelConfig())

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from distill.errors import UserError
 
 if TYPE_CHECKING:
-    from distill.generate.export import Audio, ExportResult
+    from distill.generation.export import Audio, ExportResult
 
 SIDECAR_SUFFIX = ".json"
 SIDECAR_MARKER = "distill-audio-sidecar"

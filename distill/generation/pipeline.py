@@ -24,15 +24,13 @@ import numpy as np
 import torch
 
 from distill.audio.envelope import CollectionShape, column_levels
-from distill.audio.io import UnusableAudioError, load_audio
-from distill.audio.level import not_sound, remove_dc
 from distill.audio.mel import MelConfig
-from distill.codes.convert import columns_for, decode_windowed, encode_audio, frames_for
+from distill.codes.convert import columns_for, frames_for
+from distill.codes.grid import CodeGrid
+from distill.codes.sampling import sample
 from distill.errors import UserError
-from distill.generate.export import Audio
-from distill.generate.params import CONTINUOUS_DURATION_S, MAX_DURATION_S, GenerationParams
-from distill.generate.sampling import sample
-from distill.nn.conv_codec import DOWNSAMPLE
+from distill.generation.export import Audio
+from distill.generation.params import CONTINUOUS_DURATION_S, MAX_DURATION_S, GenerationParams
 from distill.nn.prior import CodePrior
 from distill.nn.vqvae import RVQVAE
 from distill.vocoders.selection import VocoderSelection
@@ -51,6 +49,10 @@ class GenerativeModel(Protocol):
     sounds: CollectionShape | None  # the collection's lengths and decay, recorded with the prior
 
     def select_vocoder(self, choice: str = "auto") -> VocoderSelection: ...
+    def encode(self, audio: str | Path) -> CodeGrid: ...
+    def grid(self, codes: torch.Tensor, n_frames: int | None = None) -> CodeGrid: ...
+    def decode(self, grid: CodeGrid, *, window_columns: int, overlap: float) -> torch.Tensor: ...
+    def vocode(self, mel: torch.Tensor, vocoder: str = "auto") -> Audio: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +61,7 @@ class Generation:
 
     audio: Audio
     params: GenerationParams  # as resolved: the mode and length actually used
-    codes: torch.Tensor  # [Q, R, C] the prompt's columns (if any) then the sampled ones
+    grid: CodeGrid  # the prompt's columns (if any) then the sampled ones
     mel: torch.Tensor  # [n_mels, frames] what the vocoder rendered
     vocoder: VocoderSelection  # which vocoder rendered it, and why
     warnings: list[str]  # e.g. the audio is near-silent (it is written all the same, and flagged)
@@ -68,15 +70,13 @@ class Generation:
 
 def _prompt_codes(model: GenerativeModel, prompt: str) -> torch.Tensor:
     """The prompt's whole columns [Q, R, C_p]; a trailing partial column would hold padding, not sound."""
-    try:
-        loaded = load_audio(Path(prompt).expanduser(), sample_rate=model.mel_config.sample_rate)
-    except UnusableAudioError as error:
-        raise UserError(f"Prompt {prompt} cannot be used: {error.reason}; give another clip.") from None
-    codes = encode_audio(model.vqvae, torch.from_numpy(loaded.samples), model.mel_config)
-    whole = len(loaded.samples) // (model.mel_config.hop_length * DOWNSAMPLE)
+    grid = model.encode(prompt)
+    whole = grid.n_frames // grid.frames_per_column
     if whole < 1:
-        raise UserError(f"Prompt {prompt} is shorter than one code column (0.19 s); give a longer clip.")
-    return codes[..., :whole]
+        raise UserError(
+            f"Prompt {prompt} is shorter than one code column ({grid.column_seconds:.2f} s); give a longer clip."
+        )
+    return grid.codes[..., :whole]
 
 
 def resolve(model: GenerativeModel, params: GenerationParams) -> GenerationParams:
@@ -126,6 +126,7 @@ def run_generation(
     started = stage("prior")
     prompt = _prompt_codes(model, params.prompt) if params.prompt else None
     prompt_columns = 0 if prompt is None else prompt.shape[-1]
+    per_column = model.vqvae.frames_per_column
     new_frames = frames_for(params.duration_s, mel_config)
     shape = model.sounds
 
@@ -139,7 +140,7 @@ def run_generation(
 
     codes = sample(
         model.prior,
-        n_columns=columns_for(new_frames),
+        n_columns=columns_for(new_frames, per_column),
         temperature=params.temperature,
         top_k=params.top_k,
         top_p=params.top_p,
@@ -153,53 +154,37 @@ def run_generation(
         end = found[0] if found else shape.ended_at(_levels(model.vqvae, codes[..., prompt_columns:]))
         if end is not None:  # keep one quiet column as the sound's tail, then cut
             codes = codes[..., : prompt_columns + end + 1]
-        new_frames = min(new_frames, (codes.shape[-1] - prompt_columns) * DOWNSAMPLE)
+        new_frames = min(new_frames, (codes.shape[-1] - prompt_columns) * per_column)
+    grid = model.grid(codes, prompt_columns * per_column + new_frames)
     timings["prior"] = time.perf_counter() - started
 
     started = stage("decode")
-    n_frames = prompt_columns * DOWNSAMPLE + new_frames
-    mel = decode_windowed(
-        model.vqvae,
-        codes,
-        n_frames=n_frames,
-        window_columns=params.decode_window_columns,
-        overlap=params.overlap,
-    )
+    mel = model.decode(grid, window_columns=params.decode_window_columns, overlap=params.overlap)
     timings["decode"] = time.perf_counter() - started
 
     started = stage("vocoder")
-    with torch.inference_mode():
-        wave = selection.vocoder(mel[None])[0, 0]  # [n_frames * hop]
-    prompt_samples = prompt_columns * DOWNSAMPLE * mel_config.hop_length
+    rendered = model.vocode(mel, params.vocoder)  # grid.n_frames x hop samples
+    prompt_samples = prompt_columns * per_column * mel_config.hop_length
     new_samples = round(params.duration_s * mel_config.sample_rate)
     if one_shot:
         new_samples = min(new_samples, new_frames * mel_config.hop_length)
-    rendered = wave[: prompt_samples + new_samples].float().cpu().numpy()
-    problem = not_sound(rendered)
-    samples = remove_dc(rendered, mel_config.sample_rate)
+    samples = rendered.samples[: prompt_samples + new_samples]
     if one_shot:
-        samples = _fade_out(samples, DOWNSAMPLE * mel_config.hop_length)
+        samples = _fade_out(samples, per_column * mel_config.hop_length)
     timings["vocoder"] = time.perf_counter() - started
-    warnings = []
-    if problem is not None:
-        warnings.append(
-            f"the rendered audio is {problem}: {selection.vocoder.description} made no sound from this"
-            " mel; check the model's vocoder quality (distill models info) or try --vocoder bigvgan."
-        )
+    warnings = list(rendered.metadata["warnings"])
 
     metadata = {
-        "model": {"id": model.id, "name": model.name},
+        **rendered.metadata,
         "generation": asdict(params),
-        "vocoder_used": {"kind": selection.vocoder.kind, "why": selection.reason},
         "prompt_seconds": prompt_samples / mel_config.sample_rate,
-        "warnings": warnings,
         "versions": _versions(),
     }
     audio = Audio(samples=samples, sample_rate=mel_config.sample_rate, metadata=metadata)
     return Generation(
         audio=audio,
         params=params,
-        codes=codes,
+        grid=grid,
         mel=mel,
         vocoder=selection,
         warnings=warnings,
@@ -212,7 +197,7 @@ def _levels(vqvae: RVQVAE, grid: torch.Tensor) -> torch.Tensor:
     if grid.shape[-1] == 0:
         return torch.zeros(0)
     with torch.inference_mode():
-        return column_levels(vqvae.decode(grid[None])[0], DOWNSAMPLE)
+        return column_levels(vqvae.decode(grid[None])[0], vqvae.frames_per_column)
 
 
 def _fade_out(samples: np.ndarray, length: int) -> np.ndarray:

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from distill.generate.sampling import draw, sample, sample_batch, top_k_filter, top_p_filter
+from distill.codes.sampling import draw, sample, sample_batch, top_k_filter, top_p_filter
 from distill.nn.prior import CodePrior
 
 LEVELS, ROWS, K = 2, 2, 8

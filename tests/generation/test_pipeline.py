@@ -1,55 +1,27 @@
 """generate(): reproducible, exact durations, prompts, long outputs, clear errors, sidecar replay."""
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import NARROW_V2, tiny_rvqvae, write_tone
+from conftest import write_tone
+from tiny_model import TinyModel, tiny_model
 
 from distill.audio.envelope import CollectionShape, column_levels
 from distill.audio.mel import MelConfig, log_mel
+from distill.codes.sampling import sample
 from distill.errors import UserError
-from distill.generate.params import GenerationParams
-from distill.generate.pipeline import generate, params_from_metadata, run_generation
-from distill.generate.sampling import sample
-from distill.generate.sidecar import read_sidecar
-from distill.nn.hifigan import HifiGanGenerator
-from distill.nn.prior import CodePrior
-from distill.nn.vqvae import RVQVAE
+from distill.generation.params import GenerationParams
+from distill.generation.pipeline import generate, params_from_metadata, run_generation
+from distill.generation.sidecar import read_sidecar
 from distill.vocoders.base import Vocoder
-from distill.vocoders.generator import GeneratorVocoder
-from distill.vocoders.selection import VocoderSelection
-
-
-@dataclass
-class TinyModel:
-    """The generation protocol over debug-size modules (a DistillModel has the same attributes)."""
-
-    vqvae: RVQVAE
-    prior: CodePrior | None
-    own_vocoder: Vocoder
-    name: str = "tiny"
-    id: str = "0123456789abcdef"
-    mel_config: MelConfig = MelConfig()
-    sounds: CollectionShape | None = None
-
-    def select_vocoder(self, choice: str = "auto") -> VocoderSelection:
-        if choice == "bigvgan":
-            raise UserError("No BigVGAN here.")
-        return VocoderSelection(vocoder=self.own_vocoder, reason="the only one", quality=None, warning=None)
 
 
 @pytest.fixture(scope="module")
 def model() -> TinyModel:
-    vqvae = tiny_rvqvae()
-    prior = CodePrior(
-        levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
-    )
-    generator = HifiGanGenerator(**{**NARROW_V2, "upsample_initial_channel": 16})
-    vocoder = GeneratorVocoder(generator, sample_rate=44100, chunk_frames=64)
-    return TinyModel(vqvae=vqvae.eval(), prior=prior.eval(), own_vocoder=vocoder)
+    return tiny_model()
 
 
 def test_same_parameters_give_identical_audio_and_another_seed_does_not(model):
@@ -57,8 +29,8 @@ def test_same_parameters_give_identical_audio_and_another_seed_does_not(model):
     again = run_generation(model, GenerationParams(duration_s=1.0, seed=3))
     other = run_generation(model, GenerationParams(duration_s=1.0, seed=4))
     assert np.array_equal(first.audio.samples, again.audio.samples)
-    assert torch.equal(first.codes, again.codes)
-    assert not torch.equal(first.codes, other.codes)
+    assert torch.equal(first.grid.codes, again.grid.codes)
+    assert not torch.equal(first.grid.codes, other.grid.codes)
     assert not torch.equal(first.mel, other.mel)
     metadata = first.audio.metadata
     assert metadata["generation"]["seed"] == 3 and metadata["model"]["name"] == "tiny"
@@ -73,7 +45,7 @@ def test_duration_is_exact(model, duration):
 def test_long_output_slides_the_prior_and_decodes_in_windows(model):
     params = GenerationParams(duration_s=12.0, decode_window_columns=8, overlap=0.25)
     result = run_generation(model, params)
-    assert result.codes.shape == (2, 8, 65)  # 65 columns, far beyond the 4-column context window
+    assert result.grid.codes.shape == (2, 8, 65)  # 65 columns, far beyond the 4-column context window
     assert result.mel.shape == (128, 1034) and len(result.audio.samples) == 12 * 44100
     assert set(result.stage_seconds) == {"prior", "decode", "vocoder"}
     assert np.isfinite(result.audio.samples).all()
@@ -85,7 +57,7 @@ def test_prompt_is_continued(model, tmp_path):
     prompt_columns = int(0.8 * 44100) // (512 * 16)  # whole columns only: 4
     samples = torch.from_numpy(sf.read(prompt, dtype="float32")[0])
     expected_prompt = model.vqvae.encode(log_mel(samples, MelConfig())[None])[0, ..., :prompt_columns]
-    assert torch.equal(result.codes[..., :prompt_columns], expected_prompt)
+    assert torch.equal(result.grid.codes[..., :prompt_columns], expected_prompt)
     assert len(result.audio.samples) == prompt_columns * 16 * 512 + 44100
     assert result.audio.metadata["prompt_seconds"] == pytest.approx(prompt_columns * 16 * 512 / 44100)
 
@@ -113,7 +85,7 @@ def test_bad_values_are_one_clear_error(model, change, message):
 def test_an_unusable_prompt_is_one_clear_error(model, tmp_path):
     broken = tmp_path / "broken.wav"
     broken.write_text("not audio")
-    with pytest.raises(UserError, match="Prompt .*broken.wav cannot be used"):
+    with pytest.raises(UserError, match="broken.wav cannot be encoded"):
         run_generation(model, GenerationParams(duration_s=1.0, prompt=str(broken)))
 
 
@@ -178,8 +150,8 @@ def test_one_shot_stops_where_the_sound_has_decayed_keeps_one_quiet_column_and_f
         for c in range(1, 18)
     )
     end = next(end for end in ends if end is not None)
-    assert result.codes.shape[-1] == end + 1 < 17  # sampling stopped at the decay, one quiet column kept
-    assert torch.equal(result.codes, full[..., : end + 1])
+    assert result.grid.codes.shape[-1] == end + 1 < 17  # sampling stopped at the decay, one quiet column kept
+    assert torch.equal(result.grid.codes, full[..., : end + 1])
     assert len(result.audio.samples) == (end + 1) * 16 * 512
     assert result.params.mode == "one-shot" and result.params.duration_s == 3.0  # 1.5 x the longest file
     assert abs(float(result.audio.samples[-1])) < 1e-6  # faded out: no click at the end

@@ -9,7 +9,7 @@ over the file, never a clipper, so nothing is distorted; the gain is reported.
 
 Formats: ``FORMATS`` below (WAV pcm16/pcm24/float, FLAC pcm16/pcm24, OGG vorbis; pcm24 by default).
 
-Sidecar (``distill.generate.sidecar``): ``<file name>.json`` next to the audio. The same metadata
+Sidecar (``distill.generation.sidecar``): ``<file name>.json`` next to the audio. The same metadata
 and ``read_sidecar(...).export_options`` give a byte-identical WAV or FLAC again; an OGG decodes to
 identical samples (libsndfile gives each Ogg stream a random serial number).
 
@@ -36,7 +36,7 @@ import numpy as np
 from distill.audio.io import resample
 from distill.bundle.format import atomic_write
 from distill.errors import UserError
-from distill.generate.sidecar import sidecar_json, sidecar_path
+from distill.generation.sidecar import sidecar_json, sidecar_path
 
 # Rates outside this range are almost certainly a typo (e.g. 48 for 48000); every format here
 # handles the whole range.

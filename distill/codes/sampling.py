@@ -12,7 +12,13 @@ position 0 always predicts level 0 of row 0 as in training.
 ``file_start`` primes the first window with the prior's START token: a new sound from its start
 (windows after a slide continue a sound, so they start with BOS, as in training). ``until`` ends
 sampling early: it is asked after every whole column whether the grid so far is finished (a
-one-shot that has decayed), so a short sound costs only its own columns.
+one-shot that has decayed), so a short sound costs only its own columns. ``fixed`` holds tokens
+of the new columns that are not sampled but kept (-1 where sampled): level variation keeps the
+coarse levels and resamples the fine ones, each drawn token conditioned on all kept ones before it.
+
+One home for sampling from the prior: generation (``distill.generation``) and code-grid edits
+(``distill.codes.edits``) both use it. ``continuation_nll`` scores what follows a region, which
+infill uses to pick, among candidates, the one that joins its right-hand side best.
 """
 
 from __future__ import annotations
@@ -108,6 +114,7 @@ def sample_batch(
     prompt: torch.Tensor | None = None,
     file_start: bool = False,
     until: Callable[[torch.Tensor], bool] | None = None,
+    fixed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample ``batch_size`` grids; returns codes [B, Q, R, prompt_columns + n_columns].
 
@@ -116,6 +123,8 @@ def sample_batch(
     randomness comes from a local ``torch.Generator`` (the global RNG is never touched).
     ``file_start`` / ``until``: see the module docstring; with ``until`` the grid returned ends
     at the first whole column for which ``until(codes [B, Q, R, C])`` was true, or at n_columns.
+    ``fixed`` [B, Q, R, n_columns]: codes kept as they are in the new columns, -1 where sampled
+    (a kept token still draws from the generator, so the seed's stream does not depend on it).
     """
     _check_params(
         n_columns=n_columns, temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size
@@ -130,6 +139,14 @@ def sample_batch(
     total = known + n_columns * per_column
     tokens = torch.empty(batch_size, total, dtype=torch.long, device=device)
     tokens[:, :known] = prompt_tokens
+    keep = None
+    if fixed is not None:
+        if fixed.shape != (batch_size, prior.layout.levels, prior.layout.rows, n_columns):
+            raise ValueError(
+                f"fixed must have shape {(batch_size, prior.layout.levels, prior.layout.rows, n_columns)},"
+                f" got {tuple(fixed.shape)}"
+            )
+        keep = torch.cat([prompt_tokens, prior.layout.flatten(fixed.to(device=device, dtype=torch.long))], 1)
 
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
@@ -145,6 +162,8 @@ def sample_batch(
                 tokens[:, known] = draw(
                     logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
                 )
+                if keep is not None:
+                    tokens[:, known] = torch.where(keep[:, known] >= 0, keep[:, known], tokens[:, known])
                 known += 1
                 if known == total:
                     break
@@ -186,6 +205,7 @@ def sample(
     prompt: torch.Tensor | None = None,
     file_start: bool = False,
     until: Callable[[torch.Tensor], bool] | None = None,
+    fixed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample one grid: codes [Q, R, prompt_columns + n_columns]; ``prompt`` is [Q, R, C_prompt] or None.
 
@@ -207,5 +227,34 @@ def sample(
         prompt=batched_prompt,
         file_start=file_start,
         until=None if until is None else (lambda grids: until(grids[0])),
+        fixed=None if fixed is None else fixed.unsqueeze(0),
     )
     return codes[0]
+
+
+def continuation_nll(
+    prior: CodePrior, codes: torch.Tensor, *, start_column: int, file_start: bool
+) -> torch.Tensor:
+    """Negative log-likelihood (nats, summed) of columns ``start_column..`` of codes [B, Q, R, C]
+    given the columns before them, per grid [B]; one teacher-forced pass per grid.
+
+    The grids must fit one context window (C <= context_columns); ``file_start``: column 0 of
+    them begins a sound. Infill scores each candidate by the NLL of the right-hand columns after it.
+    """
+    columns = codes.shape[-1]
+    if not 0 < start_column < columns <= prior.context_columns:
+        raise ValueError(
+            f"need 0 < start_column ({start_column}) < columns ({columns}) <= {prior.context_columns}"
+        )
+    device = prior.code_embedding.weight.device
+    tokens = prior.layout.flatten(codes.to(device=device, dtype=torch.long))  # [B, T]
+    was_training = prior.training
+    prior.eval()
+    try:
+        with torch.inference_mode():
+            logits = prior(tokens, offset=0, file_start=file_start).logits  # [B, T, K]
+    finally:
+        prior.train(was_training)
+    first = start_column * prior.layout.tokens_per_column
+    log_probs = logits[:, first:].float().log_softmax(dim=-1)
+    return -log_probs.gather(-1, tokens[:, first:, None])[..., 0].sum(dim=1).cpu()

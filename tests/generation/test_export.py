@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import distill.generate.export as export_module
+import distill.generation.export as export_module
 from distill.audio.io import resample
 from distill.errors import UserError
-from distill.generate.export import FORMATS, Audio, export_audio, output_paths
-from distill.generate.sidecar import read_sidecar, sidecar_path
+from distill.generation.export import FORMATS, Audio, export_audio, output_paths
+from distill.generation.sidecar import read_sidecar, sidecar_path
 
 SR = 44100
 METADATA = {"model": {"id": "abc123", "name": "drums"}, "seed": 7, "temperature": 1.0, "distill": "0.1.0"}

@@ -1,0 +1,200 @@
+"""``CodeEditor``: a code grid under edit, with undo/redo and a session that replays exactly.
+
+Every edit is recorded as its name and JSON parameters; the other grids an edit reads (a
+transplant's source, a morph's or join's second grid) are kept by name in the session. All edits
+are deterministic given their parameters (the sampling ones take a seed), so a saved session
+replays from its starting grid to the identical grid, and so to identical audio.
+
+    editor = CodeEditor(model, model.encode("kick.wav"))
+    editor.add_source("snare", model.encode("snare.wav"))
+    editor.apply("transplant", region={"start": 2, "stop": 4, "rows": [4, 8]}, source="snare", source_start=0)
+    editor.apply("infill", start=3, stop=5, seed=1)
+    editor.undo(); editor.redo()
+    editor.save("session.json")                # and CodeEditor.load("session.json", model) replays it
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from distill.codes import edits
+from distill.codes.grid import CodeGrid
+from distill.errors import UserError
+
+FORMAT = "distill.edit-session"
+FORMAT_VERSION = 1
+
+
+def _region(params: dict[str, Any]) -> edits.Region:
+    region = params.get("region")
+    if not isinstance(region, dict):
+        raise UserError('this edit needs a region: {"start": column, "stop": column, "rows"?, "levels"?}.')
+    try:
+        return edits.Region(
+            start=region["start"],
+            stop=region["stop"],
+            rows=tuple(region["rows"]) if region.get("rows") is not None else None,
+            levels=tuple(region["levels"]) if region.get("levels") is not None else None,
+        )
+    except (KeyError, TypeError) as error:
+        raise UserError(f"a region needs integer start and stop columns ({error}).") from None
+
+
+# name -> (editor, grid, params) -> new grid. Parameters are JSON data; grids are named sources.
+EDITS: dict[str, Callable[[CodeEditor, CodeGrid, dict[str, Any]], CodeGrid]] = {
+    "transplant": lambda editor, grid, p: edits.transplant(
+        grid, _region(p), editor.source(p.get("source")), p.get("source_start", 0)
+    ),
+    "vary_levels": lambda editor, grid, p: edits.vary_levels(
+        grid, editor.model, **{**p, "columns": tuple(p["columns"]) if p.get("columns") else None}
+    ),
+    "infill": lambda editor, grid, p: edits.infill(grid, editor.model, **p),
+    "morph": lambda editor, grid, p: edits.morph(
+        grid, editor.source(p.get("source")), editor.model, weight=p.get("weight", 0.5)
+    ),
+    "cut": lambda editor, grid, p: edits.cut(grid, **p),
+    "loop": lambda editor, grid, p: edits.loop(grid, **p),
+    "insert_silence": lambda editor, grid, p: edits.insert_silence(grid, editor.model, **p),
+    "join": lambda editor, grid, p: edits.join(
+        grid, editor.source(p.get("source")), editor.model, **{k: v for k, v in p.items() if k != "source"}
+    ),
+}
+
+
+class CodeEditor:
+    """A grid being edited: ``apply`` an edit, ``undo``/``redo``, ``save`` and ``load`` a session."""
+
+    def __init__(self, model: edits.EditableModel, grid: CodeGrid) -> None:
+        grid.check_model(model.vqvae_digest, model.name)
+        self.model = model
+        self.start = grid
+        self.sources: dict[str, CodeGrid] = {}
+        self._records: list[dict[str, Any]] = []  # every edit applied, including undone ones
+        self._grids: list[CodeGrid] = [grid]  # _grids[i]: the grid after the first i edits
+        self._position = 0  # edits in effect
+
+    @property
+    def grid(self) -> CodeGrid:
+        return self._grids[self._position]
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The edits in effect, oldest first, each ``{"edit": name, "params": {...}}``."""
+        return [dict(record) for record in self._records[: self._position]]
+
+    @property
+    def can_undo(self) -> bool:
+        return self._position > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._position < len(self._records)
+
+    def add_source(self, name: str, grid: CodeGrid) -> None:
+        """Keep ``grid`` under ``name`` for edits that read a second grid."""
+        grid.check_model(self.model.vqvae_digest, self.model.name)
+        self.sources[name] = grid
+
+    def source(self, name: Any) -> CodeGrid:
+        if name not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none yet; add one with add_source"
+            raise UserError(f"no source grid named {name!r} (known: {known}).")
+        return self.sources[name]
+
+    def apply(self, edit: str, **params: Any) -> CodeGrid:
+        """Apply ``edit`` (a name in ``EDITS``) with JSON ``params``; an undone future is dropped."""
+        if edit not in EDITS:
+            raise UserError(f"unknown edit {edit!r}; the edits are {', '.join(EDITS)}.")
+        params = json.loads(json.dumps(params))  # what is recorded is what runs: plain JSON data
+        try:
+            new = EDITS[edit](self, self.grid, params)
+        except TypeError as error:  # a parameter the edit does not take, or one missing
+            raise UserError(f"{edit}: {error}.") from None
+        del self._records[self._position :], self._grids[self._position + 1 :]
+        self._records.append({"edit": edit, "params": params})
+        self._grids.append(new)
+        self._position += 1
+        return new
+
+    def undo(self) -> CodeGrid:
+        if not self.can_undo:
+            raise UserError("nothing to undo.")
+        self._position -= 1
+        return self.grid
+
+    def redo(self) -> CodeGrid:
+        if not self.can_redo:
+            raise UserError("nothing to redo.")
+        self._position += 1
+        return self.grid
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    def session(self) -> dict[str, Any]:
+        """JSON data that :meth:`replay` turns back into this editor's grid (undone edits too)."""
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "model": {"name": self.model.name, "vqvae_digest": self.model.vqvae_digest},
+            "start": self.start.to_json(),
+            "sources": {name: grid.to_json() for name, grid in self.sources.items()},
+            "edits": [dict(record) for record in self._records],
+            "position": self._position,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the session as JSON, atomically."""
+        from distill.bundle.format import atomic_write
+
+        path = Path(path)
+        data = json.dumps(self.session()).encode()
+        atomic_write(path, lambda handle: handle.write(data))
+        return path
+
+    @classmethod
+    def replay(
+        cls,
+        session: Any,
+        model: edits.EditableModel,
+        *,
+        start: CodeGrid | None = None,
+        source: str = "the session",
+    ) -> CodeEditor:
+        """An editor with the session's edits applied again, and as many undone as were undone;
+        ``start``: apply them to this grid instead of the session's own starting grid."""
+        if not isinstance(session, dict) or session.get("format") != FORMAT:
+            raise UserError(f"{source} is not a distill edit session.")
+        if not isinstance(session.get("version"), int) or session["version"] > FORMAT_VERSION:
+            raise UserError(f"{source} is a newer edit session than this distill reads: update distill.")
+        try:
+            editor = cls(model, start if start is not None else CodeGrid.from_json(session["start"]))
+            for name, grid in session.get("sources", {}).items():
+                editor.add_source(name, CodeGrid.from_json(grid))
+            records = session["edits"]
+            position = int(session.get("position", len(records)))
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{source} is a damaged edit session ({error}).") from None
+        for record in records:
+            if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
+                raise UserError(f"{source} is a damaged edit session (an edit without parameters).")
+            editor.apply(str(record.get("edit")), **record["params"])
+        for _ in range(len(records) - position):
+            editor.undo()
+        return editor
+
+    @classmethod
+    def load(
+        cls, path: str | Path, model: edits.EditableModel, *, start: CodeGrid | None = None
+    ) -> CodeEditor:
+        """The session saved at ``path``, replayed (on ``start`` if given; see :meth:`replay`)."""
+        path = Path(path)
+        try:
+            session = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such edit session.") from None
+        except (OSError, ValueError) as error:
+            raise UserError(f"{path} is not an edit session ({error}).") from None
+        return cls.replay(session, model, start=start, source=str(path))

@@ -1,0 +1,55 @@
+"""A DistillModel over debug-size modules, for tests of generation, rendering and edits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from conftest import NARROW_V2, tiny_rvqvae
+
+from distill.audio.envelope import CollectionShape
+from distill.audio.mel import MelConfig
+from distill.bundle.model import DistillModel
+from distill.errors import UserError
+from distill.nn.hifigan import HifiGanGenerator
+from distill.nn.prior import CodePrior
+from distill.nn.vqvae import RVQVAE
+from distill.vocoders.base import Vocoder
+from distill.vocoders.generator import GeneratorVocoder
+from distill.vocoders.selection import VocoderSelection
+
+
+@dataclass
+class TinyModel(DistillModel):
+    """DistillModel's own encode, decode, vocode and render over tiny modules, with fields that
+    ``dataclasses.replace`` can swap: the vocoder, the prior, the collection's shape."""
+
+    vqvae: RVQVAE
+    prior: CodePrior | None
+    own_vocoder: Vocoder
+    name: str = "tiny"
+    id: str = "0123456789abcdef"
+    mel_config: MelConfig = MelConfig()
+    sounds: CollectionShape | None = None
+    _vqvae_digest: str | None = None
+
+    def select_vocoder(self, choice: str = "auto") -> VocoderSelection:
+        if choice == "bigvgan":
+            raise UserError("No BigVGAN here.")
+        return VocoderSelection(vocoder=self.own_vocoder, reason="the only one", quality=None, warning=None)
+
+
+def tiny_model() -> TinyModel:
+    """2 levels x 8 rows of 16 codes; a 1-layer prior with a 4-column window; a narrow HiFi-GAN."""
+    prior = CodePrior(
+        levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
+    )
+    generator = HifiGanGenerator(**{**NARROW_V2, "upsample_initial_channel": 16})
+    vocoder = GeneratorVocoder(generator, sample_rate=44100, chunk_frames=64)
+    return TinyModel(vqvae=tiny_rvqvae().eval(), prior=prior.eval(), own_vocoder=vocoder)
+
+
+def decaying_tone(seconds: float, pitch: float) -> np.ndarray:
+    """Mono samples at 44.1 kHz: a sine at ``pitch`` Hz decaying over the clip."""
+    t = np.arange(int(seconds * 44100)) / 44100
+    return (0.4 * np.sin(2 * np.pi * pitch * t) * np.exp(-2 * t)).astype(np.float32)
