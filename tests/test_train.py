@@ -178,7 +178,8 @@ def test_multirun_sweep_runs_two_jobs(tmp_path: Path):
     summaries = sorted((tmp_path / "logs").rglob("summary.json"))
     assert len(summaries) == 2
     lrs = sorted(json.loads(p.read_text())["final_metrics"]["lr-AdamW"] for p in summaries)
-    assert lrs == pytest.approx([1e-3, 2e-3])
+    # Each job trained at its own rate; both decay on the same schedule, so the ratio stays 2.
+    assert lrs[1] == pytest.approx(2 * lrs[0]) and 0 < lrs[0] <= 1e-3
 
 
 def test_ddp_trains_with_two_cpu_processes(tmp_path: Path):
