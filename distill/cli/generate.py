@@ -144,5 +144,6 @@ def generate(
                         result.grid.codes,
                         written.path.with_suffix(".png"),
                         frames_per_column=result.grid.frames_per_column,
+                        codebook_size=loaded.vqvae.quantizer.codebook_size,
                     )
                     console.print(f"wrote {image}")
