@@ -48,9 +48,7 @@ EDITS: dict[str, Callable[[CodeEditor, CodeGrid, dict[str, Any]], CodeGrid]] = {
     "transplant": lambda editor, grid, p: edits.transplant(
         grid, _region(p), editor.source(p.get("source")), p.get("source_start", 0)
     ),
-    "vary_levels": lambda editor, grid, p: edits.vary_levels(
-        grid, editor.model, **{**p, "columns": tuple(p["columns"]) if p.get("columns") else None}
-    ),
+    "vary_levels": lambda editor, grid, p: edits.vary_levels(grid, editor.model, **p),
     "infill": lambda editor, grid, p: edits.infill(grid, editor.model, **p),
     "morph": lambda editor, grid, p: edits.morph(
         grid, editor.source(p.get("source")), editor.model, weight=p.get("weight", 0.5)

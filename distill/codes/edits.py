@@ -291,8 +291,7 @@ def join(
     _check(model, a, b, needs_prior=True)
     if bridge_columns < 1:
         raise UserError(f"a bridge needs >= 1 column, got {bridge_columns}.")
-    placeholder = silence(model, a, bridge_columns)
-    joined = a.concat(placeholder, b)
+    joined = a.concat(silence(model, a, bridge_columns), b)  # the silent columns are then infilled
     return infill(
         joined,
         model,

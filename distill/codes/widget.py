@@ -63,7 +63,7 @@ class CodeEditorWidget(anywidget.AnyWidget):
         self.session_path = Path(session_path)
         self.codebook_size = int(editor.model.vqvae.quantizer.codebook_size)
         self.on_msg(self._on_message)
-        self._show(before=None, status="select a region with the mouse, choose an edit, apply")
+        self._show(changed=False, status="select a region with the mouse, choose an edit, apply")
 
     # --- actions (the browser's buttons call these through _on_message) ---------------------------
 
@@ -94,21 +94,18 @@ class CodeEditorWidget(anywidget.AnyWidget):
         """Apply ``edit`` (default: the chosen one) to the selection; ``extra`` overrides parameters."""
         edit = edit or self.edit
         params = {**self._params(edit, source, seed), **extra}
-        before = self.editor.grid
         self.editor.apply(edit, **params)
-        self._show(before=before, status=f"{edit} applied: {params}")
+        self._show(changed=True, status=f"{edit} applied: {params}")
         return self.editor.grid
 
     def undo(self) -> CodeGrid:
-        before = self.editor.grid
         self.editor.undo()
-        self._show(before=before, status="undone")
+        self._show(changed=True, status="undone")
         return self.editor.grid
 
     def redo(self) -> CodeGrid:
-        before = self.editor.grid
         self.editor.redo()
-        self._show(before=before, status="redone")
+        self._show(changed=True, status="redone")
         return self.editor.grid
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -160,7 +157,8 @@ class CodeEditorWidget(anywidget.AnyWidget):
         except UserError as error:
             self.status = f"error: {error}"
 
-    def _show(self, *, before: CodeGrid | None, status: str) -> None:
+    def _show(self, *, changed: bool, status: str) -> None:
+        """Sync the editor's grid to the browser; ``changed``: it replaced the grid shown until now."""
         grid = self.editor.grid
         model = self.editor.model
         mel = model.decode(grid)
@@ -170,7 +168,8 @@ class CodeEditorWidget(anywidget.AnyWidget):
             self.mel_png = _png(mel.cpu().numpy())
             self.sources = sorted(self.editor.sources)
             self.can_undo, self.can_redo = self.editor.can_undo, self.editor.can_redo
-            self.before_wav = _wav(model.render(before)) if before is not None else ""
+            # The grid shown until now is the "before": its audio is already in after_wav.
+            self.before_wav = self.after_wav if changed else ""
             self.after_wav = _wav(model.vocode(mel))
             if self.selection and self.selection.get("stop", 0) > grid.columns:
                 self.selection = None  # the grid got shorter than the region
