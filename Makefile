@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_PIN)
-	$(BIN)/pip install --quiet -e ".[dev,slurm,bigvgan,notebook]"
+	$(BIN)/pip install --quiet -e ".[dev,slurm,bigvgan,notebook,wandb]"
 	touch $(STAMP)
 
 install: $(STAMP)

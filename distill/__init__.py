@@ -16,8 +16,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
 # name -> module that defines it
 _PUBLIC = {
     "DistillModel": "distill.bundle.model",
@@ -31,8 +29,24 @@ if TYPE_CHECKING:
     from distill.codes.grid import CodeGrid
     from distill.generation.pipeline import generate
 
+    __version__: str
+
+
+def _version() -> str:
+    # pyproject.toml holds the one version; the installed package's metadata carries it here.
+    # Read on first use: importlib.metadata costs ~30 ms, which ``distill --help`` need not pay.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("distill")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
+
 
 def __getattr__(name: str):
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     if name in _PUBLIC:
         value = getattr(importlib.import_module(_PUBLIC[name]), name)
         globals()[name] = value  # once: later lookups do not come back here

@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from distill.errors import UserError
-from distill.models.loading import CONFIG_FILE
+from distill.runs import read_run_config, run_folder_of
 
 # The VQ-VAE halves the 128 mel bands and the crop's frames four times (16x in both axes).
 _CELL = 16
@@ -31,17 +31,29 @@ def run_setting(run: str, key: str) -> Any:
     How the prior's config takes its code-grid shape (levels, codebook size) and its data folder
     from the VQ-VAE run it models, so those are never typed twice and cannot disagree.
     """
-    path = Path(run).expanduser()
-    run_dir = path.parent.parent if path.is_file() else path
-    config = run_dir / CONFIG_FILE
-    if not config.is_file():
-        raise UserError(f"{run} is not a distill run folder (no config.yaml in {run_dir}).")
-    value = OmegaConf.select(OmegaConf.load(config), key, throw_on_missing=False)
+    value = OmegaConf.select(read_run_config(run), key, throw_on_missing=False)
     if value is None:
-        raise UserError(f"The run {run_dir} has no setting {key} in its config.yaml.")
+        raise UserError(f"The run {run_folder_of(run)} has no setting {key} in its config.yaml.")
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def folder_name(path: str) -> str:
+    """The last part of a path: a run's or a sound folder's name, for W&B names and tags."""
+    return Path(str(path)).expanduser().resolve().name
+
+
+def sweep_group(fallback: str) -> str:
+    """The sweep a job belongs to (``sweep-<multirun folder>``) under ``-m``, else ``fallback``."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"sweep-{Path(HydraConfig.get().sweep.dir).name}"
+    return fallback
 
 
 def register() -> None:
     OmegaConf.register_new_resolver("dead_code_threshold", dead_code_threshold, replace=True)
     OmegaConf.register_new_resolver("run_setting", run_setting, replace=True)
+    OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
+    OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)

@@ -5,32 +5,34 @@ Called by ``train.py`` (Hydra) and directly by the tests with a composed config.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
 from distill import config_resolvers
+from distill.config_schema import check_settings
+from distill.console import tidy_training_console
 from distill.data.tiers import CONFIG_DIR, resolve_auto_tier
 from distill.errors import UserError
-from distill.models.loading import CONFIG_FILE, SUMMARY_FILE
+from distill.runs import (
+    RunSummary,
+    best_score,
+    check_resumable,
+    checkpoint_paths,
+    resolve_resume,
+    write_run_config,
+)
 
 log = logging.getLogger(__name__)
 
 
 config_resolvers.register()
-
-
-class ResumeError(UserError):
-    """A resume request that cannot be honoured; the message is one sentence for the user."""
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -57,36 +59,6 @@ def instantiate_loggers(logger_cfg: DictConfig | None) -> list:
     return [hydra.utils.instantiate(entry) for entry in (logger_cfg or {}).values() if entry is not None]
 
 
-def resolve_resume(cfg: DictConfig) -> str | None:
-    """Turn ``resume=<run dir>`` / ``ckpt_path=...`` into a checkpoint and continue in that run's folder.
-
-    Continuing in the same folder is what keeps ModelCheckpoint's best/last tracking (Lightning
-    only restores it when the checkpoint folder is unchanged) and appends to the same CSV log.
-    """
-    ckpt_path = cfg.ckpt_path
-    if cfg.resume is not None:
-        run_dir = Path(cfg.resume).expanduser()
-        candidates = [run_dir / "checkpoints" / name for name in ("last.ckpt", "interrupted.ckpt")]
-        existing = [path for path in candidates if path.exists()]
-        if not existing:
-            raise ResumeError(
-                f"Cannot resume from {run_dir}: no checkpoints/last.ckpt or interrupted.ckpt in it."
-            )
-        ckpt_path = str(max(existing, key=lambda path: path.stat().st_mtime))
-    if ckpt_path is None:
-        return None
-    checkpoint = Path(ckpt_path).expanduser()
-    if not checkpoint.is_file():
-        raise ResumeError(
-            f"Checkpoint {checkpoint} does not exist; pass ckpt_path=<run>/checkpoints/last.ckpt."
-        )
-    if checkpoint.parent.name == "checkpoints":
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(checkpoint.parent.parent.resolve())
-    log.info("Resuming from %s", checkpoint)
-    return str(checkpoint)
-
-
 def _finish_wandb() -> None:
     import sys
 
@@ -95,18 +67,6 @@ def _finish_wandb() -> None:
 
         if wandb.run is not None:
             wandb.finish()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp file + rename: a crash never leaves a half-written file under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text)
-    os.replace(temp, path)
-
-
-def write_summary(path: Path, summary: dict) -> None:
-    _write_atomic(path, json.dumps(summary, indent=2, sort_keys=True, default=str))
 
 
 def check_required_settings(cfg: DictConfig) -> None:
@@ -136,7 +96,9 @@ def check_required_settings(cfg: DictConfig) -> None:
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Train the configured model on the configured data; return (final metrics, built objects)."""
+    tidy_training_console()
     check_required_settings(cfg if cfg.package else _without(cfg, "package_components"))
+    check_settings(cfg)
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = resolve_resume(cfg)
@@ -145,11 +107,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     report = datamodule.scan()
     datamodule.tier_name = resolve_auto_tier(cfg, len(report.usable))
     output_dir = Path(cfg.paths.output_dir)
+    model = hydra.utils.instantiate(cfg.model)
+    if ckpt_path is not None:
+        check_resumable(model, ckpt_path, output_dir, cfg)
     if rank_zero_only.rank == 0:
         # The resolved config (real tier values) beside the checkpoints: what packaging rebuilds from.
-        _write_atomic(output_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+        write_run_config(output_dir, cfg)
 
-    model = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_callbacks(cfg.callbacks)
     loggers = instantiate_loggers(cfg.logger)
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -162,25 +126,29 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         _finish_wandb()
 
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    summary = {
+    sections = {
         "model": cfg.model._target_,
         "tier": datamodule.tier_name,
         "global_step": trainer.global_step,
         "epochs": trainer.current_epoch,
         "final_metrics": metrics,
         "dataset": datamodule.summary(),
-        "checkpoints": _checkpoint_paths(trainer),
+        "checkpoints": checkpoint_paths(trainer),
+        "best_score": best_score(trainer),
     }
     # Parts with something to say about the run (health tables, warnings, loss history, which
     # VQ-VAE made a prior's codes) add a section.
     for part in (datamodule, *callbacks):
         if hasattr(part, "summary_section"):
-            summary.update(part.summary_section())
+            sections.update(part.summary_section())
+    summary = RunSummary.from_dict(sections)
     if trainer.is_global_zero:
-        write_summary(output_dir / SUMMARY_FILE, summary)
+        summary.write(output_dir)
         if cfg.package:  # reads the summary just written, then records where the model went
-            summary["packaged"] = str(_package(cfg, output_dir))
-            write_summary(output_dir / SUMMARY_FILE, summary)
+            summary.packaged = str(_package(cfg, output_dir))
+            summary.write(output_dir)
+        for line in run_end_lines(cfg, output_dir, summary):
+            log.info(line)
     return metrics, {
         "cfg": cfg,
         "datamodule": datamodule,
@@ -188,6 +156,26 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         "trainer": trainer,
         "summary": summary,
     }
+
+
+def run_end_lines(cfg: DictConfig, output_dir: Path, summary: RunSummary) -> list[str]:
+    """Where the run is, which weights it stands for, and what to run with it next."""
+    best = summary.best_checkpoint(output_dir)
+    lines = [f"Run folder: {output_dir}"]
+    if best is not None:
+        lines.append(
+            f"Best checkpoint: {best}"
+            + (f" (val/loss {summary.best_score:.4g})" if summary.best_score is not None else "")
+        )
+    else:
+        lines.append(
+            f"No best checkpoint (no validation); the run stands for {output_dir / 'checkpoints' / 'last.ckpt'}"
+        )
+    if summary.packaged:
+        lines.append(f"Packaged: {summary.packaged}; next: distill generate {Path(summary.packaged).stem}")
+    elif cfg.next_step:
+        lines.append(f"Next: {cfg.next_step.format(run=output_dir)}")
+    return lines
 
 
 def _without(cfg: DictConfig, key: str) -> DictConfig:
@@ -205,16 +193,3 @@ def _package(cfg: DictConfig, output_dir: Path) -> Path:
     packaged = package_runs(**cfg.package_components, name=name, tags=list(cfg.package_tags))
     log.info("Packaged %s as '%s' in the model library", packaged.path, name)
     return packaged.path
-
-
-def _checkpoint_paths(trainer: L.Trainer) -> dict[str, str]:
-    """The best checkpoint by the monitored metric, and the newest one."""
-    paths = {}
-    for callback in trainer.checkpoint_callbacks:
-        if not isinstance(callback, ModelCheckpoint):
-            continue
-        if callback.monitor is not None:
-            paths["best"] = callback.best_model_path
-        elif callback.best_model_path:  # monitor=None keeps the newest as its "best"
-            paths["last"] = callback.best_model_path
-    return paths

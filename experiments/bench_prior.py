@@ -16,7 +16,7 @@ import torch
 from distill.codes.sampling import draw, sample
 from distill.nn.prior import CodePrior
 
-SIZES = {  # name: (hidden, layers, heads, codebook_size), the tier presets of DESIGN.md
+SIZES = {  # name: (hidden, layers, heads, codebook_size), the tier presets of docs/DESIGN.md
     "small": (128, 2, 4, 64),
     "medium": (256, 4, 4, 128),
     "large": (512, 6, 8, 256),

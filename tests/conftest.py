@@ -51,6 +51,10 @@ def compose(overrides: list[str], *, output_dir: Path):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    from distill import config_resolvers
+
+    config_resolvers.register()  # what train.py's import does; configs use ${dead_code_threshold:…}
+
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
         HydraConfig().set_config(cfg)

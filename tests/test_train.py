@@ -1,7 +1,6 @@
 """Smoke runs of train(cfg) and of train.py: VQ-VAE on tiny synthetic audio, resume, Ctrl-C, sweeps, DDP."""
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 import torch
 from conftest import ROOT, SHORT_RUN, TINY_VQVAE, make_sound_folder
 
+from distill.runs import RunSummary
 from distill.train import train
 
 pytestmark = pytest.mark.slow
@@ -43,11 +43,11 @@ def test_vqvae_run_logs_health_warns_writes_summary_and_resumes(compose_cfg, tmp
     assert objects["trainer"].global_step == 6
     assert objects["cfg"].data.tier.name == "small"
     rows = read_metrics(run_dir)
-    health_rows = [r for r in rows if r.get("codebook/level1/utilization")]
+    health_rows = [r for r in rows if r.get("codebook/train/level1/utilization")]
     assert [int(r["step"]) for r in health_rows] == [2, 4, 6]  # every 2 optimizer steps
-    assert any(r.get("val/codebook/level0/perplexity") for r in rows)
-    assert 0 < metrics["val/codebook/level0/utilization"] <= 1
-    summary = json.loads((run_dir / "summary.json").read_text())
+    assert any(r.get("codebook/val/level0/perplexity") for r in rows)
+    assert 0 < metrics["codebook/val/level0/utilization"] <= 1
+    summary = RunSummary.read(run_dir).to_dict()
     assert [row["level"] for row in summary["codebook_health"]] == [0, 1]
     assert [row["level"] for row in summary["codebook_health_val"]] == [0, 1]
     assert (
@@ -177,7 +177,7 @@ def test_multirun_sweep_runs_two_jobs(tmp_path: Path):
     assert result.returncode == 0, result.stderr[-3000:]
     summaries = sorted((tmp_path / "logs").rglob("summary.json"))
     assert len(summaries) == 2
-    lrs = sorted(json.loads(p.read_text())["final_metrics"]["lr-AdamW"] for p in summaries)
+    lrs = sorted(RunSummary.read(p.parent).final_metrics["lr/vqvae"] for p in summaries)
     # Each job trained at its own rate; both decay on the same schedule, so the ratio stays 2.
     assert lrs[1] == pytest.approx(2 * lrs[0]) and 0 < lrs[0] <= 1e-3
 
@@ -197,7 +197,7 @@ def test_ddp_trains_with_two_cpu_processes(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "distributed_backend=gloo" in result.stderr + result.stdout
-    summary = json.loads(next((tmp_path / "logs").rglob("summary.json")).read_text())
+    summary = RunSummary.read(next((tmp_path / "logs").rglob("summary.json")).parent).to_dict()
     # Each rank reads half of the 10 training crops: 2 batches of 4 per epoch, 2 epochs.
     assert summary["global_step"] == 4
 

@@ -18,7 +18,7 @@ import torch
 
 @dataclass(frozen=True, kw_only=True)
 class MelConfig:
-    """Mel parameters; the defaults are the fixed distill representation (DESIGN.md)."""
+    """Mel parameters; the defaults are the fixed distill representation (docs/DESIGN.md)."""
 
     sample_rate: int = 44100
     n_fft: int = 2048

@@ -12,18 +12,20 @@ Folder (``default_library_root``): ``$DISTILL_HOME``, else ``$XDG_DATA_HOME/dist
 The metadata keys the index is built from are listed in ``distill.bundle.entry``.
 
 Concurrency: every change runs in one ``BEGIN IMMEDIATE`` transaction (WAL journal, busy timeout),
-so processes adding at once queue on the write lock. A new file is first copied, fsynced, to a
-hidden staging name without the lock; the lock is taken only to check the name, rename the file
-into place and insert its row. A crash at any point leaves either no file, or a file without a row
-(which ``repair()`` indexes), never a row whose file is half-written.
+so writers queue on the write lock. A new file is first copied, fsynced, to a hidden pid-tagged
+temp name (``distill.files``) without the lock; the lock is taken only to check the name, rename
+the file into place and insert its row. A kill at any moment leaves whole files and at most a file
+without a row or a row without a file; every change first settles those under the lock (where no
+live writer sits between rename and commit): dead writers' temp files go, the file is indexed, the
+row dropped. So the next change leaves the index as ``repair()`` would build it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -39,28 +41,24 @@ from distill.bundle.errors import (
     ModelExistsError,
     ModelFileError,
     ModelNotFoundError,
+    UnknownModelError,
 )
 from distill.bundle.format import (
     MODEL_SUFFIX,
     Manifest,
     copy_model_file,
-    fsync_directory,
     read_manifest,
     verify_model_file,
 )
+from distill.bundle.names import name_problem
+from distill.files import DiskFullError, fsync_directory, remove_abandoned_temps, temp_path_for
 
 # 2: vocoder_mstft (the bundled vocoder's held-out M-STFT). A changed version re-indexes the files.
 _SCHEMA_VERSION = 2
 # Writers hold the lock for a rename and a few rows (a retag rewrites one file), so a minute is
 # ample even with many processes queueing.
 _BUSY_TIMEOUT_S = 60.0
-_MAX_NAME_LENGTH = 128
 _MIN_ID_PREFIX = 6  # shorter prefixes of a uuid4 hex collide too easily to be worth resolving
-# Path separators and the characters Windows refuses in file names.
-_FORBIDDEN_NAME_CHARS = frozenset('/\\:<>"|?*')
-_WINDOWS_DEVICE_NAMES = frozenset(
-    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-)
 _COLUMNS = (
     "name, id, created, tier, file_count, duration_s, components, "
     "vocoder_type, vocoder_steps, vocoder_mstft, min_codebook_utilization, tags"
@@ -127,21 +125,27 @@ class ModelLibrary:
         metadata = {**manifest.metadata, "name": name, "tags": merged}
         stamped = Manifest(manifest.format_version, manifest.components, manifest.sha256, metadata)
         entry = dataclasses.replace(entry_from_manifest(source, name, stamped), path=path)
-        staging = self.models_dir / f".{name}.{secrets.token_hex(8)}.adding"
-        placed = False
+        # Hidden, pid-tagged and not ending in .distillgan: never indexed, and removed by the next
+        # change to the library if this process is killed before it is renamed into place.
+        staging = temp_path_for(path)
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
-            copy_model_file(source, staging, metadata=metadata)
+            try:
+                copy_model_file(source, staging, metadata=metadata)
+            except DiskFullError as error:
+                raise DiskFullError(path, error.error) from None  # the name the user asked for
             with self._write_transaction() as con:
                 self._check_free(con, entry)
                 os.replace(staging, path)
-                placed = True
-                con.execute(_INSERT, _row(entry))
-                fsync_directory(self.models_dir)
-        except BaseException:
-            if placed:  # the row did not commit: take the file back out, as if nothing happened
-                path.unlink(missing_ok=True)
-            raise
+                try:
+                    con.execute(_INSERT, _row(entry))
+                    fsync_directory(self.models_dir)
+                    # Committed here rather than on leaving the block: a failed commit takes the
+                    # file back out while the lock still keeps other writers from settling it.
+                    con.execute("COMMIT")
+                except BaseException:
+                    path.unlink(missing_ok=True)  # the row did not commit: as if nothing happened
+                    raise
         finally:
             staging.unlink(missing_ok=True)
         return entry
@@ -159,8 +163,8 @@ class ModelLibrary:
             rows = rows or con.execute(f"{select} id = ?", (name_or_id,)).fetchall()
             if not rows and len(name_or_id) >= _MIN_ID_PREFIX:
                 rows = con.execute(f"{select} substr(id, 1, ?) = ?", (len(name_or_id), name_or_id)).fetchall()
-        if not rows:
-            raise ModelNotFoundError(self.root, name_or_id, "no name or id matches it")
+            if not rows:
+                raise UnknownModelError(self.root, name_or_id, _names(con))
         if len(rows) > 1:
             raise AmbiguousModelError(self.root, name_or_id, len(rows))
         return self._from_row(rows[0])
@@ -179,10 +183,10 @@ class ModelLibrary:
         with self._write_transaction() as con:
             row = con.execute("SELECT name FROM models WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise ModelNotFoundError(self.root, name, "no model has that name")
+                raise UnknownModelError(self.root, name, _names(con))
             con.execute("DELETE FROM models WHERE name = ?", (name,))
-            # Unlinked before COMMIT: a crash in between leaves a row without a file, which resolve
-            # reports and repair drops, rather than a file silently dropped from the index.
+            # Unlinked before COMMIT: a crash in between leaves a row without a file, which the next
+            # change drops, rather than a file silently dropped from the index.
             self.path_for(row[0]).unlink(missing_ok=True)
             fsync_directory(self.models_dir)
 
@@ -219,7 +223,7 @@ class ModelLibrary:
         with self._write_transaction() as con:
             row = con.execute("SELECT name FROM models WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise ModelNotFoundError(self.root, name, "no model has that name")
+                raise UnknownModelError(self.root, name, _names(con))
             path = self.path_for(row[0])
             manifest = read_manifest(path)
             tags = sorted(change(set(metadata_tags(path, manifest.metadata))))
@@ -230,27 +234,30 @@ class ModelLibrary:
     def _index_files(self, con: sqlite3.Connection) -> RepairReport:
         indexed: list[str] = []
         skipped: dict[str, str] = {}
-        if not self.models_dir.is_dir():
-            return RepairReport((), {})
-        for path in sorted(self.models_dir.glob(f"*{MODEL_SUFFIX}")):
-            if path.name.startswith(".") or not path.is_file():
-                continue  # staging and temp files of writers in flight
+        for path in self._model_files():
             name = path.name[: -len(MODEL_SUFFIX)]
-            try:
-                self._check_name(name)
-                entry = entry_from_manifest(path, name, read_manifest(path))
-            except (InvalidModelNameError, ModelFileError) as error:
-                skipped[path.name] = str(error)
-                continue
-            try:
-                con.execute(_INSERT, _row(entry))
-            except sqlite3.IntegrityError:
-                skipped[path.name] = (
-                    f"{path}: another file already has its name (in another case) or id {entry.id}."
-                )
-                continue
-            indexed.append(name)
+            if (problem := self._index_file(con, path, name)) is None:
+                indexed.append(name)
+            else:
+                skipped[path.name] = problem
         return RepairReport(tuple(indexed), skipped)
+
+    def _model_files(self) -> list[Path]:
+        found = sorted(self.models_dir.glob(f"*{MODEL_SUFFIX}"))  # none when the folder is missing
+        return [path for path in found if not path.name.startswith(".") and path.is_file()]  # hidden: temps
+
+    def _index_file(self, con: sqlite3.Connection, path: Path, name: str) -> str | None:
+        """Insert the row of the model file ``path``; the sentence saying why not, when it cannot."""
+        try:
+            self._check_name(name)
+            entry = entry_from_manifest(path, name, read_manifest(path))
+        except (InvalidModelNameError, ModelFileError) as error:
+            return str(error)
+        try:
+            con.execute(_INSERT, _row(entry))
+        except sqlite3.IntegrityError:
+            return f"{path}: another file already has its name (in another case) or id {entry.id}."
+        return None
 
     def _check_free(self, con: sqlite3.Connection, entry: ModelEntry) -> None:
         row = con.execute("SELECT name FROM models WHERE name = ?", (entry.name,)).fetchone()
@@ -267,7 +274,7 @@ class ModelLibrary:
             )
 
     def _check_name(self, name: object) -> None:
-        if (problem := _name_problem(name)) is not None:
+        if (problem := name_problem(name)) is not None:
             raise InvalidModelNameError(self.root, name, problem)
 
     def _check_tags(self, tags: Iterable[str]) -> list[str]:
@@ -292,7 +299,7 @@ class ModelLibrary:
             # The files are the source of truth, so WAL's NORMAL durability is enough for the index.
             con.execute("PRAGMA synchronous=NORMAL")
             if _user_version(con) != _SCHEMA_VERSION:
-                with _transaction(con):
+                with _full_disk_is_user_error(self.index_path), _transaction(con):
                     if _user_version(con) != _SCHEMA_VERSION:  # another process may have won the race
                         con.execute("DROP TABLE IF EXISTS models")
                         con.execute(_SCHEMA)
@@ -305,8 +312,23 @@ class ModelLibrary:
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
-        with closing(self._connect()) as con, _transaction(con):
-            yield con
+        with _full_disk_is_user_error(self.index_path), closing(self._connect()) as con:
+            # Settled in a transaction of its own, so that it stands even when the change fails.
+            with _transaction(con):
+                self._settle(con)
+            with _transaction(con):
+                yield con
+
+    def _settle(self, con: sqlite3.Connection) -> None:
+        """Undo what killed writers left behind (see the module docstring); holds the write lock."""
+        for folder in (self.root, self.models_dir):
+            remove_abandoned_temps(folder)
+        files = {path.name[: -len(MODEL_SUFFIX)]: path for path in self._model_files()}
+        rows = {row[0] for row in con.execute("SELECT name FROM models")}
+        for name in rows - files.keys():
+            con.execute("DELETE FROM models WHERE name = ?", (name,))
+        for name in sorted(files.keys() - rows):
+            self._index_file(con, files[name], name)  # a file it cannot index, repair reports
 
     def _from_row(self, row: sqlite3.Row) -> ModelEntry:
         created = row["created"]
@@ -334,30 +356,27 @@ def _transaction(con: sqlite3.Connection) -> Iterator[None]:
     con.execute("BEGIN IMMEDIATE")
     try:
         yield
+        if con.in_transaction:  # the body may have committed itself
+            con.execute("COMMIT")
     except BaseException:
         if con.in_transaction:  # SQLite may already have rolled back (e.g. on a full disk)
             con.execute("ROLLBACK")
         raise
-    con.execute("COMMIT")
 
 
-def _name_problem(name: object) -> str | None:
-    """Why ``name`` cannot be a model (and file) name, or None when it can."""
-    if not isinstance(name, str) or not name:
-        return "a name must be non-empty text"
-    if name.startswith("."):
-        return "it starts with a dot"
-    if forbidden := sorted(set(name) & _FORBIDDEN_NAME_CHARS):
-        return f"it contains {forbidden[0]!r}, a path separator or a character Windows forbids"
-    if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        return "it contains a control character"
-    if name != name.strip() or name.endswith("."):
-        return "it starts or ends with a space, or ends with a dot"
-    if len(name) > _MAX_NAME_LENGTH:
-        return f"it is longer than {_MAX_NAME_LENGTH} characters"
-    if name.split(".")[0].upper() in _WINDOWS_DEVICE_NAMES:
-        return "it is a device name on Windows"
-    return None
+@contextmanager
+def _full_disk_is_user_error(index_path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_FULL:
+            raise
+        raise DiskFullError(index_path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from None
+
+
+def _names(con: sqlite3.Connection) -> list[str]:
+    """Every model name in the index (for the sentence that says a name is unknown)."""
+    return [row[0] for row in con.execute("SELECT name FROM models")]
 
 
 def _user_version(con: sqlite3.Connection) -> int:

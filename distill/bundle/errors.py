@@ -6,6 +6,8 @@ names the file or library it is about, plus the facts as attributes for code tha
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from pathlib import Path
 
 from distill.errors import UserError
@@ -122,6 +124,37 @@ class ModelNotFoundError(LibraryError):
     def __init__(self, root: str | Path, query: str, reason: str) -> None:
         super().__init__(root, f"The library at {root} has no model {query!r}: {reason}.")
         self.query = query
+
+
+class UnknownModelError(ModelNotFoundError):
+    """No model has that name or id: the sentence offers the likeliest name, else the names there are."""
+
+    def __init__(self, root: str | Path, query: str, names: Sequence[str]) -> None:
+        # LibraryError's constructor: the hint ends in its own '?' or '.', not in "<reason>."
+        LibraryError.__init__(
+            self, root, f"The library at {root} has no model {query!r}; {_hint(query, names)}"
+        )
+        self.query = query
+        self.names = tuple(names)
+
+
+_LISTED_NAMES = 12  # a longer list is for `distill models list`
+
+
+def _hint(query: str, names: Sequence[str]) -> str:
+    if not names:
+        return (
+            "it has no models yet: make one with `distill package` (or copy a .distillgan file in "
+            "with `distill models add`)."
+        )
+    # Names are unique regardless of case, so compare them that way (a typo in case is still close).
+    by_folded = {name.casefold(): name for name in names}
+    close = difflib.get_close_matches(query.casefold(), list(by_folded), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {by_folded[close[0]]!r}?"
+    shown = ", ".join(sorted(names, key=str.casefold)[:_LISTED_NAMES])
+    more = len(names) - _LISTED_NAMES
+    return f"available models: {shown}" + (f" and {more} more (distill models list)." if more > 0 else ".")
 
 
 class AmbiguousModelError(LibraryError):

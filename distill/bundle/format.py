@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -45,6 +43,7 @@ from distill.bundle.errors import (
     NotAModelFileError,
     UnsafeMemberError,
 )
+from distill.files import atomic_write
 
 if TYPE_CHECKING:
     import torch
@@ -180,36 +179,6 @@ def _write_zip(handle: BinaryIO, entries: Iterable[tuple[str, bytes]]) -> None:
             info.compress_type = zipfile.ZIP_STORED if name.endswith(".safetensors") else zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, data)
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write ``path`` through a temp file in its folder: fsync, rename over ``path``, fsync the folder."""
-    folder = path.parent
-    # Hidden and not ending in .distillgan, so the library never mistakes a temp file for a model.
-    temp = folder / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    # os.open rather than tempfile: mode 0o666 lets the umask decide permissions, as for any new file.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_directory(folder)
-
-
-def fsync_directory(folder: Path) -> None:
-    """Make renames and unlinks in ``folder`` durable (a no-op on Windows, which cannot open folders)."""
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- reading --------------------------------------------------------------------------------------

@@ -41,8 +41,6 @@ only that file (to share or keep elsewhere; ``distill models add FILE`` register
 
 from __future__ import annotations
 
-import json
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -64,8 +62,9 @@ from distill.bundle.errors import (
     PriorMismatchError,
 )
 from distill.bundle.format import MODEL_SUFFIX, ComponentPayload, write_model_file
-from distill.models.loading import CONFIG_FILE, SUMMARY_FILE, find_run
+from distill.files import DiskFullError, remove_abandoned_temps, temp_path_for
 from distill.nn.mel_generator import MelGenerator
+from distill.runs import CONFIG_FILE, SUMMARY_FILE, RunSummary, RunSummaryError, find_run
 from distill.vocoders.quality import VocoderQuality
 from distill.weights import state_dict_digest
 
@@ -83,7 +82,7 @@ class ComponentRun:
     config: dict[str, Any]
     state_dict: dict[str, torch.Tensor]  # the module's own keys (prefix stripped)
     global_step: int | None
-    summary: dict[str, Any]
+    summary: RunSummary
 
 
 @dataclass(frozen=True)
@@ -106,16 +105,10 @@ def read_run(component: str, run_or_checkpoint: str | Path) -> ComponentRun:
             f"{run_dir} is not a {component} run (it trained {target or 'no known model'}); "
             f"give the folder of a model={component} training run."
         )
-    summary_path = run_dir / SUMMARY_FILE
-    if not summary_path.is_file():
-        raise PackagingError(
-            f"{run_dir} has no {SUMMARY_FILE}, so its training did not finish; resume it "
-            f"(resume={run_dir}) and package it once it ends."
-        )
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise PackagingError(f"{summary_path} is not JSON; the run's summary is damaged.") from None
+        summary = RunSummary.read(run_dir)
+    except RunSummaryError as error:
+        raise PackagingError(str(error)) from None
     try:
         # weights_only: a checkpoint is tensors and plain containers; reading one never runs code.
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -147,8 +140,7 @@ def read_run(component: str, run_or_checkpoint: str | Path) -> ComponentRun:
 
 def _check_prior(prior: ComponentRun, vqvae: ComponentRun, vqvae_digest: str) -> str:
     """The prior's VQ-VAE digest, after checking it is the VQ-VAE being packaged."""
-    recorded = prior.summary.get("vqvae")
-    recorded = recorded if isinstance(recorded, dict) else {}
+    recorded = prior.summary.vqvae or {}
     digest = recorded.get("digest")
     if not isinstance(digest, str):
         raise PackagingError(
@@ -161,14 +153,14 @@ def _check_prior(prior: ComponentRun, vqvae: ComponentRun, vqvae_digest: str) ->
 
 
 def _training(run: ComponentRun) -> dict[str, Any]:
-    dataset = run.summary.get("dataset") or {}
+    dataset = run.summary.dataset
     return {
         "run": str(run.run_dir.resolve()),
         "checkpoint": str(run.checkpoint.resolve()),
         "steps": run.global_step,
-        "epochs": run.summary.get("epochs"),
-        "tier": run.summary.get("tier"),
-        "final_metrics": run.summary.get("final_metrics", {}),
+        "epochs": run.summary.epochs,
+        "tier": run.summary.tier,
+        "final_metrics": run.summary.final_metrics,
         "dataset": {key: dataset.get(key) for key in _DATASET_BRIEF},
     }
 
@@ -189,26 +181,26 @@ def build_metadata(
         "name": name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "distill_version": distill.__version__,
-        "dataset": vqvae.summary.get("dataset", {}),
+        "dataset": vqvae.summary.dataset,
         "codebook": {
             "levels": modules["vqvae"].quantizer.num_levels,
             "size": modules["vqvae"].quantizer.codebook_size,
         },
         "codebook_health": {
-            "levels": vqvae.summary.get("codebook_health") or [],
-            "validation": vqvae.summary.get("codebook_health_val") or [],
+            "levels": vqvae.summary.codebook_health,
+            "validation": vqvae.summary.codebook_health_val,
         },
-        "codebook_warnings": vqvae.summary.get("codebook_warnings") or [],
+        "codebook_warnings": vqvae.summary.codebook_warnings,
         "training": training,
-        "loss_history": {component: run.summary.get("loss_history") or [] for component, run in runs.items()},
-        "memorization": runs["prior"].summary.get("memorization") if "prior" in runs else None,
+        "loss_history": {component: run.summary.loss_history for component, run in runs.items()},
+        "memorization": runs["prior"].summary.memorization if "prior" in runs else None,
         # The collection's lengths and decay as the prior's data measured them (one-shot generation).
-        "sounds": runs["prior"].summary.get("sounds") if "prior" in runs else None,
+        "sounds": runs["prior"].summary.sounds if "prior" in runs else None,
         "vqvae_digest": vqvae_digest,
         "tags": sorted(set(tags)),
     }
     if "prior" in runs:
-        prior_vqvae = runs["prior"].summary["vqvae"]
+        prior_vqvae = runs["prior"].summary.vqvae
         training["prior"].update(vqvae_run=prior_vqvae.get("run"), vqvae_digest=prior_vqvae["digest"])
     if "vocoder" in runs:
         metadata["vocoder"] = _vocoder_metadata(runs["vocoder"], modules["vocoder"], modules["vqvae"])
@@ -217,12 +209,12 @@ def build_metadata(
 
 def _vocoder_metadata(run: ComponentRun, generator: MelGenerator, vqvae: torch.nn.Module) -> dict[str, Any]:
     """Kind, training and held-out quality of the bundled vocoder, and BigVGAN's on the same files."""
-    recorded = run.summary.get("vocoder") or {}
-    best = Path((run.summary.get("checkpoints") or {}).get("best") or "").name
+    recorded = run.summary.vocoder or {}
+    best = Path(run.summary.checkpoints.get("best") or "").name
     # The recorded quality is the best checkpoint's; another checkpoint packaged was not measured.
     is_best = run.checkpoint.name == best
     quality = VocoderQuality.from_dict(recorded.get("quality")) if is_best else None
-    metrics = run.summary.get("final_metrics", {})
+    metrics = run.summary.final_metrics
     steps = (recorded.get("quality") or {}).get("generator_updates") if is_best else None
     fine_tuned_on = (run.config.get("model") or {}).get("vqvae")
     return {
@@ -246,7 +238,7 @@ def _bigvgan_quality(run: ComponentRun, vqvae: torch.nn.Module | None) -> dict[s
     from distill.vocoders.bigvgan import is_available, load_bigvgan
     from distill.vocoders.quality import measure_vocoder
 
-    dataset = run.summary.get("dataset") or {}
+    dataset = run.summary.dataset
     root, names = dataset.get("root"), dataset.get("val_files") or []
     if not (root and names and is_available()):
         return None
@@ -322,12 +314,21 @@ def package_runs(
         write_model_file(output, payloads, metadata)
         return PackagedModel(path=output, metadata=metadata, entry=None)
     lib.root.mkdir(parents=True, exist_ok=True)
-    # Staged in the library folder (same disk, outside models/ so repair never sees it); add()
-    # copies it into place under the write lock.
-    with tempfile.TemporaryDirectory(dir=lib.root, prefix=".packaging-") as staging:
-        staged = Path(staging) / f"{name}{MODEL_SUFFIX}"
+    # Staged in the library folder (same disk, outside models/ so repair never sees it) under a
+    # hidden pid-tagged name, which the library's next change removes if this process is killed
+    # (the stage of an earlier killed packaging goes first: on a full disk it holds the room this
+    # one needs); add() copies it into place under the write lock.
+    remove_abandoned_temps(lib.root)
+    staged = temp_path_for(lib.root / f"{name}{MODEL_SUFFIX}")
+    try:
         write_model_file(staged, payloads, metadata)
         entry = lib.add(staged, name=name, tags=tags)
+    except DiskFullError as error:
+        if error.path != staged:
+            raise
+        raise DiskFullError(lib.path_for(name), error.error) from None  # a name the user knows
+    finally:
+        staged.unlink(missing_ok=True)
     return PackagedModel(path=entry.path, metadata={**metadata, "tags": list(entry.tags)}, entry=entry)
 
 

@@ -23,6 +23,35 @@ def health_table(health: list[LevelHealth]) -> list[dict[str, float]]:
     return [asdict(level) for level in health]
 
 
+def health_metrics(health: list[LevelHealth], split: str) -> dict[str, float]:
+    """``codebook/{split}/level{i}/{utilization,perplexity,dead_codes}`` of every level."""
+    metrics: dict[str, float] = {}
+    for level in health:
+        metrics.update(level.metrics(split))
+    return metrics
+
+
+@rank_zero_only
+def log_usage_histograms(trainer: L.Trainer, counts: torch.Tensor, split: str) -> None:
+    """W&B only: ``codebook/{split}/level{i}/usage``, how often each code index was used this epoch
+    (one bar per code), so which codes carry the sound and which lie idle is seen, not just counted."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+    if not loggers:
+        return
+    import numpy as np
+    import wandb
+
+    edges = np.arange(counts.shape[1] + 1) - 0.5  # bin i holds code i
+    media = {
+        f"codebook/{split}/level{level}/usage": wandb.Histogram(np_histogram=(row.numpy(), edges))
+        for level, row in enumerate(counts.cpu())
+    }
+    for logger in loggers:
+        logger.log_metrics(media, step=trainer.global_step)
+
+
 def format_health_table(rows: list[dict[str, float]]) -> str:
     lines = ["level  utilization  perplexity  dead_codes"]
     lines += [
@@ -33,13 +62,13 @@ def format_health_table(rows: list[dict[str, float]]) -> str:
 
 
 class CodebookHealthMonitor(L.Callback):
-    """Per-level utilization, perplexity and dead codes, logged as ``codebook/level{i}/{metric}``.
+    """Per-level utilization, perplexity and dead codes, logged as ``codebook/train/level{i}/{metric}``.
 
     - training: codes of the last ``every_n_steps`` steps are pooled and logged every
       ``every_n_steps`` steps (one batch alone holds too few cells to show a 256-code book used);
       never before the codebooks are k-means initialised;
     - validation: the codes of the **whole** validation set (real frames only), logged at epoch
-      end as ``val/codebook/level{i}/{metric}``;
+      end as ``codebook/val/level{i}/{metric}``;
     - from epoch ``warn_from_epoch`` on, any level whose utilization over the whole training
       epoch is below ``min_utilization`` raises a warning naming level and value. The training
       epoch, not the validation set, decides: a small collection's validation split may hold
@@ -78,7 +107,7 @@ class CodebookHealthMonitor(L.Callback):
         if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
             # Straight to every logger at this step: self.log from a batch-end hook would be
             # carried into the next step's row as well.
-            metrics = self._train_usage.metrics()
+            metrics = health_metrics(self._train_usage.health(), "train")
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)
             self._train_usage.reset()
@@ -101,14 +130,16 @@ class CodebookHealthMonitor(L.Callback):
         if trainer.sanity_checking or self._val_usage.counts.sum() == 0:
             return
         health = self._val_usage.health()
-        pl_module.log_dict({f"val/{k}": v for k, v in self._val_usage.metrics().items()}, on_epoch=True)
+        pl_module.log_dict(health_metrics(health, "val"), on_epoch=True)
         self.final_val_table = health_table(health)
+        log_usage_histograms(trainer, self._val_usage.counts, "val")
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self._epoch_usage is None or self._epoch_usage.counts.sum() == 0:
             return
         health = self._epoch_usage.health()
         self.final_table = health_table(health)
+        log_usage_histograms(trainer, self._epoch_usage.counts, "train")
         self._check(trainer, health)
 
     def _check(self, trainer: L.Trainer, health: list[LevelHealth]) -> None:

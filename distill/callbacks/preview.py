@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from distill.data.dataset import Clip
+from distill.files import atomic_write, write_wav_atomic
 from distill.vocoders.base import Vocoder
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,10 @@ def save_mel_comparison(
     axes[-1].set_xlabel("frame (11.6 ms)")
     figure.colorbar(image, ax=axes, label="log magnitude")
     figure.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    try:
+        atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
+    finally:
+        plt.close(figure)
 
 
 def fixed_validation_clips(trainer: L.Trainer, count: int) -> list[Clip]:
@@ -92,13 +94,11 @@ class ReconstructionPreview(L.Callback):
         self._log_media(trainer, images, audio)
 
     def _render(self, folder: Path, index: int, original: torch.Tensor, rebuilt: torch.Tensor) -> list[Path]:
-        import soundfile as sf
-
         paths = []
         waves = self.vocoder(torch.stack([original, rebuilt]))  # [2, 1, T * hop]
         for name, wave in zip(("original", "reconstruction"), waves, strict=True):
             path = folder / f"clip_{index}_{name}.wav"
-            sf.write(str(path), wave[0].cpu().numpy(), self.vocoder.sample_rate)
+            write_wav_atomic(path, wave[0].cpu().numpy(), self.vocoder.sample_rate)
             paths.append(path)
         return paths
 
@@ -113,4 +113,4 @@ class ReconstructionPreview(L.Callback):
                 clips = [
                     wandb.Audio(str(p), sample_rate=self.vocoder.sample_rate, caption=p.stem) for p in audio
                 ]
-                logger.experiment.log({"preview/audio": clips}, step=trainer.global_step)
+                logger.log_metrics({"preview/audio": clips}, step=trainer.global_step)

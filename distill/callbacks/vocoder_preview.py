@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from distill.callbacks.preview import fixed_validation_clips
+from distill.files import write_wav_atomic
 
 
 class VocoderPreview(L.Callback):
@@ -35,10 +36,7 @@ class VocoderPreview(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not self._clips or (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        import soundfile as sf
-
         folder = self.output_dir / f"epoch_{trainer.current_epoch:03d}"
-        folder.mkdir(parents=True, exist_ok=True)
         rate = pl_module.mel_config.sample_rate
         written = []
         with torch.no_grad():
@@ -48,11 +46,11 @@ class VocoderPreview(L.Callback):
                 vocoded = pl_module.generator(given)[0, 0].cpu()
                 for name, wave in (("original", audio), ("vocoded", vocoded)):
                     path = folder / f"clip_{index}_{name}.wav"
-                    sf.write(str(path), wave.numpy(), rate)
+                    write_wav_atomic(path, wave.numpy(), rate)
                     written.append(path)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 import wandb
 
                 media = [wandb.Audio(str(p), sample_rate=rate, caption=p.stem) for p in written]
-                logger.experiment.log({"preview/audio": media}, step=trainer.global_step)
+                logger.log_metrics({"preview/audio": media}, step=trainer.global_step)

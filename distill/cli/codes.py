@@ -12,13 +12,14 @@ from pathlib import Path
 import typer
 
 from distill.cli.errors import exit_on_user_error
+from distill.cli.help import DistillTyper
 
 MODEL_OPTION_HELP = (
     "Model name or id in the library, or a .distillgan path (default: the one whose VQ-VAE made the grid)."
 )
 LIBRARY_HELP = "Model library folder (default: $DISTILL_HOME)."
 
-codes_app = typer.Typer(help="Look at code grids (.codes files).", no_args_is_help=True)
+codes_app = DistillTyper(help="Look at code grids (.codes files).", no_args_is_help=True)
 
 
 def _grid_and_model(codes_file: Path, model: str | None, library: Path | None):

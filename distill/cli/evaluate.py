@@ -25,9 +25,10 @@ def evaluate(
     json_out: Path = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
     library: Path = typer.Option(None, "--library", help="Model library folder (default: $DISTILL_HOME)."),
 ) -> None:
-    """Generate COUNT sounds with MODEL and measure them against its training files: Fréchet
-    distance of log-mel frame statistics (with held-out files and noise as references), the spread
-    of length / onset / crest factor, held-out resynthesis and the memorization check."""
+    """Generate COUNT sounds with MODEL and measure how close they are to its training files.
+
+    Fréchet distance of log-mel frame statistics (with held-out files and noise as references), the
+    spread of length / onset / crest factor, held-out resynthesis and the memorization check."""
     from rich.console import Console
 
     console = Console(highlight=False)
@@ -60,6 +61,7 @@ def evaluate_and_show(
     from distill.bundle.format import copy_model_file, read_manifest
     from distill.cli.evaluation_report import evaluation_lines, evaluation_table
     from distill.evaluation.generation import evaluate_generation
+    from distill.files import write_text_atomic
 
     with console.status("evaluating") as status:
         result = evaluate_generation(
@@ -70,7 +72,7 @@ def evaluate_and_show(
     for line in evaluation_lines(recorded):
         console.print(line)
     if json_out is not None:
-        json_out.write_text(json.dumps(recorded, indent=2) + "\n")
+        write_text_atomic(json_out, json.dumps(recorded, indent=2) + "\n")
         console.print(f"wrote {json_out}")
     if save and loaded.path is not None:
         # The weights are copied byte for byte; only the metadata gains the evaluation.

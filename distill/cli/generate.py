@@ -1,21 +1,45 @@
-"""``distill generate``: new sounds from a model in the library (or a .distillgan file)."""
+"""``distill generate``: new sounds from a model in the library (or a .distillgan file), and
+``distill generate --from <sidecar>``: the sound a sidecar describes, made again bit for bit.
+
+Each written sound's sidecar records the model file's path and sha256 beside the resolved
+generation settings and the export settings, so ``--from`` finds that very file (by sha256 in the
+library, else at the recorded path or under the recorded name) and refuses, in one line, a model
+that was changed since.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from distill.cli.errors import exit_on_user_error
+from distill.errors import UserError
 from distill.generation.params import STAGES, GenerationParams
 
 DEFAULTS = GenerationParams()
+# What --from takes besides the sidecar: everything else is the recorded sound's own.
+_FROM_ALSO_TAKES = ("output", "plot", "library")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to make: with which model, one sound per settings, written alike."""
+
+    model: str | Path  # as given to DistillModel.load
+    sounds: list[GenerationParams]  # several: variations, written as out-0.wav, out-1.wav, ...
+    output: Path | None  # None: <model name>.<format> here
+    export: dict[str, Any]  # keyword arguments of Audio.save
+    replay_sha256: str | None = None  # --from: the sha256 the remade file should have (not Ogg)
 
 
 def generate(
+    ctx: typer.Context,
     model: str = typer.Argument(
-        ..., help="Model name or id in the library, or a path to a .distillgan file."
+        None, help="Model name or id in the library, or a path to a .distillgan file."
     ),
     mode: str = typer.Option(
         None,
@@ -53,7 +77,8 @@ def generate(
         None,
         "--output",
         "-o",
-        help="Output file (default: <model name>.<format> here); its suffix sets the format.",
+        help="Output file (default: <model name>.<format> here; with --from, the recorded file's name"
+        " beside the sidecar); its suffix sets the format.",
     ),
     audio_format: str = typer.Option(
         None, "--format", help="wav, flac or ogg (default: from --output, else wav)."
@@ -67,83 +92,236 @@ def generate(
     ),
     plot: bool = typer.Option(False, "--plot", help="Also save a PNG of each sound's mel and code grid."),
     library: Path = typer.Option(None, "--library", help="Model library folder (default: $DISTILL_HOME)."),
+    from_sidecar: Path = typer.Option(
+        None,
+        "--from",
+        help="Make the sound this sidecar (.wav.json, or its audio file) describes again, bit for bit:"
+        " the same model file, seed and settings. Takes no MODEL; only -o, --plot and --library.",
+    ),
 ) -> None:
-    """Generate new sounds with MODEL and write them (with a .json sidecar that can remake each one).
+    """Generate new sounds with MODEL and write each with a .json sidecar that can remake it.
 
-    Examples: distill generate drums --count 16 -o hits.wav (16 new hits);
-    distill generate rain --mode continuous --duration 30
+    distill generate drums --count 16 -o hits.wav: 16 new hits, hits-00.wav ... hits-15.wav.
+
+    distill generate rain --mode continuous --duration 30: 30 seconds of rain.
+
+    distill generate --from hits-03.wav.json -o again.wav: hits-03.wav once more.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     with exit_on_user_error():
-        from distill.bundle.model import DistillModel
-        from distill.errors import UserError
-        from distill.generation.export import output_paths
-        from distill.generation.pipeline import run_generation
+        if from_sidecar is not None:
+            _check_only_output_options(ctx, model)
+            plan = _replay_plan(from_sidecar, output, library)
+        else:
+            if model is None:
+                raise UserError("Name a MODEL to generate with, or remake a sound with --from <sidecar>.")
+            params = GenerationParams(
+                mode=mode,
+                duration_s=duration,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                seed=seed,
+                vocoder=vocoder,
+                overlap=overlap,
+                prompt=None if prompt is None else str(prompt.expanduser().resolve()),
+            )
+            params.check()  # bad values fail before a model is loaded
+            if isinstance(count, bool) or count < 1:
+                raise UserError(f"--count must be at least 1, got {count}.")
+            export = dict(sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak)
+            sounds = [replace(params, seed=seed + index) for index in range(count)]
+            plan = _Plan(model=model, sounds=sounds, output=output, export=export)
+        _make(console, plan, library=library, plot=plot)
 
-        params = GenerationParams(
-            mode=mode,
-            duration_s=duration,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            vocoder=vocoder,
-            overlap=overlap,
-            prompt=None if prompt is None else str(prompt.expanduser().resolve()),
-        )
-        params.check()  # bad values fail before a model is loaded
-        if isinstance(count, bool) or count < 1:
-            raise UserError(f"--count must be at least 1, got {count}.")
-        loaded = DistillModel.load(model, library=library)
-        suffix = f".{audio_format or 'wav'}"
-        base = output if output is not None else Path(f"{loaded.name}{suffix}")
-        if base.suffix == "" and audio_format is None:
-            base = base.with_suffix(suffix)
-        targets = output_paths(base, count)
-        steps_per_sound = len(STAGES) + 1  # + export
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("loading", total=count * steps_per_sound)
-            for index, target in enumerate(targets):
-                label = f"[{index + 1}/{count}] seed {seed + index}"
 
-                def on_stage(name: str, label: str = label) -> None:
-                    progress.update(task, description=f"{label}: {name}")
-                    if name != STAGES[0]:
-                        progress.advance(task)
+def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
+    """Load the plan's model, then generate, export and report each sound."""
+    from rich.markup import escape
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-                result = run_generation(loaded, replace(params, seed=seed + index), on_stage=on_stage)
-                progress.update(task, description=f"{label}: export")
-                progress.advance(task)
-                written = result.audio.save(
-                    target, sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak
+    from distill.bundle.model import DistillModel
+    from distill.files import remove_abandoned_temps
+    from distill.generation.export import output_paths
+    from distill.generation.pipeline import run_generation
+
+    loaded = DistillModel.load(plan.model, library=library)
+    model_file = {"file": str(loaded.path.resolve()), "sha256": file_sha256(loaded.path)}
+    count = len(plan.sounds)
+    audio_format = plan.export["format"]
+    base = plan.output
+    if base is None:  # no -o: the model's name, here
+        base = Path(f"{loaded.name}.{audio_format or 'wav'}")
+    elif base.suffix == "" and audio_format is None:
+        base = base.with_suffix(".wav")  # with a format, export_audio appends its suffix
+    targets = output_paths(base, count)
+    # Hidden temp files of exports killed here earlier (an hour old: a shared folder may hold the
+    # temp files of writers on other machines, whose pids mean nothing here).
+    remove_abandoned_temps(targets[0].parent.expanduser(), min_age_s=3600.0)
+    steps_per_sound = len(STAGES) + 1  # + export
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
+        task = progress.add_task("loading", total=count * steps_per_sound)
+        for index, (target, params) in enumerate(zip(targets, plan.sounds, strict=True)):
+            label = f"[{index + 1}/{count}] seed {params.seed}"
+
+            def on_stage(name: str, label: str = label) -> None:
+                progress.update(task, description=f"{label}: {name}")
+                if name != STAGES[0]:
+                    progress.advance(task)
+
+            result = run_generation(loaded, params, on_stage=on_stage)
+            progress.update(task, description=f"{label}: export")
+            progress.advance(task)
+            audio = _with_model_file(result.audio, model_file)
+            written = audio.save(target, **plan.export)
+            progress.advance(task)
+            if index == 0:  # once the first file is written (bad export settings fail first)
+                console.print(f"mode: {result.params.mode}; {escape(result.vocoder.reason)}")
+                if result.vocoder.warning:
+                    console.print(f"[yellow]warning:[/] {escape(result.vocoder.warning)}")
+            console.print(
+                f"wrote {escape(str(written.path))} ({written.duration_s:.2f} s, {written.sample_rate} Hz)"
+            )
+            for warning in result.warnings:
+                console.print(f"[yellow]warning:[/] {escape(written.path.name)}: {escape(warning)}")
+            if written.peak_report:
+                console.print(f"  {escape(written.peak_report)}")
+            if plan.replay_sha256 is not None and file_sha256(written.path) != plan.replay_sha256:
+                console.print(
+                    f"[yellow]warning:[/] {escape(str(written.path))} differs from the recorded file: the "
+                    "software that made it differs (see the two sidecars' software entries)."
                 )
-                progress.advance(task)
-                if index == 0:  # once the first file is written (bad export settings fail first)
-                    console.print(f"mode: {result.params.mode}; {result.vocoder.reason}")
-                    if result.vocoder.warning:
-                        console.print(f"[yellow]warning:[/] {result.vocoder.warning}")
-                console.print(f"wrote {written.path} ({written.duration_s:.2f} s, {written.sample_rate} Hz)")
-                for warning in result.warnings:
-                    console.print(f"[yellow]warning:[/] {written.path.name}: {warning}")
-                if written.peak_report:
-                    console.print(f"  {written.peak_report}")
-                if plot:
-                    from distill.codes.plot import plot_generation
+            if plot:
+                from distill.codes.plot import plot_generation
 
-                    image = plot_generation(
-                        result.mel,
-                        result.grid.codes,
-                        written.path.with_suffix(".png"),
-                        frames_per_column=result.grid.frames_per_column,
-                        codebook_size=loaded.vqvae.quantizer.codebook_size,
-                    )
-                    console.print(f"wrote {image}")
+                image = plot_generation(
+                    result.mel,
+                    result.grid.codes,
+                    written.path.with_suffix(".png"),
+                    frames_per_column=result.grid.frames_per_column,
+                    codebook_size=loaded.vqvae.quantizer.codebook_size,
+                )
+                console.print(f"wrote {escape(str(image))}")
+
+
+def _with_model_file(audio, model_file: dict[str, str]):
+    """``audio`` whose metadata also names the model file that made it (the sidecar's lookup keys)."""
+    from distill.generation.export import Audio
+
+    metadata = audio.metadata
+    metadata = {**metadata, "model": {**metadata.get("model", {}), **model_file}}
+    return Audio(samples=audio.samples, sample_rate=audio.sample_rate, metadata=metadata)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- --from: remaking a recorded sound ------------------------------------------------------------
+
+
+def _check_only_output_options(ctx: typer.Context, model: str | None) -> None:
+    if model is not None:
+        raise UserError(
+            f"Give either a MODEL ({model!r}) or --from, not both: --from remakes the sound with its own model."
+        )
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in (*_FROM_ALSO_TAKES, "from_sidecar", "model")
+        and getattr(ctx.get_parameter_source(param.name), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")
+    ]
+    if given:
+        raise UserError(
+            f"--from remakes the recorded sound with its own settings, so it takes no {', '.join(given)};"
+            " only -o, --plot and --library."
+        )
+
+
+def _replay_plan(sidecar_file: Path, output: Path | None, library: Path | None) -> _Plan:
+    from distill.generation.export import FORMATS
+    from distill.generation.pipeline import params_from_metadata
+    from distill.generation.sidecar import SIDECAR_SUFFIX, read_sidecar, sidecar_path
+
+    where = sidecar_file if sidecar_file.name.endswith(SIDECAR_SUFFIX) else sidecar_path(sidecar_file)
+    recorded = read_sidecar(where)
+    metadata = recorded.metadata if isinstance(recorded.metadata, dict) else {}
+    model = metadata.get("model")
+    if not isinstance(model, dict) or not isinstance(recorded.audio_file, str):
+        raise UserError(f"The sidecar {where} records no model, so it is not of a generated sound to remake.")
+    params = params_from_metadata(metadata)
+    params.check()
+    used = metadata.get("vocoder_used")
+    kind = used.get("kind") if isinstance(used, dict) else None
+    if isinstance(kind, str):
+        params = replace(params, vocoder=_vocoder_choice_for(kind))
+    export = dict(recorded.export_options)
+    target = output if output is not None else where.parent / Path(recorded.audio_file).name
+    if output is None and target.exists():
+        raise UserError(f"{target} is still there; give -o <new file> to remake it beside the original.")
+    if target.suffix and target.suffix.lower().lstrip(".") != export["format"]:
+        raise UserError(
+            f"{where} records a {str(export['format']).upper()} file; name the output *.{export['format']}"
+            " (a sound is remade in the format it was made in)."
+        )
+    exact = getattr(FORMATS.get(str(export["format"])), "byte_exact", False)
+    sha256 = recorded.sha256 if exact and isinstance(recorded.sha256, str) else None
+    return _Plan(
+        model=find_recorded_model(model, where, library),
+        sounds=[params],
+        output=target,
+        export=export,
+        replay_sha256=sha256,
+    )
+
+
+def _vocoder_choice_for(kind: str) -> str:
+    """The --vocoder choice that renders with ``kind`` again: a recorded ``auto`` would pick BigVGAN
+    once one is installed, even for a sound the model's own vocoder made."""
+    from distill.vocoders.choice import VocoderChoice
+
+    return VocoderChoice.BIGVGAN.value if kind == VocoderChoice.BIGVGAN.value else VocoderChoice.BUNDLED.value
+
+
+def find_recorded_model(model: dict[str, Any], where: Path, library: Path | None) -> Path:
+    """The model file a sidecar's ``model`` entry names, with the recorded sha256: the library's model
+    with the recorded id (found under any name: the id is in the file, so a file with the same bytes
+    has it), else the one with the recorded name, else the file at the recorded path. A UserError
+    names the file found when its sha256 differs, or says that none was found."""
+    from distill.bundle.catalog import ModelLibrary, default_library_root
+    from distill.bundle.errors import LibraryError
+
+    lib = ModelLibrary(root=library if library is not None else default_library_root())
+    wanted, name, file = (model.get(key) for key in ("sha256", "name", "file"))
+    named: list[Path] = []  # the files the sidecar names, likeliest first
+    for key in ("id", "name"):
+        if isinstance(model.get(key), str) and model[key]:
+            try:
+                named.append(lib.resolve(model[key]))
+            except LibraryError:
+                pass
+    if isinstance(file, str) and Path(file).is_file():
+        named.append(Path(file))
+    if not named:
+        raise UserError(
+            f"No model {name!r} (which made the sound of {where}) is in the library at {lib.root} or at"
+            f" {file}; add its file with `distill models add <file>`, or pass --library."
+        )
+    if not isinstance(wanted, str):  # a sidecar written before model files were hashed
+        return named[0]
+    for path in dict.fromkeys(path.resolve() for path in named):  # each file hashed once
+        if file_sha256(path) == wanted:
+            return path
+    raise UserError(
+        f"The model file {named[0]} is not the one that made the sound of {where} (its sha256 differs from"
+        f" the recorded {wanted[:12]}...): it was retrained, edited or retagged since, so the sound cannot"
+        " be remade bit for bit."
+    )

@@ -10,11 +10,13 @@ from distill.cli.codes import codes_app, decode, edit, encode
 from distill.cli.errors import exit_on_user_error, fail
 from distill.cli.evaluate import evaluate
 from distill.cli.generate import generate
+from distill.cli.help import DistillTyper
 from distill.cli.memorization import memorization
 from distill.cli.models import models_app, package
+from distill.cli.report import report
 from distill.cli.train_commands import register as register_train_commands
 
-app = typer.Typer(
+app = DistillTyper(
     name="distill",
     help="Train generative models of your own sound collection, then make new sounds with them.",
     no_args_is_help=True,
@@ -42,8 +44,20 @@ def _log_to(console) -> None:
     )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from distill import __version__
+
+        typer.echo(f"distill {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print distill's version and exit."
+    ),
+) -> None:
     """Train generative models of your own sound collection, then make new sounds with them."""
 
 
@@ -92,7 +106,7 @@ def scan(
         report.require_usable()
 
 
-vocoder_app = typer.Typer(
+vocoder_app = DistillTyper(
     help="Vocoders: the universal BigVGAN-v2 (optional extra distill[bigvgan]).", no_args_is_help=True
 )
 app.add_typer(vocoder_app, name="vocoder")
@@ -101,6 +115,7 @@ app.command("package")(package)
 app.command("generate")(generate)
 app.command("memorization")(memorization)
 app.command("evaluate")(evaluate)
+app.command("report")(report)
 app.command("encode")(encode)
 app.command("decode")(decode)
 app.command("edit")(edit)

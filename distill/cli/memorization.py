@@ -23,8 +23,10 @@ def memorization(
     seed: int = typer.Option(None, "--seed", help="Sampling seed (default: as after training)."),
     library: Path = typer.Option(None, "--library", help="Model library folder (default: $DISTILL_HOME)."),
 ) -> None:
-    """Does MODEL's prior make new material or replay its training files? Samples from it and
-    compares the overlap of the samples with the training codes against held-out files."""
+    """Check whether MODEL's prior makes new material or replays its training files.
+
+    Samples from the prior and compares the overlap of the samples with the training codes against
+    that of held-out files."""
     from rich.console import Console
 
     console = Console()

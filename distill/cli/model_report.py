@@ -68,29 +68,53 @@ def _key_values(title: str, rows: list[tuple[str, Any]]):
     return table
 
 
+HEALTH_HEADERS = (
+    "level",
+    "utilization",
+    "perplexity",
+    "dead codes",
+    "val utilization",
+    "val perplexity",
+    "val dead codes",
+)
+
+
+def health_rows(train_rows: list, val_rows: list) -> list[list[str]]:
+    """One row of text per level (``HEALTH_HEADERS``) from the end-of-training health rows of the
+    training epoch and of the held-out files; the CLI and the report page show the same table."""
+    train = {row.get("level"): row for row in train_rows if isinstance(row, dict)}
+    val = {row.get("level"): row for row in val_rows if isinstance(row, dict)}
+    rows = []
+    for level in sorted(set(train) | set(val), key=str):
+        t, v = train.get(level, {}), val.get(level, {})
+        rows.append(
+            [
+                str(level),
+                percent_text(t.get("utilization")),
+                number_text(t.get("perplexity")),
+                number_text(t.get("dead_codes")),
+                percent_text(v.get("utilization")),
+                number_text(v.get("perplexity")),
+                number_text(v.get("dead_codes")),
+            ]
+        )
+    return rows
+
+
 def _health_table(meta: dict[str, Any]):
     from rich.table import Table
 
     health = meta.get("codebook_health") or {}
-    train = {row.get("level"): row for row in health.get("levels") or [] if isinstance(row, dict)}
-    val = {row.get("level"): row for row in health.get("validation") or [] if isinstance(row, dict)}
-    if not train and not val:
+    rows = health_rows(health.get("levels") or [], health.get("validation") or [])
+    if not rows:
         return None
     codebook = meta.get("codebook") or {}
     size = f" ({codebook['levels']} levels x {codebook['size']} codes)" if codebook else ""
     table = Table(title=f"Codebook health{size}", title_justify="left")
-    for column in ("level", "utilization", "perplexity", "dead codes", "val utilization", "val perplexity"):
+    for column in HEALTH_HEADERS:
         table.add_column(column, justify="right")
-    for level in sorted(set(train) | set(val), key=str):
-        t, v = train.get(level, {}), val.get(level, {})
-        table.add_row(
-            str(level),
-            percent_text(t.get("utilization")),
-            number_text(t.get("perplexity")),
-            number_text(t.get("dead_codes")),
-            percent_text(v.get("utilization")),
-            number_text(v.get("perplexity")),
-        )
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

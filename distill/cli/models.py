@@ -11,9 +11,10 @@ from pathlib import Path
 import typer
 
 from distill.cli.errors import exit_on_user_error
+from distill.cli.help import DistillTyper
 from distill.cli.model_report import NONE, duration_text, number_text, percent_text, render_info, vocoder_text
 
-models_app = typer.Typer(
+models_app = DistillTyper(
     help="Your model library: list, inspect, add, tag, delete and repair models.", no_args_is_help=True
 )
 
@@ -107,7 +108,7 @@ def info(
 def add(
     file: Path = typer.Argument(..., help="A .distillgan file (e.g. from `distill package --output`)."),
     name: str = typer.Option(None, "--name", help="Library name (default: the name the file carries)."),
-    tag: list[str] = typer.Option([], "--tag", help="A tag to add (repeatable)."),
+    tag: list[str] = typer.Option([], "--tag", metavar="<str>", help="A tag to add (repeatable)."),
     library: Path = typer.Option(None, "--library", help=_LIBRARY_HELP),
 ) -> None:
     """Copy a model file into the library."""
@@ -179,7 +180,7 @@ def package(
     prior: Path = typer.Option(None, "--prior", help="Prior run trained on that VQ-VAE's codes."),
     vocoder: Path = typer.Option(None, "--vocoder", help="Vocoder run (model=vocoder)."),
     name: str = typer.Option(..., "--name", help="Model name in the library."),
-    tag: list[str] = typer.Option([], "--tag", help="A tag (repeatable)."),
+    tag: list[str] = typer.Option([], "--tag", metavar="<str>", help="A tag (repeatable)."),
     library: Path = typer.Option(None, "--library", help=_LIBRARY_HELP),
     output: Path = typer.Option(
         None, "--output", help="Write the .distillgan file here instead of adding it to the library."

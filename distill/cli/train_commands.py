@@ -58,8 +58,9 @@ def train_prior(
     ctx: typer.Context,
     vqvae: Path = typer.Option(..., "--vqvae", help="The RVQ-VAE run folder whose codes the prior learns."),
 ) -> None:
-    """Train the transformer prior over a trained RVQ-VAE's codes (same folder as that run, unless
-    you pass data.path=...); extra arguments are Hydra overrides."""
+    """Train the transformer prior over a trained RVQ-VAE's codes; extra arguments are Hydra overrides.
+
+    It trains on the folder of that RVQ-VAE's run unless you pass data.path=..."""
     _launch("distill train-prior", ["model=prior", f"model.vqvae={vqvae.expanduser().resolve()}", *ctx.args])
 
 
@@ -67,8 +68,10 @@ def train_vocoder(
     ctx: typer.Context,
     folder: Path = typer.Argument(..., help="Folder of recordings (searched recursively)."),
 ) -> None:
-    """Train the model's own vocoder (mel -> audio; Vocos by default) on FOLDER; extra arguments are Hydra
-    overrides (model/discriminator=full for the paper's discriminators, trainer=gpu)."""
+    """Train the model's own vocoder (mel -> audio) on FOLDER; extra arguments are Hydra overrides.
+
+    Vocos by default (model/generator=hifigan_v2 for HiFi-GAN V2); model/discriminator=full for the
+    paper's discriminators, trainer=gpu for a GPU."""
     _launch(
         "distill train-vocoder", ["model=vocoder", f"data.path={folder.expanduser().resolve()}", *ctx.args]
     )

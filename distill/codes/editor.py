@@ -145,7 +145,7 @@ class CodeEditor:
 
     def save(self, path: str | Path) -> Path:
         """Write the session as JSON, atomically."""
-        from distill.bundle.format import atomic_write
+        from distill.files import atomic_write
 
         path = Path(path)
         data = json.dumps(self.session()).encode()

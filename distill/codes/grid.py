@@ -172,7 +172,7 @@ class CodeGrid:
         """Write a ``.codes`` file atomically (a crash never leaves half a file under ``path``)."""
         from safetensors.torch import save
 
-        from distill.bundle.format import atomic_write
+        from distill.files import atomic_write
 
         path = Path(path)
         header = {"format": FORMAT, "version": FORMAT_VERSION, **self.metadata()}

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from distill.audio.mel import MelConfig
-from distill.bundle.format import atomic_write
+from distill.files import atomic_write
 
 _MEL = MelConfig()  # the fixed distill mel: its hop and sample rate set the time axis
 

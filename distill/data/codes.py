@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,6 +42,7 @@ from distill.audio.mel import log_mel, silence_frame
 from distill.codes.convert import decode_windowed
 from distill.data.datamodule import SoundFolderDataModule
 from distill.data.store import PreparedFile
+from distill.files import write_npy_atomic
 from distill.nn.code_layout import flatten_grid
 from distill.nn.vqvae import RVQVAE
 from distill.weights import state_dict_digest
@@ -246,7 +245,7 @@ class CodeGridDataModule(SoundFolderDataModule):
             mel = log_mel(augmented[None], self.mel_config)[0, :, : prepared.n_frames]
         grid = self._encode(net, mel, padded_columns)
         if cached is not None:
-            _save_atomic(cached, grid.to(torch.int16).numpy())
+            write_npy_atomic(cached, grid.to(torch.int16).numpy())
         return grid
 
     @torch.no_grad()
@@ -319,15 +318,3 @@ class CodeGridDataModule(SoundFolderDataModule):
             "vqvae": {"run": self.vqvae_source, "digest": self.vqvae_digest},
             "sounds": self.shape.as_dict() if self.shape is not None else None,
         }
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array, allow_pickle=False)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -2,8 +2,9 @@
 
 The cache is keyed by the file's content hash plus the mel config fingerprint and a pipeline
 version, so renaming a file keeps its entry, editing it (or changing the mel) misses, and a
-second epoch or run never decodes audio again. Entries are written to a temporary folder and
-renamed into place, so an interrupted preparation never leaves a half entry behind.
+second epoch or run never decodes audio again. Entries are written to a hidden, pid-tagged staging
+folder (``distill.files``) and renamed into place, so an interrupted preparation never leaves a half
+entry behind, and two trainings preparing the same folder at once end with one entry per file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,9 +21,21 @@ import torch
 
 from distill.audio.io import LoadedAudio, UnusableAudioError, load_audio
 from distill.audio.mel import MelConfig, log_mel
+from distill.files import (
+    DiskFullError,
+    fsync_directory,
+    remove_abandoned_temps,
+    temp_path_for,
+    write_npy_atomic,
+    write_text_atomic,
+)
 
 # Bump when preparation (decoding, resampling, padding, mel) changes meaning: old entries miss.
 PIPELINE_VERSION = 1
+# A staging folder is removed as abandoned only once its writer is gone AND it is this old: a cache
+# shared by several machines (a sweep on a cluster) holds staging folders of pids this machine
+# cannot see, and a leftover costs only disk space until then.
+_ABANDONED_AFTER_S = 3600.0
 
 
 @dataclass(kw_only=True)
@@ -102,16 +114,25 @@ class MelCache:
 
     def _write_entry(self, entry: Path, meta: dict, *, arrays: dict[str, np.ndarray]) -> None:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+        remove_abandoned_temps(entry.parent, min_age_s=_ABANDONED_AFTER_S)
+        staging = temp_path_for(entry)
+        staging.mkdir()
         try:
-            for name, array in arrays.items():
-                np.save(staging / f"{name}.npy", array)
-            (staging / "meta.json").write_text(json.dumps(meta))
-            os.replace(staging, entry)
-        except OSError:
-            # Another process (DDP rank, parallel sweep job) stored the same entry first: keep theirs.
-            if not (entry / "meta.json").exists():
-                raise
+            try:
+                for name, array in arrays.items():
+                    write_npy_atomic(staging / f"{name}.npy", array)
+                write_text_atomic(staging / "meta.json", json.dumps(meta))
+            except DiskFullError as error:
+                raise DiskFullError(entry, error.error) from None  # not the staging folder's name
+            try:
+                os.replace(staging, entry)
+            except OSError:
+                # Another process (DDP rank, parallel sweep job) stored the same entry first, and a
+                # folder cannot be renamed onto a non-empty one: keep theirs, which holds the same.
+                if not (entry / "meta.json").exists():
+                    raise
+            else:
+                fsync_directory(entry.parent)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

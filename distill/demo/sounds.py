@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.files import write_wav_atomic
+
 SR = 44100
 
 
@@ -115,8 +117,6 @@ TAKES = 2
 def write_demo_sounds(folder: Path, *, seed: int = 0) -> list[Path]:
     """Write ``TAKES`` takes of each instrument as 16-bit WAVs at 44.1 kHz (``kick_1.wav``, ...),
     each peak-normalised to between -1 and -7 dBFS (takes differ in level too)."""
-    import soundfile as sf
-
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
@@ -125,6 +125,6 @@ def write_demo_sounds(folder: Path, *, seed: int = 0) -> list[Path]:
             audio = make(rng)
             audio = 0.89 * rng.uniform(0.5, 1.0) * audio / np.abs(audio).max()
             path = folder / f"{name}_{take}.wav"
-            sf.write(str(path), audio.astype(np.float32), SR, subtype="PCM_16")
+            write_wav_atomic(path, audio.astype(np.float32), SR, subtype="PCM_16")
             paths.append(path)
     return paths

@@ -17,8 +17,12 @@ Variations (``--count N``): ``output_paths(Path("out.wav"), 3)`` -> ``out-0.wav`
 ``out-2.wav`` (index zero-padded to the width of ``N - 1`` so they sort; file ``i`` holds seed
 ``seed + i``); a count of 1 keeps the name.
 
-Both files are encoded in memory first, then written atomically (temp file in the same folder, fsync,
-rename), so a failed export leaves any earlier file under the final name intact.
+Both files are encoded in memory first, then written atomically (``distill.files.atomic_write``: temp
+file in the same folder, fsync, rename), the audio first and its sidecar last. So whatever stops an
+export (an error, a full disk, a kill) leaves under the final names either the earlier pair, or the
+new audio with or without its sidecar, never half a file and never a sidecar describing other audio:
+an earlier sidecar of ``path`` is removed just before the new audio is renamed into place. A kill
+leaves at most a hidden temp file, which ``distill.files.remove_abandoned_temps`` clears.
 """
 
 from __future__ import annotations
@@ -27,15 +31,16 @@ import io
 import json
 import math
 import numbers
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from distill.audio.io import resample
-from distill.bundle.format import atomic_write
 from distill.errors import UserError
+from distill.files import atomic_write
 from distill.generation.sidecar import sidecar_json, sidecar_path
 
 # Rates outside this range are almost certainly a typo (e.g. 48 for 48000); every format here
@@ -51,12 +56,15 @@ class _FileFormat:
     soundfile_format: str
     subtypes: dict[str, str]  # our name -> soundfile subtype
     default_subtype: str
+    # The same sound and settings write the same bytes; not Ogg, whose streams get a random serial
+    # number from libsndfile (the decoded samples are identical).
+    byte_exact: bool = True
 
 
 FORMATS: dict[str, _FileFormat] = {
     "wav": _FileFormat("WAV", {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}, "pcm24"),
     "flac": _FileFormat("FLAC", {"pcm16": "PCM_16", "pcm24": "PCM_24"}, "pcm24"),  # FLAC has no float
-    "ogg": _FileFormat("OGG", {"vorbis": "VORBIS"}, "vorbis"),  # lossy: no bit depth
+    "ogg": _FileFormat("OGG", {"vorbis": "VORBIS"}, "vorbis", byte_exact=False),  # lossy: no bit depth
 }
 
 
@@ -200,7 +208,19 @@ def export_audio(
     )
 
     _make_parent(path)
-    atomic_write(path, lambda handle: handle.write(audio_bytes))
+    old_sidecar = sidecar_path(path)
+
+    def write_audio(handle: BinaryIO) -> None:
+        handle.write(audio_bytes)
+        handle.flush()
+        os.fsync(handle.fileno())  # (atomic_write's own fsync then has nothing left to do)
+        # A sidecar already beside ``path`` describes the sound about to be replaced. It goes now,
+        # once the new audio is safely in its temp file, just before the rename: a failure or a kill
+        # up to here leaves the old pair whole, and none after it a sidecar of other audio.
+        old_sidecar.unlink(missing_ok=True)
+
+    # The audio first, its sidecar last: a sidecar never names a file that is not there yet.
+    atomic_write(path, write_audio)
     if result.sidecar_path is not None and sidecar_bytes is not None:
         atomic_write(result.sidecar_path, lambda handle: handle.write(sidecar_bytes))
     return result

@@ -1,9 +1,11 @@
 """The sidecar JSON next to an exported sound: everything needed to make the same file again.
 
 ``<file name>.json`` beside the audio (``out.wav`` -> ``out.wav.json``, so ``out.wav`` and ``out.flac``
-never share one) holds the sound's metadata (model, generation parameters, seed, versions, filled by
-the pipeline), the export settings, what the export did, and the audio file's sha256.
-``read_sidecar(...).export_options`` are exactly the keyword arguments of ``export_audio``.
+never share one) holds the sound's metadata (model, generation parameters, seed, filled by the pipeline;
+``distill generate`` adds the model file's path and sha256), the export settings, what the export
+did, the audio file's sha256, and once, under ``software``, the versions that made and wrote it.
+``read_sidecar(...).export_options`` are exactly the keyword arguments of ``export_audio``;
+``distill generate --from <sidecar>`` remakes the file from it.
 """
 
 from __future__ import annotations
@@ -85,12 +87,21 @@ def sidecar_json(
 
     from distill import __version__
 
+    metadata = dict(audio.metadata)
+    # What made the samples (a generated sound records its torch) and what wrote the file, once.
+    made_with = metadata.pop("versions", None)
+    software = {
+        **(made_with if isinstance(made_with, dict) else {}),
+        "distill": __version__,
+        "soxr": soxr.__version__,
+        "libsndfile": sf.__libsndfile_version__,
+    }
     data = {
         "format": SIDECAR_MARKER,
         "version": SIDECAR_VERSION,
         "audio_file": result.path.name,
         "sha256": hashlib.sha256(audio_bytes).hexdigest(),
-        "metadata": audio.metadata,
+        "metadata": metadata,
         "source": {"sample_rate": audio.sample_rate, "n_samples": len(audio.samples)},
         "export": {
             "sample_rate": result.sample_rate,
@@ -108,10 +119,6 @@ def sidecar_json(
             "gain_db": result.gain_db,
             "clip_samples_avoided": result.clip_samples_avoided,
         },
-        "software": {
-            "distill": __version__,
-            "soxr": soxr.__version__,
-            "libsndfile": sf.__libsndfile_version__,
-        },
+        "software": software,
     }
     return (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8")

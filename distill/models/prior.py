@@ -78,4 +78,6 @@ class PriorModule(L.LightningModule):
         self.log_dict(metrics)
 
     def configure_optimizers(self):
-        return configure_optimization(self, self.optimizer_factory, self.scheduler_factory, interval="step")
+        return configure_optimization(
+            self, self.optimizer_factory, self.scheduler_factory, interval="step", name="lr/prior"
+        )

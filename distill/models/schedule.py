@@ -72,15 +72,26 @@ def configure_optimization(
     scheduler_factory: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
     *,
     interval: str,
+    name: str,
 ):
     """``configure_optimizers`` of a one-optimizer module: its optimizer and its scheduler. A
     :class:`BudgetSchedule` reads the module's trainer and steps every optimizer step; any other
-    scheduler steps every ``interval`` ("step" or "epoch"), as the module's runs always stepped it."""
+    scheduler steps every ``interval`` ("step" or "epoch"), as the module's runs always stepped it.
+
+    ``name`` is what LearningRateMonitor logs the rate as (e.g. ``lr/vqvae``); without it the
+    rate would be ``lr-AdamW``, named after the optimizer's class rather than what it trains.
+    """
     optimizer = optimizer_factory(params=module.parameters())
     if scheduler_factory is None:
-        return optimizer
-    scheduler = scheduler_factory(optimizer=optimizer)
+        # LearningRateMonitor takes names from scheduler configs only: a constant rate still gets a
+        # (no-op) scheduler so that it is logged under the same name as a scheduled one.
+        scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    else:
+        scheduler = scheduler_factory(optimizer=optimizer)
     if isinstance(scheduler, BudgetSchedule):
         scheduler.progress = lambda: budget_progress(module.trainer)
         interval = "step"
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+    return {
+        "optimizer": optimizer,
+        "lr_scheduler": {"scheduler": scheduler, "interval": interval, "name": name},
+    }

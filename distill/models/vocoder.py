@@ -179,4 +179,10 @@ class VocoderModule(L.LightningModule):
     def configure_optimizers(self):
         opt_g = self.generator_optimizer(params=self.generator.parameters())
         opt_d = self.discriminator_optimizer(params=self.discriminator.parameters())
-        return [opt_g, opt_d], [self.scheduler(optimizer=opt_g), self.scheduler(optimizer=opt_d)]
+        # Named, so LearningRateMonitor logs lr/generator and lr/discriminator (by default both
+        # would be lr-AdamW and lr-AdamW-1, telling nobody which is which).
+        schedulers = [
+            {"scheduler": self.scheduler(optimizer=opt_g), "name": "lr/generator"},
+            {"scheduler": self.scheduler(optimizer=opt_d), "name": "lr/discriminator"},
+        ]
+        return [opt_g, opt_d], schedulers

@@ -125,4 +125,6 @@ class VQVAEModule(L.LightningModule):
 
     def configure_optimizers(self):
         # A scheduler other than the budget's (e.g. in an older run's config) steps per epoch, as it always did.
-        return configure_optimization(self, self.optimizer_factory, self.scheduler_factory, interval="epoch")
+        return configure_optimization(
+            self, self.optimizer_factory, self.scheduler_factory, interval="epoch", name="lr/vqvae"
+        )

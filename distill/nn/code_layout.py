@@ -1,6 +1,6 @@
 """Token order of the code prior: a code grid flattened into one sequence.
 
-DESIGN.md fixes the order: column by column (time), inside a column row by row (freq), inside a
+docs/DESIGN.md fixes the order: column by column (time), inside a column row by row (freq), inside a
 cell level by level. Token ``t`` of a clip therefore sits at
 
     column = t // (rows * levels),  row = (t // levels) % rows,  level = t % levels
@@ -71,7 +71,7 @@ class CodeLayout:
 
 
 def flatten_grid(codes: torch.Tensor) -> torch.Tensor:
-    """codes [B, Q, R, C] -> tokens [B, C*R*Q] in DESIGN.md order (column, then row, then level)."""
+    """codes [B, Q, R, C] -> tokens [B, C*R*Q] in docs/DESIGN.md order (column, then row, then level)."""
     if codes.dim() != 4:
         raise ValueError(f"flatten_grid expects codes [B, Q, R, C], got shape {tuple(codes.shape)}")
     batch = codes.shape[0]

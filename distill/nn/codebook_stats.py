@@ -1,7 +1,8 @@
 """Codebook health of a residual quantizer, measured from the codes it emits.
 
 Plain torch and no Lightning: the codebook-health callback and the bundle's health snapshot both
-use this. Metric names follow one scheme: ``codebook/level{i}/{utilization,perplexity,dead_codes}``.
+use this. Metric names follow one scheme: ``codebook/{split}/level{i}/{utilization,perplexity,dead_codes}``
+(split: ``train`` or ``val``, right after ``codebook/`` so a dashboard puts the two side by side).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ class LevelHealth:
     perplexity: float  # exp(entropy) of the usage distribution: 1 = one code, K = uniform; 0 = nothing seen
     dead_codes: int  # codebook_size - codes used at least once
 
-    def metrics(self) -> dict[str, float]:
-        prefix = f"codebook/level{self.level}"
+    def metrics(self, split: str) -> dict[str, float]:
+        prefix = f"codebook/{split}/level{self.level}"
         return {
             f"{prefix}/utilization": self.utilization,
             f"{prefix}/perplexity": self.perplexity,
@@ -82,13 +83,6 @@ class CodebookUsage:
     def health(self) -> list[LevelHealth]:
         """Per-level health of everything seen since the last reset."""
         return _health(self.counts)
-
-    def metrics(self) -> dict[str, float]:
-        """Flat ``codebook/level{i}/{utilization,perplexity,dead_codes}`` dict for a logger."""
-        out: dict[str, float] = {}
-        for level in self.health():
-            out.update(level.metrics())
-        return out
 
 
 def health_from_codes(codes: torch.Tensor, codebook_size: int) -> list[LevelHealth]:

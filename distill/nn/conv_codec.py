@@ -4,7 +4,7 @@ The encoder maps a mel [B, 128, T] to a latent grid [B, D, 8, T/16] (four stride
 in frequency and time); the decoder mirrors it back. Both are fully convolutional in time with
 zero 'same' padding and no normalisation layer, so encoding a long clip in one piece equals
 encoding crops of it wherever the receptive field stays inside the crop (the code grid of a clip
-of any length is one continuous grid, DESIGN.md).
+of any length is one continuous grid, docs/DESIGN.md).
 
 Receptive field (the deliberate choice): with the residual blocks' time kernel at 1, all temporal
 context comes from the 3x3 stem and the four kernel-4 stride-2 convolutions, which gives exactly

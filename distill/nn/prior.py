@@ -146,7 +146,7 @@ class PriorBlock(nn.Module):
 
 
 class CodePrior(nn.Module):
-    """Autoregressive prior p(codes) over RVQ-VAE code grids in DESIGN.md token order.
+    """Autoregressive prior p(codes) over RVQ-VAE code grids in docs/DESIGN.md token order.
 
     A GPT-2-style decoder (Radford et al., 2019, "Language Models are Unsupervised Multitask
     Learners": pre-norm blocks, learned positions) used as a prior over discrete VQ codes as in

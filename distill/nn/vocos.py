@@ -105,7 +105,7 @@ class VocosGenerator(MelGenerator):
 
     magnitude_residual: the head's log-magnitude is added to log(pinv(mel filterbank) @ exp(mel)),
         the magnitude a filterbank inverse reads straight off the mel, so the network only learns
-        a correction (and the phase). Measured on 2 CPU cores (DESIGN.md): mel L1 1.03 at step 0,
+        a correction (and the phase). Measured on 2 CPU cores (docs/DESIGN.md): mel L1 1.03 at step 0,
         and about twice as far in the same budget as without it. The correction's weights start at
         zero, so at step 0 the magnitude is exactly the filterbank inverse.
     mel_consistency_iterations: at inference (eval mode), this many times: render, re-analyse the

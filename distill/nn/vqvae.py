@@ -1,6 +1,6 @@
 """RVQ-VAE: mel -> continuous latent grid -> residual codes -> mel.
 
-The code grid of a clip is [levels, freq_rows, time_cols] = [Q, 8, ceil(T / 16)] (DESIGN.md). Any
+The code grid of a clip is [levels, freq_rows, time_cols] = [Q, 8, ceil(T / 16)] (docs/DESIGN.md). Any
 clip length is accepted: the mel is padded with digital-silence frames to a multiple of 16 (what
 the clip "continues" with after it ends) and the reconstruction is trimmed back.
 """

@@ -32,6 +32,7 @@ from distill.nn.conv_codec import ConvEncoder
 from distill.nn.prior import CodePrior
 from distill.nn.vocos import VocosGenerator
 from distill.nn.vqvae import RVQVAE
+from distill.runs import RunSummary
 from distill.vocoders.generator import GeneratorVocoder
 
 
@@ -286,7 +287,7 @@ def test_real_runs_round_trip_through_a_model_file(trained: dict[str, Path], tmp
     assert_same_state(model.vocoder_generator.state_dict(), reference.generator.state_dict())
     assert torch.equal(model.vocoder("bundled")(mel), reference(mel))
 
-    summary = json.loads((trained["vqvae"] / "summary.json").read_text())
+    summary = RunSummary.read(trained["vqvae"]).to_dict()
     meta = packaged.metadata
     assert meta["dataset"] == summary["dataset"] and meta["dataset"]["file_count"] == 8
     assert meta["codebook_health"]["levels"] == summary["codebook_health"]
@@ -298,7 +299,7 @@ def test_real_runs_round_trip_through_a_model_file(trained: dict[str, Path], tmp
     assert meta["training"]["vqvae"]["steps"] == torch.load(best, weights_only=True)["global_step"] > 0
     # Lightning counts both optimizers' steps; the entry counts the packaged checkpoint's generator
     # updates, as its quality was measured on (the best by val/loss), and its kind is its own.
-    vocoder_summary = json.loads((trained["vocoder"] / "summary.json").read_text())
+    vocoder_summary = RunSummary.read(trained["vocoder"]).to_dict()
     vocoder_best = torch.load(vocoder_summary["checkpoints"]["best"], weights_only=True)
     assert meta["vocoder"]["steps"] == int(vocoder_best["state_dict"]["generator_updates"]) > 0
     assert meta["vocoder"]["type"] == "vocos" and meta["vocoder"]["quality"]["files"] >= 1

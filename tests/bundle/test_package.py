@@ -92,7 +92,7 @@ def summary(model: str, step: int, **sections) -> dict:
         "tier": "small",
         "global_step": step,
         "epochs": 2,
-        "final_metrics": {"train/loss": 1.5, "val/loss": 1.25, "lr-AdamW": 0.001},
+        "final_metrics": {"train/loss": 1.5, "val/loss": 1.25, "lr/vqvae": 0.001},
         "dataset": DATASET,
         "checkpoints": {"last": "checkpoints/last.ckpt"},
         "loss_history": [
@@ -166,7 +166,7 @@ def fake_prior_run(run_dir: Path, vqvae_run: Path, vqvae_digest: str | None):
 def fake_vocoder_run(run_dir: Path, *, overrides: tuple[str, ...] = ()):
     config = resolved_config([*TINY_VOCODER, *overrides])
     generator = hydra.utils.instantiate(config["model"]["generator"])
-    final = {"train/mel_l1": 0.8, "val/mel_l1": 0.9, "val/mstft": 2.1, "lr-AdamW": 2e-4}
+    final = {"train/mel_l1": 0.8, "val/mel_l1": 0.9, "val/mstft": 2.1, "lr/generator": 2e-4}
     # What VocoderQualityRecord writes: the best epoch's held-out scores and the generator updates.
     quality = {"mel_l1": 0.85, "mstft": 2.0, "files": 2, "epoch": 0, "generator_updates": 10}
     recorded = {"type": "vocos", "name": "Vocos", "generator_updates": 14, "quality": quality}
@@ -273,7 +273,7 @@ def test_package_registers_the_model_with_its_training_record(runs: FakeRuns, li
     contents = read_model_file(entry.path)
     assert contents.components["vqvae"].config_yaml == (runs.vqvae / "config.yaml").read_text()
     assert "skipped_steps" not in contents.components["vqvae"].state_dict
-    assert not list(library.root.glob(".packaging-*"))  # the staging folder is gone
+    assert not list(library.root.rglob(".*"))  # no stage or temp file left
 
 
 def test_packaged_model_loads_with_the_runs_weights(runs: FakeRuns, library: ModelLibrary) -> None:
@@ -457,4 +457,4 @@ def test_eight_concurrent_package_processes_make_eight_entries(runs: FakeRuns, l
     with sqlite3.connect(library.index_path) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert con.execute("SELECT count(*) FROM models").fetchone() == (count,)
-    assert not list(library.root.glob(".packaging-*"))
+    assert not list(library.root.rglob(".*"))  # no stage or temp file left

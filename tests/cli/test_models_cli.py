@@ -141,7 +141,8 @@ def test_list_and_info_on_an_empty_library(library: ModelLibrary) -> None:
     missing = run("models", "info", "drums", "--library", str(library.root))
     assert missing.exit_code == 2 and "Traceback" not in missing.output
     assert missing.output.strip().splitlines() == [
-        f"error: The library at {library.root} has no model 'drums': no name or id matches it."
+        f"error: The library at {library.root} has no model 'drums'; it has no models yet: make one with"
+        " `distill package` (or copy a .distillgan file in with `distill models add`)."
     ]
 
 

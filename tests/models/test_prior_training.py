@@ -1,6 +1,5 @@
 """Smoke run of the prior: tiny VQ-VAE -> codes -> prior -> 3 s of sampled codes -> mel; resume."""
 
-import json
 import math
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from distill.codes.sampling import sample
 from distill.data.codes import CodeGridDataModule
 from distill.errors import UserError
 from distill.models.loading import load_trained_module
+from distill.runs import RunSummary
 from distill.train import train
 from distill.weights import state_dict_digest
 
@@ -60,7 +60,7 @@ def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
     assert metrics["val/perplexity"] == pytest.approx(math.exp(metrics["val/loss"]), rel=1e-4)
     assert 2.0 < metrics["val/nll_level0"] < 6.0
 
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = RunSummary.read(run_dir).to_dict()
     assert summary["vqvae"]["digest"] == digest
     assert summary["memorization_last"]["n_generated"] == 3  # final weights; "memorization" is the best's
     report = summary["memorization"]
@@ -110,5 +110,27 @@ def test_package_true_bundles_the_prior_with_its_vqvae(vqvae_run, compose_cfg, t
     _, objects = train(compose_cfg(overrides))
     entry = ModelLibrary(root=tmp_path / "library").get("tiny-prior")
     assert entry.components == ("vqvae", "prior")
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = RunSummary.read(tmp_path / "run").to_dict()
     assert summary["packaged"] == str(entry.path)
+
+
+def test_prior_samples_are_previewed_as_grids_and_audio(trained_runs, compose_cfg, tmp_path):
+    import soundfile as sf
+
+    overrides = [
+        *TINY_PRIOR,
+        *SHORT_RUN,
+        f"model.vqvae={trained_runs['vqvae']}",
+        "callbacks.prior_samples.every_n_epochs=1",
+        "callbacks.prior_samples.num_samples=2",
+        "callbacks.prior_samples.columns=3",
+        f"callbacks.prior_samples.vocoder.run={trained_runs['vocoder']}",
+    ]
+    train(compose_cfg(overrides))
+    folders = sorted((tmp_path / "run" / "previews").glob("prior_epoch_*"))
+    assert [folder.name for folder in folders] == ["prior_epoch_000", "prior_epoch_001"]
+    names = sorted(path.name for path in folders[-1].iterdir())
+    assert names == ["sample_0.png", "sample_0.wav", "sample_1.png", "sample_1.wav"]
+    audio, rate = sf.read(folders[-1] / "sample_0.wav")
+    assert rate == 44100 and len(audio) == 3 * 16 * 512  # 3 columns of 16 mel frames
+    assert 0 < abs(audio).max() <= 1.0

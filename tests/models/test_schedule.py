@@ -74,6 +74,7 @@ class _Tiny(L.LightningModule):
             lambda params: torch.optim.SGD(params, lr=0.1),
             lambda optimizer: BudgetSchedule(optimizer, final_factor=0.0),
             interval="epoch",  # a budget schedule steps every step whatever the module's interval
+            name="lr/tiny",
         )
 
 
@@ -102,3 +103,37 @@ def test_a_time_budget_counts_when_it_is_spent_first(tmp_path):
     timer.time_elapsed = lambda stage="train": 3.0  # 3 of 5 s spent, but 0 of 8000 steps
     timer.time_remaining = lambda stage="train": 2.0
     assert budget_progress(trainer) == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("scheduled", [True, False])
+def test_the_learning_rate_is_logged_under_the_modules_name(tmp_path, scheduled):
+    """lr/<name> with or without a scheduler, never the optimizer class's lr-SGD."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    class Named(_Tiny):
+        def configure_optimizers(self):
+            schedule = (lambda optimizer: BudgetSchedule(optimizer)) if scheduled else None
+            return configure_optimization(
+                self,
+                lambda params: torch.optim.SGD(params, lr=0.1),
+                schedule,
+                interval="step",
+                name="lr/tiny",
+            )
+
+    monitor = LearningRateMonitor(logging_interval="step")
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        logger=L.pytorch.loggers.CSVLogger(tmp_path),
+        callbacks=[monitor],
+        max_epochs=1,
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    module = Named()
+    trainer.fit(module)
+    assert list(monitor.lrs) == ["lr/tiny"]
+    assert monitor.lrs["lr/tiny"][0] == pytest.approx(0.1)
+    assert module.rates[-1] == pytest.approx(0.1) or scheduled  # no scheduler: the rate stays put

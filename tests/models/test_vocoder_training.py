@@ -1,7 +1,6 @@
 """Smoke runs of the vocoder: regression steps then adversarial ones on tiny audio, an exact resume,
 the recorded held-out quality, HiFi-GAN still selectable, and fine-tuning on RVQ-VAE output."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from conftest import SHORT_RUN, TINY_HIFIGAN, TINY_VOCODER, make_sound_folder
 from distill.models.loading import load_trained_module
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.vocos import VocosGenerator
+from distill.runs import RunSummary
 from distill.train import train
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def test_vocos_trains_validates_records_quality_and_resumes(compose_cfg, tmp_pat
     for name in ("val/mel_l1", "val/mstft", "train/discriminator", "train/mel_l1", "train/mstft"):
         assert torch.isfinite(torch.tensor(metrics[name])), name
     assert metrics["val/loss"] == metrics["val/mstft"]  # the best checkpoint is the closest to real audio
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary = RunSummary.read(tmp_path / "run").to_dict()
     recorded = summary["vocoder"]
     assert (recorded["type"], recorded["name"], recorded["generator_updates"]) == ("vocos", "Vocos", 6)
     history = [row["val/mstft"] for row in summary["loss_history"] if "val/mstft" in row]
@@ -64,7 +64,7 @@ def test_hifigan_v2_stays_selectable(compose_cfg, tmp_path: Path):
         compose_cfg([*TINY_HIFIGAN, *SHORT_RUN, f"data.path={folder}", "data=small", "trainer.max_epochs=1"])
     )
     assert isinstance(objects["model"].generator, HifiGanGenerator)
-    assert objects["summary"]["vocoder"]["type"] == "hifigan"
+    assert objects["summary"].vocoder["type"] == "hifigan"
     assert torch.isfinite(torch.tensor(metrics["val/mstft"]))
 
 

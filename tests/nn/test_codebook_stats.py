@@ -46,14 +46,14 @@ def test_accumulates_over_batches_and_resets():
 def test_metrics_names_are_namespaced_per_level():
     usage = CodebookUsage(num_levels=2, codebook_size=4)
     usage.update(torch.tensor([0, 1, 2, 3, 0, 0, 0, 0]).view(1, 2, 1, 4))
-    metrics = usage.metrics()
+    metrics = {name: value for level in usage.health() for name, value in level.metrics("train").items()}
     assert metrics == {
-        "codebook/level0/utilization": 1.0,
-        "codebook/level0/perplexity": pytest.approx(4.0),
-        "codebook/level0/dead_codes": 0.0,
-        "codebook/level1/utilization": 0.25,
-        "codebook/level1/perplexity": pytest.approx(1.0),
-        "codebook/level1/dead_codes": 3.0,
+        "codebook/train/level0/utilization": 1.0,
+        "codebook/train/level0/perplexity": pytest.approx(4.0),
+        "codebook/train/level0/dead_codes": 0.0,
+        "codebook/train/level1/utilization": 0.25,
+        "codebook/train/level1/perplexity": pytest.approx(1.0),
+        "codebook/train/level1/dead_codes": 3.0,
     }
     assert all(isinstance(v, float) for v in metrics.values())
 

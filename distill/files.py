@@ -1,0 +1,183 @@
+"""Writing files so that a crash, a kill or a full disk never leaves half of one under its name.
+
+Every file distill writes (model files, checkpoints, run summaries, exported audio, code grids,
+plots, caches) goes through ``atomic_write``: a temp file in the same folder, fsync, rename over
+the final name, fsync of the folder. The temp file is hidden and carries the writer's pid, so
+``remove_abandoned_temps`` can tell the leftovers of a killed process from a write in progress;
+a staging folder named with ``temp_path_for`` (a cache entry being filled) is told apart the same way.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from distill.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Errors that mean "no room": no space left, over the file-size limit, over the quota.
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)-[0-9a-f]{16}\.tmp$")
+
+
+class DiskFullError(UserError):
+    """A write ran out of room; nothing was left under the final name."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.path = path
+        self.error = error  # kept so a caller can name the file the user knows instead of a temp
+        super().__init__(
+            f"Cannot write {path}: {os.strerror(error.errno or errno.ENOSPC).lower()} "
+            "(disk full or file-size limit). Nothing was written; free some space and run it again."
+        )
+
+
+def is_disk_full(error: BaseException) -> bool:
+    return _no_room(error) is not None
+
+
+def _no_room(error: BaseException | None) -> OSError | None:
+    """The "no room" OSError behind ``error``, if any. Writers that call ``write`` from C (torch.save)
+    raise their own error while handling it, so the OSError is in the chain, not on top."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in _NO_ROOM:
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def temp_path_for(path: Path) -> Path:
+    """The hidden temp name ``atomic_write`` uses for ``path`` (never ends in the real suffix)."""
+    return path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(8)}.tmp"
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``path`` with ``write(handle)``: temp file, fsync, rename over ``path``, fsync the folder.
+
+    A disk that fills up (or a file-size limit) raises ``DiskFullError`` with the temp file removed
+    and any earlier ``path`` untouched.
+    """
+    path = Path(path)
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_for(path)
+    # os.open rather than tempfile: mode 0o666 lets the umask decide permissions, as for any new file.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException as error:
+        temp.unlink(missing_ok=True)
+        if (no_room := _no_room(error)) is not None:
+            raise DiskFullError(path, no_room) from None
+        raise
+    fsync_directory(folder)
+    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, lambda handle: handle.write(data))
+
+
+class _PlainWriter:
+    """Only ``write``: numpy writes a real file with C fwrite, whose failure carries no errno (a full
+    disk would pass for another error); to anything else it writes in chunks through ``write``."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.write = handle.write
+
+
+def write_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
+    """``np.save`` (never pickling) through ``atomic_write``."""
+    import numpy as np
+
+    return atomic_write(path, lambda handle: np.save(_PlainWriter(handle), array, allow_pickle=False))
+
+
+def write_wav_atomic(
+    path: str | Path, samples: np.ndarray, sample_rate: int, *, subtype: str | None = None
+) -> Path:
+    """A WAV file (``subtype`` None: soundfile's default, 16-bit PCM) through ``atomic_write``.
+
+    Encoded in memory first: soundfile writes a file object through C callbacks that print a failed
+    write and carry on, so a full disk would show as a garbled error after pages of noise.
+    """
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, sample_rate, format="WAV", subtype=subtype)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make renames and unlinks in ``folder`` durable (a no-op on Windows, which cannot open folders)."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OverflowError:  # no process has such a pid, so no writer of ours made that name: leave it
+        return True
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def remove_abandoned_temps(folder: Path, *, min_age_s: float = 0.0) -> list[Path]:
+    """Delete temp files (and staging folders) in ``folder`` left by writers that no longer run.
+
+    ``min_age_s``: also require that long since the leftover last changed, for folders that
+    processes on other machines write too (their pids mean nothing here).
+    """
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if not match or pid_alive(int(match["pid"])):
+            continue
+        try:
+            if min_age_s and now - entry.lstat().st_mtime < min_age_s:
+                continue
+        except FileNotFoundError:  # its writer just renamed or removed it
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            # ignore_errors: another cleaner may be removing the same leftover at the same time.
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed

@@ -1,0 +1,142 @@
+"""Seconds per training step of the three models with the default configs, and generation speed,
+on the CPU or a GPU (``--trainer gpu``): the numbers behind the README's "what to expect".
+
+Trains each model for ``--steps`` optimizer steps on FOLDER through ``distill.train.train`` (the
+code a user's run goes through; RVQ-VAE, then the prior on its codes, then the vocoder), times
+every training batch after the first few, packages the three runs and times generation.
+
+    .venv/bin/python experiments/bench_train_step.py FOLDER [--trainer cpu|gpu] [--steps 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from distill.train import compose_config, train
+
+WARMUP = 5
+
+
+class StepTimer(L.Callback):
+    """Wall-clock per training batch and how many optimizer steps it took (the vocoder's GAN phase
+    steps the generator and the discriminator: 2 per batch, its regression phase 1)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, int]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.started, self.step = time.perf_counter(), trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.rows.append((time.perf_counter() - self.started, trainer.global_step - self.step))
+
+
+def run(kind: str, overrides: list[str], output: Path, steps: int) -> tuple[StepTimer, Path]:
+    import distill.train as train_module
+
+    timer = StepTimer()
+    original = train_module.instantiate_callbacks
+    train_module.instantiate_callbacks = lambda cfg: [*original(cfg), timer]
+    try:
+        cfg = compose_config(
+            [
+                f"model={kind}",
+                f"paths.output_dir={output}",
+                f"trainer.max_steps={steps}",
+                "logger=csv",
+                *overrides,
+            ]
+        )
+        train(cfg)
+    finally:
+        train_module.instantiate_callbacks = original
+    return timer, output
+
+
+def describe(kind: str, timer: StepTimer) -> list[str]:
+    rows = timer.rows[WARMUP:] or timer.rows
+    lines = []
+    for per_batch, phase in ((1, "regression" if kind == "vocoder" else ""), (2, "adversarial")):
+        times = [seconds for seconds, stepped in rows if stepped == per_batch]
+        if times:
+            label = f"{kind} {phase}".strip()
+            lines.append(f"{label:<22} {statistics.median(times):8.3f} s/batch  ({len(times)} batches timed)")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--trainer", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--steps", type=int, default=60)
+    args = parser.parse_args()
+    common = [
+        f"data.path={args.folder.resolve()}",
+        f"trainer={args.trainer}",
+        "trainer.enable_progress_bar=false",
+    ]
+    device = "cuda" if args.trainer == "gpu" else "cpu"
+    print(f"torch {torch.__version__}, device {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        lines = []
+        vq_timer, vqvae = run(
+            "vqvae", [*common, f"paths.cache_dir={root / 'cache'}"], root / "vqvae", args.steps
+        )
+        lines += describe("vqvae", vq_timer)
+        prior_timer, prior = run(
+            "prior",
+            [
+                *common,
+                f"model.vqvae={vqvae}",
+                f"paths.cache_dir={root / 'cache'}",
+                "callbacks.early_stopping=null",
+            ],
+            root / "prior",
+            args.steps,
+        )
+        lines += describe("prior", prior_timer)
+        # Past the regression phase halfway, so both phases are timed.
+        vocoder_overrides = [
+            *common,
+            f"paths.cache_dir={root / 'cache'}",
+            f"model.regression_steps={args.steps // 3}",
+        ]
+        voc_timer, vocoder = run("vocoder", vocoder_overrides, root / "vocoder", args.steps)
+        lines += describe("vocoder", voc_timer)
+        print(
+            "\n".join(
+                ["", f"training on {args.trainer} ({args.folder.name}, default configs, data=auto):", *lines]
+            )
+        )
+
+        from distill import DistillModel, generate
+        from distill.bundle.package import package_runs
+
+        packaged = package_runs(
+            vqvae=vqvae, prior=prior, vocoder=vocoder, name="bench", output=root / "bench.distillgan"
+        )
+        model = DistillModel.load(packaged.path, device=device)
+        for seconds in (4.0, 10.0):
+            generate(model, 1.0, mode="continuous", seed=0)  # warm-up
+            started = time.perf_counter()
+            audio = generate(model, seconds, mode="continuous", seed=1)
+            took = time.perf_counter() - started
+            print(
+                f"generate {seconds:4.0f} s continuous on {device}: {took:6.2f} s ({audio.duration_s / took:5.1f}x real time)"
+            )
+
+
+if __name__ == "__main__":
+    main()
