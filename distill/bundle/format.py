@@ -191,6 +191,14 @@ def read_manifest(path: str | Path) -> Manifest:
         return _parse_manifest(path, archive)
 
 
+def content_digest(manifest: Manifest) -> str:
+    """sha256 over the digests of every member but the manifest: the weights and configs, which
+    alone decide what a model renders. Stays put when only metadata changes (a recorded
+    evaluation, tags), which rewrites the file and so changes its own sha256."""
+    listing = "\n".join(f"{name} {digest}" for name, digest in sorted(manifest.sha256.items()))
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+
+
 def verify_model_file(path: str | Path) -> Manifest:
     """Run every check ``read_model_file`` runs, without decoding tensors."""
     return _read_verified(Path(path))[0]

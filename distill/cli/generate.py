@@ -142,13 +142,18 @@ def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from distill.bundle.format import content_digest, read_manifest
     from distill.bundle.model import DistillModel
     from distill.files import remove_abandoned_temps
     from distill.generation.export import output_paths
     from distill.generation.pipeline import run_generation
 
     loaded = DistillModel.load(plan.model, library=library)
-    model_file = {"file": str(loaded.path.resolve()), "sha256": file_sha256(loaded.path)}
+    model_file = {
+        "file": str(loaded.path.resolve()),
+        "sha256": file_sha256(loaded.path),
+        "content_sha256": content_digest(read_manifest(loaded.path)),
+    }
     count = len(plan.sounds)
     audio_format = plan.export["format"]
     base = plan.output
@@ -298,6 +303,7 @@ def find_recorded_model(model: dict[str, Any], where: Path, library: Path | None
     names the file found when its sha256 differs, or says that none was found."""
     from distill.bundle.catalog import ModelLibrary, default_library_root
     from distill.bundle.errors import LibraryError
+    from distill.bundle.format import content_digest, read_manifest
 
     lib = ModelLibrary(root=library if library is not None else default_library_root())
     wanted, name, file = (model.get(key) for key in ("sha256", "name", "file"))
@@ -317,7 +323,12 @@ def find_recorded_model(model: dict[str, Any], where: Path, library: Path | None
         )
     if not isinstance(wanted, str):  # a sidecar written before model files were hashed
         return named[0]
+    content = model.get("content_sha256")
     for path in dict.fromkeys(path.resolve() for path in named):  # each file hashed once
+        # The weights and configs decide the sound: a file whose metadata changed since (a recorded
+        # evaluation, new tags) still remakes it; the file's own sha256 for older sidecars.
+        if isinstance(content, str) and content_digest(read_manifest(path)) == content:
+            return path
         if file_sha256(path) == wanted:
             return path
     raise UserError(

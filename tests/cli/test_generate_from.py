@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from tiny_library import tiny_library
+from tiny_library import tiny_library, tiny_model_file
 from typer.testing import CliRunner
 
 from distill import __version__
 from distill.bundle.catalog import ModelLibrary
+from distill.bundle.format import content_digest, read_manifest
 from distill.cli.main import app
 
 
@@ -73,6 +74,7 @@ def test_the_sidecar_names_the_vocoder_kind_the_model_file_and_the_versions_once
     sidecar = json.loads(text)
     model_file = ModelLibrary(root=library).resolve("tiny")
     assert sidecar["metadata"]["model"]["sha256"] == sha256(model_file)
+    assert sidecar["metadata"]["model"]["content_sha256"] == content_digest(read_manifest(model_file))
     assert sidecar["metadata"]["model"]["file"] == str(model_file.resolve())
     assert sidecar["metadata"]["vocoder_used"]["kind"] == "hifigan"  # the kind, not a class name
     assert "versions" not in sidecar["metadata"]
@@ -123,16 +125,25 @@ def test_from_finds_the_model_by_its_id_in_another_library_under_another_name(li
     assert (tmp_path / "b.wav").read_bytes() == sound.read_bytes()
 
 
-def test_a_changed_model_is_one_error_and_writes_nothing(library, tmp_path):
+def test_metadata_changes_still_remake_but_other_weights_are_one_error(library, tmp_path):
     own = copy_library(library, tmp_path / "lib")
     assert run("generate", "tiny", "-d", "0.5", "-o", tmp_path / "a.wav", "--library", own).exit_code == 0
-    ModelLibrary(root=own).tag("tiny", ["retagged"])  # rewrites the file: another sha256
+    # Tags (or a recorded evaluation) rewrite the file, so its sha256 changes; its weights do not.
+    ModelLibrary(root=own).tag("tiny", ["retagged"])
     result = run("generate", "--from", tmp_path / "a.wav", "-o", tmp_path / "b.wav", "--library", own)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b.wav").read_bytes() == (tmp_path / "a.wav").read_bytes()
+    # The same name with other weights cannot remake it.
+    retrained = tiny_model_file(tmp_path / "other.distillgan", name="tiny", seed=5)
+    shutil.copy(retrained, own / "models" / "tiny.distillgan")
+    for index in own.glob("catalog.sqlite*"):
+        index.unlink()
+    result = run("generate", "--from", tmp_path / "a.wav", "-o", tmp_path / "c.wav", "--library", own)
     line = one_error_line(result)
     assert "tiny.distillgan is not the one that made the sound" in line and "bit for bit" in line
-    assert not (tmp_path / "b.wav").exists()
+    assert not (tmp_path / "c.wav").exists()
     (own / "models" / "tiny.distillgan").unlink()  # and a model that is nowhere
-    gone = one_error_line(run("generate", "--from", tmp_path / "a.wav", "-o", tmp_path / "b.wav",
+    gone = one_error_line(run("generate", "--from", tmp_path / "a.wav", "-o", tmp_path / "c.wav",
                               "--library", own))  # fmt: skip
     assert "No model 'tiny'" in gone and "distill models add" in gone
 
