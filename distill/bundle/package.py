@@ -285,6 +285,10 @@ def package_runs(
         if not output.parent.is_dir():
             raise PackagingError(f"Cannot write {output}: the folder {output.parent} does not exist.")
     else:
+        # The stage of an earlier packaging killed here goes first, even when this one stops at a
+        # taken name (a killed run may have placed its file before it could remove its stage), and
+        # before any writing: on a full disk it holds the room this one needs.
+        remove_abandoned_temps(lib.root)
         _check_name_free(lib, name)
 
     sources = {"vqvae": vqvae, "prior": prior, "vocoder": vocoder}
@@ -315,10 +319,8 @@ def package_runs(
         return PackagedModel(path=output, metadata=metadata, entry=None)
     lib.root.mkdir(parents=True, exist_ok=True)
     # Staged in the library folder (same disk, outside models/ so repair never sees it) under a
-    # hidden pid-tagged name, which the library's next change removes if this process is killed
-    # (the stage of an earlier killed packaging goes first: on a full disk it holds the room this
-    # one needs); add() copies it into place under the write lock.
-    remove_abandoned_temps(lib.root)
+    # hidden pid-tagged name, which the library's next change removes if this process is killed;
+    # add() copies it into place under the write lock.
     staged = temp_path_for(lib.root / f"{name}{MODEL_SUFFIX}")
     try:
         write_model_file(staged, payloads, metadata)

@@ -169,6 +169,20 @@ def test_the_next_change_settles_what_a_killed_writer_left(tmp_path: Path) -> No
     assert assert_consistent(library) == ["kept", "new", "placed"]
 
 
+def test_a_rerun_stopped_by_the_taken_name_still_clears_the_killed_stage(tmp_path: Path) -> None:
+    """Killed after its file was placed, before it removed its stage: the rerun stops at the taken
+    name, and the stage goes all the same (the kill test's 'late' moment, made certain)."""
+    runs = make_fake_runs(tmp_path)
+    library = ModelLibrary(root=tmp_path / "library")
+    package_runs(**package_args(runs, library))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    stage = library.root / f".drums.distillgan.{int(dead.stdout)}-{'2' * 16}.tmp"
+    stage.write_bytes(library.path_for("drums").read_bytes())
+    with pytest.raises(ModelExistsError, match="already has that name"):
+        package_runs(**package_args(runs, library))
+    assert not stage.exists() and assert_consistent(library) == ["drums"]
+
+
 # --- a full disk ---------------------------------------------------------------------------------
 
 LIMITED = textwrap.dedent(
