@@ -70,15 +70,16 @@ _POSITIVE = {"batch_size", "val_batch_size", "crop_frames", "val_crop_frames", "
 
 def check_node(node: DictConfig, schema: type, prefix: str) -> None:
     """Each key of ``node`` that ``schema`` names holds a value of its type (and range)."""
-    typed = {field.name for field in dataclasses.fields(schema)}
-    present = {key: node[key] for key in node if key in typed}
+    kinds = {field.name: field.type for field in dataclasses.fields(schema)}
     base = OmegaConf.structured(schema)
-    for key, value in present.items():
+    for key in (key for key in node if key in kinds):
+        value = node[key]
         try:
             checked = OmegaConf.merge(base, {key: value})[key]
         except ValidationError:
-            kind = dataclasses.fields(schema)[[f.name for f in dataclasses.fields(schema)].index(key)].type
-            raise SettingError(f"{prefix}.{key}={value} is not valid: it takes {_describe(kind)}.") from None
+            raise SettingError(
+                f"{prefix}.{key}={value} is not valid: it takes {_describe(kinds[key])}."
+            ) from None
         if key in _POSITIVE and checked is not None and checked < 1:
             raise SettingError(f"{prefix}.{key}={value} is not valid: it must be at least 1.")
         if key == "val_fraction" and not 0 <= checked < 1:

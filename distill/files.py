@@ -42,10 +42,6 @@ class DiskFullError(UserError):
         )
 
 
-def is_disk_full(error: BaseException) -> bool:
-    return _no_room(error) is not None
-
-
 def _no_room(error: BaseException | None) -> OSError | None:
     """The "no room" OSError behind ``error``, if any. Writers that call ``write`` from C (torch.save)
     raise their own error while handling it, so the OSError is in the chain, not on top."""

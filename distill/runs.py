@@ -40,7 +40,6 @@ CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.json"
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
-INTERRUPTED_CHECKPOINT = "interrupted.ckpt"
 
 
 class ResumeError(UserError):

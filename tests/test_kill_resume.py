@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT, TINY_PRIOR, TINY_VOCODER, TINY_VQVAE, make_sound_folder
+from test_train import train_py_env
 
 from distill.runs import (
     AtomicCheckpointIO,
@@ -37,12 +38,7 @@ RUN = [
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "tests"),
-        "DISTILL_CACHE_DIR": str(tmp_path / "cache"),
-        "DISTILL_LOG_DIR": str(tmp_path / "logs"),
-    }
+    return {**train_py_env(tmp_path), "PYTHONPATH": str(ROOT / "tests")}  # tests/step_marker.py
 
 
 def _train_py(args: list[str], tmp_path: Path, **popen) -> subprocess.Popen:

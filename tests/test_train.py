@@ -145,16 +145,20 @@ def test_nan_loss_skips_the_step_and_training_goes_on(compose_cfg, tmp_path: Pat
     assert torch.isfinite(module.training_step(batch_of(torch.randn(2, 128, 32)), 2)["loss"])
 
 
-def run_train_py(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {
+def train_py_env(tmp_path: Path) -> dict[str, str]:
+    """The environment train.py runs in for a test: its cache and logs inside ``tmp_path``."""
+    return {
         **os.environ,
         "DISTILL_CACHE_DIR": str(tmp_path / "cache"),
         "DISTILL_LOG_DIR": str(tmp_path / "logs"),
     }
+
+
+def run_train_py(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=tmp_path,
-        env=env,
+        env=train_py_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=600,
