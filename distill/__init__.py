@@ -1,11 +1,18 @@
 """distill: generative models of one person's sound collection.
 
-The public API, ``from distill import DistillModel, CodeGrid, generate``::
+The public API, ``from distill import DistillModel, CodeGrid, generate, ...``::
 
     model = DistillModel.load("drums")          # a library name, an id or a .distillgan path
     grid = model.encode("kick.wav")             # a CodeGrid: levels x rows x ~186 ms columns
     audio = model.render(grid.slice_seconds(0, 0.5))
-    hit = generate(model, seed=3)               # a new sound (one-shot or continuous)
+    hit = model.generate(seed=3)                # a new sound (one-shot or continuous): .audio, .grid, .mel
+    hit.audio.save("hit.wav")                   # with a sidecar JSON that remakes it
+    again = model.remake("hit.wav.json")        # the same sound again
+    audio = generate(model, seed=3)             # the same as model.generate(seed=3).audio
+
+``GenerationParams`` holds every generation setting; ``CodeEditor`` (and ``CodeEditorWidget`` in
+a notebook) edits code grids with undo and replayable sessions; ``plot_generation`` and
+``plot_edit`` draw a mel over its code grid.
 
 Importing the package is cheap on purpose: these names, and the torch, Lightning and friends
 behind them, load on first use.
@@ -18,16 +25,34 @@ from typing import TYPE_CHECKING
 
 # name -> module that defines it
 _PUBLIC = {
-    "DistillModel": "distill.bundle.model",
+    "DistillModel": "distill.model",
+    "generate": "distill.model",
     "CodeGrid": "distill.codes.grid",
-    "generate": "distill.generation.pipeline",
+    "GenerationParams": "distill.generation.params",
+    "CodeEditor": "distill.codes.editor",
+    "CodeEditorWidget": "distill.codes.widget",
+    "plot_generation": "distill.codes.plot",
+    "plot_edit": "distill.codes.plot",
 }
-__all__ = ["CodeGrid", "DistillModel", "__version__", "generate"]
+__all__ = [
+    "CodeEditor",
+    "CodeEditorWidget",
+    "CodeGrid",
+    "DistillModel",
+    "GenerationParams",
+    "__version__",
+    "generate",
+    "plot_edit",
+    "plot_generation",
+]
 
 if TYPE_CHECKING:
-    from distill.bundle.model import DistillModel
+    from distill.codes.editor import CodeEditor
     from distill.codes.grid import CodeGrid
-    from distill.generation.pipeline import generate
+    from distill.codes.plot import plot_edit, plot_generation
+    from distill.codes.widget import CodeEditorWidget
+    from distill.generation.params import GenerationParams
+    from distill.model import DistillModel, generate
 
     __version__: str
 

@@ -15,10 +15,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
-from distill import config_resolvers
-from distill.config_schema import check_settings
+from distill.config import resolvers
+from distill.config.schema import check_settings
 from distill.console import tidy_training_console
-from distill.data.tiers import CONFIG_DIR, resolve_auto_tier
+from distill.data.tiers import resolve_auto_tier
 from distill.errors import UserError
 from distill.runs import (
     RunSummary,
@@ -32,15 +32,7 @@ from distill.runs import (
 log = logging.getLogger(__name__)
 
 
-config_resolvers.register()
-
-
-def compose_config(overrides: list[str]) -> DictConfig:
-    """configs/train.yaml composed outside a Hydra app (benchmarks, scripts); give paths.* explicitly."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+resolvers.register()
 
 
 def instantiate_callbacks(callbacks_cfg: DictConfig | None) -> list[L.Callback]:

@@ -117,14 +117,13 @@ def main() -> None:
     print(f"   encode + render {total:.3f} s (target <= 1 s): {'met' if total <= 1.0 else 'NOT met'}")
 
     from distill.codes import edits
+    from distill.codes.grid import Region
 
     other = model.encode(clip(10.0, seed=2))
     two_s = round(2.0 / grid.column_seconds)
     middle = (grid.columns - two_s) // 2
     plain = {
-        "transplant 2 s, all rows": lambda: edits.transplant(
-            grid, edits.Region(middle, middle + two_s), other, 0
-        ),
+        "transplant 2 s, all rows": lambda: edits.transplant(grid, Region(middle, middle + two_s), other, 0),
         "cut 2 s": lambda: edits.cut(grid, middle, middle + two_s),
         "loop 2 s x 3": lambda: edits.loop(grid, middle, middle + two_s, 3),
         "insert 1 s of silence": lambda: edits.insert_silence(grid, model, at=middle, columns=two_s // 2),

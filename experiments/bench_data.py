@@ -62,7 +62,7 @@ def epoch_seconds(datamodule) -> float:
 
 
 def compose_train(overrides: list[str]):
-    from distill.train import compose_config
+    from distill.config import compose_config
 
     return compose_config([*overrides, "paths.output_dir=/tmp", "paths.cache_dir=/tmp"])
 

@@ -30,8 +30,8 @@ def build_small_tier_model(workdir: Path):
     import torch
     from omegaconf import OmegaConf
 
-    from distill.bundle.model import DistillModel
-    from distill.train import compose_config
+    from distill.config import compose_config
+    from distill.model import DistillModel
 
     common = ["data=small", "data.path=/unused", f"paths.output_dir={workdir}", f"paths.cache_dir={workdir}"]
     vqvae_cfg = compose_config(["model=vqvae", *common])

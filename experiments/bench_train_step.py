@@ -19,7 +19,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from distill.train import compose_config, train
+from distill.config import compose_config
+from distill.train import train
 
 WARMUP = 5
 

@@ -13,7 +13,7 @@ real-time factor of each on 10 s of audio, and a PNG per generator: real vs rend
 Run it alone on a quiet machine (another torch process on the 2 cores slows every step 2-5x):
 
     .venv/bin/python experiments/bench_vocoder_quality.py FOLDER HELDOUT_FOLDER [--minutes 10]
-        [--variants vocos hifigan_v2 vocos_plain ...] [--vqvae RUN] [--out outputs/bench-vocoder-quality]
+        [--variants vocos hifigan vocos_plain ...] [--vqvae RUN] [--out outputs/bench-vocoder-quality]
 
 A generator with the inference-time mel-matching pass (``mel_consistency_iterations``) is also
 scored at the end without it ("no mel match"): the pass changes no weights.
@@ -36,16 +36,16 @@ import torch
 
 from distill.audio.io import UnusableAudioError, is_audio_path, load_audio
 from distill.audio.mel import MelConfig, log_mel, mel_filterbank
-from distill.bundle.model import VOCODER_CHUNK_FRAMES
+from distill.config import compose_config, options
+from distill.model import VOCODER_CHUNK_FRAMES
 from distill.nn.vocos import InverseSTFT
-from distill.train import compose_config
 from distill.vocoders.generator import GeneratorVocoder
 from distill.vocoders.quality import VocoderQuality, measure_vocoder
 
-# name -> overrides of the vocoder config; the family's members first.
+# name -> overrides of the vocoder config; the family's members first (each named as its kind).
+FAMILY = options("model/generator")
 VARIANTS = {
-    "vocos": ["model/generator=vocos"],
-    "hifigan_v2": ["model/generator=hifigan_v2"],
+    **{kind: [f"model/generator={kind}"] for kind in FAMILY},
     "vocos_plain": ["model/generator=vocos", "model.generator.magnitude_residual=false"],
     "vocos_regression": ["model/generator=vocos", "model.regression_steps=1000000000"],
     "vocos_mrd": ["model/generator=vocos", "model/discriminator=mrd"],
@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="training recordings")
     parser.add_argument("heldout", type=Path, help="held-out recordings (another kit, other notes)")
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget of each generator")
-    parser.add_argument("--variants", nargs="+", default=["vocos", "hifigan_v2"], choices=sorted(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=FAMILY, choices=sorted(VARIANTS))
     parser.add_argument("--vqvae", type=Path, default=None, help="RVQ-VAE run for the fine-tuning comparison")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("outputs/bench-vocoder-quality"))

@@ -24,11 +24,11 @@ import torch
 
 from distill.audio.io import is_audio_path, load_audio
 from distill.audio.mel import log_mel
-from distill.bundle.model import DistillModel
-from distill.cli.evaluation_report import evaluation_lines, evaluation_table
 from distill.evaluation.generation import collection_files, evaluate_generation
 from distill.generation.params import GenerationParams
 from distill.generation.pipeline import run_generation
+from distill.model import DistillModel
+from distill.report.tables import evaluation_lines, evaluation_table
 
 PICTURED = 8
 

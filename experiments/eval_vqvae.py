@@ -20,9 +20,9 @@ import torch
 
 from distill.audio.mel import MelConfig
 from distill.callbacks.codebook_health import format_health_table, health_table
-from distill.cli.errors import exit_on_user_error
 from distill.data.scan import scan_folder
 from distill.data.store import DecodingStore
+from distill.errors import UserError
 from distill.models.loading import load_trained_module, load_vocoder
 from distill.nn.codebook_stats import CodebookUsage
 from distill.nn.gan_losses import MultiResolutionSTFTDistance
@@ -37,12 +37,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(2)
-    with exit_on_user_error():
+    try:
         module, _ = load_trained_module(args.run)
         store = DecodingStore(mel_config=MelConfig())
         report = scan_folder(args.folder, store=store)
         report.require_usable()
         vocoder = load_vocoder(args.vocoder) if args.vocoder else None
+    except UserError as error:  # one line, as the CLI prints it, not a traceback
+        raise SystemExit(f"error: {error}") from None
     mstft = MultiResolutionSTFTDistance(resolutions=[[512, 128, 512], [1024, 256, 1024], [2048, 512, 2048]])
     distances, floors = [], []
     net = module.net

@@ -25,6 +25,7 @@ def main() -> None:
 
     from distill import DistillModel
     from distill.codes import edits
+    from distill.codes.grid import Region
     from distill.codes.plot import plot_edit
 
     model = DistillModel.load(args.model, library=args.library)
@@ -33,7 +34,7 @@ def main() -> None:
     third = max(1, a.columns // 3)
     shown = {
         "transplant": (
-            edits.transplant(a, edits.Region(0, half, rows=(a.rows // 2, a.rows)), b, 0),
+            edits.transplant(a, Region(0, half, rows=(a.rows // 2, a.rows)), b, 0),
             (0, half, (a.rows // 2, a.rows), None),
         ),
         "morph": (edits.morph(a, b, model, weight=[0.0, 1.0]), None),

@@ -13,8 +13,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from distill.config import compose_config
 from distill.demo.sounds import write_demo_sounds
-from distill.train import compose_config, train
+from distill.train import train
 
 _MEDIA_FIELDS = {"_type", "bins", "values", "format", "height", "width", "path", "sha256", "size",
                  "captions", "count", "filenames", "audio", "sampleRates"}  # fmt: skip

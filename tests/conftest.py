@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from distill.config import CONFIG_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / "configs"
 
 
 def write_tone(
@@ -45,15 +46,15 @@ def sound_folder(tmp_path: Path) -> Path:
 
 
 def compose(overrides: list[str], *, output_dir: Path):
-    """Compose configs/train.yaml like `train.py` would, with runtime paths set for a test."""
+    """Compose train.yaml like `train.py` would, with runtime paths set for a test."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    from distill import config_resolvers
+    from distill.config import resolvers
 
-    config_resolvers.register()  # what train.py's import does; configs use ${dead_code_threshold:…}
+    resolvers.register()  # what train.py's import does; configs use ${dead_code_threshold:…}
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
@@ -121,7 +122,7 @@ TINY_VOCODER = [
 # The same with a debug-size HiFi-GAN (V2's structure, narrow) as the generator.
 TINY_HIFIGAN = [
     *TINY_VOCODER[:2],
-    "model/generator=hifigan_v2",
+    "model/generator=hifigan",
     "model.generator.upsample_initial_channel=16",
     *TINY_VOCODER[5:],
 ]

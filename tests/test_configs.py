@@ -7,11 +7,8 @@ import pytest
 from conftest import CONFIG_DIR, make_sound_folder
 from omegaconf import OmegaConf
 
+from distill.config import load_option, options
 from distill.train import instantiate_callbacks, instantiate_loggers
-
-
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def test_every_group_has_its_options():
@@ -20,16 +17,16 @@ def test_every_group_has_its_options():
     assert options("logger") == ["csv", "many", "wandb"]
     assert options("codebook") == ["k128", "k256", "k64", "tier"]
     assert options("model") == ["prior", "vocoder", "vqvae"]
-    assert options("model/generator") == ["hifigan_v2", "vocos"]
     assert options("model/discriminator") == ["full", "light", "mrd"]
 
 
-def fake_vqvae_run(run_dir: Path, folder: Path) -> Path:
-    """A run folder with just the config.yaml the prior's config reads its grid shape from."""
+def fake_vqvae_run(run_dir: Path, folder: Path, mel: dict | None = None) -> Path:
+    """A run folder with just the config.yaml the prior's config reads its grid shape from
+    (``mel``: its data.mel node; none, as a config.yaml may lack one)."""
     run_dir.mkdir(parents=True)
     settings = {
         "model": {"net": {"quantizer": {"num_levels": 3, "codebook_size": 64}}},
-        "data": {"path": str(folder)},
+        "data": {"path": str(folder), **({"mel": mel} if mel is not None else {})},
     }
     OmegaConf.save(OmegaConf.create(settings), run_dir / "config.yaml")
     return run_dir
@@ -38,10 +35,18 @@ def fake_vqvae_run(run_dir: Path, folder: Path) -> Path:
 def test_prior_takes_grid_shape_and_folder_from_its_vqvae_run(compose_cfg, tmp_path: Path):
     run = fake_vqvae_run(tmp_path / "vq", tmp_path / "sounds")
     cfg = compose_cfg(["model=prior", f"model.vqvae={run}", "data=medium"])
-    assert (cfg.model.net.levels, cfg.model.net.codebook_size) == (3, 64)
+    assert (cfg.model.net.levels, cfg.model.net.codebook_size, cfg.model.net.rows) == (3, 64, 8)
     assert (cfg.model.net.hidden, cfg.model.net.layers) == (256, 4)
     assert cfg.data.path == str(tmp_path / "sounds") and cfg.data.vqvae == str(run)
     assert cfg.data._target_ == "distill.data.codes.CodeGridDataModule"
+
+
+def test_the_prior_reads_its_rows_from_the_vqvae_runs_mel(compose_cfg, tmp_path: Path):
+    """Rows = the run's mel bands / the cell (16); a run's config.yaml names the mel by its target."""
+    target = {"_target_": "distill.audio.mel.MelConfig"}
+    for name, mel, rows in (("as-run", target, 8), ("narrow", {**target, "n_mels": 64}, 4)):
+        run = fake_vqvae_run(tmp_path / name, tmp_path / "sounds", mel=mel)
+        assert compose_cfg(["model=prior", f"model.vqvae={run}"]).model.net.rows == rows, name
 
 
 @pytest.mark.parametrize("model", options("model"))
@@ -74,12 +79,52 @@ def test_every_vocoder_generator_and_discriminator_option_builds(compose_cfg, ge
     )
     module = hydra.utils.instantiate(cfg.model)
     assert isinstance(module.generator, MelGenerator)
-    assert module.generator.kind == {"vocos": "vocos", "hifigan_v2": "hifigan"}[generator]
+    assert module.generator.kind == generator
     assert isinstance(module.discriminator, DiscriminatorSet)
     members = {"full": ["mpd", "msd"], "light": ["mpd", "msd"], "mrd": ["mpd", "mrd"]}[discriminator]
     assert list(module.discriminator.members) == members
-    # Each generator brings its own learning rate (configs/model/generator/*.yaml).
-    assert cfg.model.generator_optimizer.lr == {"vocos": 1e-3, "hifigan_v2": 2e-4}[generator]
+    # Each generator brings its own learning rate (model/generator/<kind>.yaml).
+    assert (
+        cfg.model.generator_optimizer.lr == load_option("model/generator", generator).generator_optimizer.lr
+    )
+
+
+def test_each_generator_option_is_named_as_its_kind():
+    """What lets lists, help texts and reports read the kinds from the tree (distill.vocoders.kinds)."""
+    from distill.nn.mel_generator import MelGenerator
+    from distill.vocoders.bigvgan import BigVGANVocoder
+    from distill.vocoders.kinds import generator_classes, vocoder_names
+
+    classes = generator_classes()
+    assert set(classes) == set(options("model/generator")) and "vocos" in classes
+    for option, generator in classes.items():
+        assert issubclass(generator, MelGenerator) and generator.kind == option, option
+    # The names read from the classes' source (no torch import) are what the classes say.
+    imported = [*classes.values(), BigVGANVocoder]
+    assert vocoder_names() == {vocoder.kind: vocoder.display_name for vocoder in imported}
+
+
+SETUP_KEYS = {"task_name", "next_step", "data", "callbacks", "package_components"}
+
+
+def test_each_model_kind_has_one_setup_file():
+    assert options("model_setup") == options("model")
+    for kind in options("model"):
+        setup = load_option("model_setup", kind)
+        assert set(setup) <= SETUP_KEYS and setup.task_name == kind, kind
+
+
+@pytest.mark.parametrize("kind", options("model"))
+@pytest.mark.parametrize("extra", [[], ["callbacks=none", "data=large"]])
+def test_a_model_kind_setup_lands_on_the_composed_config_and_nothing_else(compose_cfg, kind, extra):
+    """Composing with the kind's setup equals composing without it and merging the one file on top,
+    so the file says everything the kind brings (its runs' folder name included)."""
+    with_setup = compose_cfg([f"model={kind}", *extra])
+    without = OmegaConf.to_container(compose_cfg([f"model={kind}", "~model_setup", *extra]))
+    assert without["task_name"] == "train" and "package_components" not in without
+    merged = OmegaConf.merge(OmegaConf.create(without), load_option("model_setup", kind))
+    assert OmegaConf.to_container(merged) == OmegaConf.to_container(with_setup)
+    assert with_setup.task_name == kind
 
 
 @pytest.mark.parametrize("codebook", ["k64", "k128", "k256", "tier"])

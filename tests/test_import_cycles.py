@@ -1,10 +1,13 @@
 """``distill/`` has no import cycles, counting imports inside functions too (a late import only
 hides a cycle from Python, not from the design: data flows one way). Imports under
-``if TYPE_CHECKING:`` never run and name types only, so they do not count."""
+``if TYPE_CHECKING:`` never run and name types only, so they do not count. The CLI is on top:
+nothing else imports it."""
 
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "distill"
@@ -97,3 +100,17 @@ def test_distill_has_no_import_cycles():
 
 def test_a_cycle_is_found():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_only_the_cli_imports_the_cli():
+    # The library below, the CLI on top: a script or a notebook calls what the CLI calls.
+    graph = import_graph()
+    library = [name for name in graph if not name.startswith("distill.cli")]
+    assert [name for name in library if any(t.startswith("distill.cli") for t in graph[name])] == []
+    root = PACKAGE.parent
+    sources = {path: path.read_text() for path in (root / "experiments").glob("*.py")}
+    for path in (root / "notebooks").glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        sources[path] = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+    pattern = re.compile(r"^\s*(from|import)\s+distill\.cli\b", re.MULTILINE)
+    assert [path.name for path, text in sources.items() if pattern.search(text)] == []

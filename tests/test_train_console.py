@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CONFIG_DIR, SHORT_RUN, TINY_VQVAE, make_sound_folder
+from conftest import SHORT_RUN, TINY_VQVAE, make_sound_folder
 from test_train import run_train_py
 
-from distill.config_schema import SettingError, TrainerSchema, check_node
+from distill.config import options
+from distill.config.schema import SettingError, TrainerSchema, check_node
 from distill.runs import RunSummary
 
 
@@ -47,14 +48,13 @@ def test_hydra_help_names_the_app_shows_examples_and_only_user_groups(tmp_path: 
     text = result.stdout
     assert text.startswith("distill train:") and "powered by Hydra" not in text
     assert text.count("python train.py ") >= 3
-    for internal in ("model_callbacks", "model_data", "model_package", "model_task", "_base_"):
+    for internal in ("model_setup", "_base_"):
         assert internal not in text
     listed = {
         line.split()[0]: line for line in text.splitlines() if line.startswith("  ") and len(line.split()) > 1
     }
     for group in ("model", "data", "codebook", "trainer", "callbacks", "logger", "experiment", "debug"):
-        options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
-        assert all(option in listed[group] for option in options), group
+        assert all(option in listed[group] for option in options(group)), group
 
 
 @pytest.mark.slow
@@ -92,7 +92,7 @@ def test_schema_accepts_the_yaml_defaults_and_names_a_bad_key(compose_cfg):
 def test_wandb_without_the_package_is_one_clear_error(compose_cfg, monkeypatch):
     import importlib.util
 
-    from distill.config_schema import check_loggers
+    from distill.config.schema import check_loggers
 
     real = importlib.util.find_spec
     monkeypatch.setattr(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from conftest import NARROW_V2, tiny_rvqvae
 
 from distill.audio.envelope import CollectionShape
 from distill.audio.mel import MelConfig
-from distill.bundle.model import DistillModel
 from distill.errors import UserError
+from distill.model import DistillModel
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.prior import CodePrior
 from distill.nn.vqvae import RVQVAE
@@ -31,6 +32,8 @@ class TinyModel(DistillModel):
     id: str = "0123456789abcdef"
     mel_config: MelConfig = MelConfig()
     sounds: CollectionShape | None = None
+    path: Path | None = None  # not loaded from a file, so its sounds name no model file
+    content_sha256: str | None = None
     _vqvae_digest: str | None = None
 
     def select_vocoder(self, choice: str = "auto") -> VocoderSelection:

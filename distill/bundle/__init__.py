@@ -1,4 +1,5 @@
-"""Model files (``format``), the model library (``catalog``), packaging runs and loading models.
+"""Model files (``format``), the model library (``catalog``), building modules from a file's
+configs (``build``) and packaging runs; ``distill.model.DistillModel`` loads a model from them.
 
 ``locate_model`` lives here, free of torch, so that the CLI's library commands and
 ``DistillModel.load`` share one rule for "a path or a library name" without importing torch.

@@ -121,8 +121,8 @@ class CodebookHealthMonitor(L.Callback):
         self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         codes, frame_mask = outputs["codes"], outputs["frame_mask"]
-        # A code column covers 16 frames: count only columns that hold real audio, not padding.
-        columns = frame_mask[:, ::16][:, : codes.shape[-1]]  # [B, C]
+        # A code column covers frames_per_column frames: count only columns that hold real audio.
+        columns = frame_mask[:, :: pl_module.net.frames_per_column][:, : codes.shape[-1]]  # [B, C]
         masked = torch.where(columns[:, None, None, :], codes, torch.full_like(codes, -1))
         self._val_usage.update(masked.cpu())
 

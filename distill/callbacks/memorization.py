@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class MemorizationSettings:
-    """How the check samples and judges; the defaults live in configs/model_callbacks/prior.yaml."""
+    """How the check samples and judges; the defaults live in model_setup/prior.yaml."""
 
     num_samples: int
     window: int  # columns per verbatim window
@@ -33,13 +33,13 @@ class MemorizationSettings:
 
 
 def default_settings(**overrides) -> MemorizationSettings:
-    """The settings of configs/model_callbacks/prior.yaml (the single source of the defaults),
-    with any non-None ``overrides``: how on-demand checks run the training-time check."""
+    """The settings of the prior's setup (``model_setup/prior.yaml``, the single source of the
+    defaults), with any non-None ``overrides``: how on-demand checks run the training-time check."""
     from omegaconf import OmegaConf
 
-    from distill.data.tiers import CONFIG_DIR
+    from distill.config import load_option
 
-    node = OmegaConf.load(CONFIG_DIR / "model_callbacks" / "prior.yaml").memorization.settings
+    node = load_option("model_setup", "prior").callbacks.memorization.settings
     values = {key: value for key, value in OmegaConf.to_container(node).items() if key != "_target_"}
     values.update({key: value for key, value in overrides.items() if value is not None})
     return MemorizationSettings(**values)

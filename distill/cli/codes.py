@@ -1,4 +1,4 @@
-"""``distill encode / decode / edit`` and ``distill codes show``: sounds as code grids on disk.
+"""``distill encode / decode / edit`` and ``distill codes show / edits``: sounds as code grids on disk.
 
 A ``.codes`` file records the VQ-VAE that made it, so ``decode``, ``show`` and ``edit`` find the
 model in the library by that digest unless ``--model`` names one; a grid of another model's VQ-VAE
@@ -25,8 +25,8 @@ codes_app = DistillTyper(help="Look at code grids (.codes files).", no_args_is_h
 def _grid_and_model(codes_file: Path, model: str | None, library: Path | None):
     """The grid of ``codes_file`` and the model that decodes it, checked to belong together."""
     from distill.bundle import locate_model_for_vqvae
-    from distill.bundle.model import DistillModel
     from distill.codes.grid import CodeGrid
+    from distill.model import DistillModel
 
     grid = CodeGrid.load(codes_file)
     loaded = DistillModel.load(
@@ -47,7 +47,7 @@ def encode(
 ) -> None:
     """Encode AUDIO into MODEL's code grid and save it as a .codes file."""
     with exit_on_user_error():
-        from distill.bundle.model import DistillModel
+        from distill.model import DistillModel
 
         loaded = DistillModel.load(model, library=library)
         grid = loaded.encode(audio)
@@ -113,7 +113,10 @@ def edit(
     model: str = typer.Option(None, "--model", help=MODEL_OPTION_HELP),
     library: Path = typer.Option(None, "--library", help=LIBRARY_HELP),
 ) -> None:
-    """Replay a saved edit session's edits (the ones in effect) on a code grid."""
+    """Replay a saved edit session's edits (the ones in effect) on a code grid.
+
+    `distill codes edits` lists the edits a session can hold.
+    """
     with exit_on_user_error():
         from distill.codes.editor import CodeEditor
 
@@ -121,3 +124,19 @@ def edit(
         editor = CodeEditor.load(session, loaded, start=grid)
         path = editor.grid.save(output)
         print(f"wrote {path}: {len(editor.history)} edit(s) applied, {editor.grid.columns} columns")
+
+
+@codes_app.command("edits")
+def list_edits() -> None:
+    """List the edits an edit session can hold, with their parameters (defaults as JSON)."""
+    import json
+
+    from distill.codes.edits import EDITS, REQUIRED
+
+    print("Each edits the session's grid; source names a second grid added to the session.")
+    for name, edit in EDITS.items():
+        params = ", ".join(
+            key if default is REQUIRED else f"{key}={json.dumps(default)}"
+            for key, default in edit.parameters.items()
+        )
+        print(f"{name}({params}): {edit.summary.replace('``', '')}")

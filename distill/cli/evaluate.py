@@ -35,8 +35,8 @@ def evaluate(
     if not console.is_terminal:
         console.width = max(console.width, 120)  # a log or pipe: keep each table row on one line
     with exit_on_user_error():
-        from distill.bundle.model import DistillModel
         from distill.generation.params import GenerationParams
+        from distill.model import DistillModel
 
         GenerationParams(mode=mode, vocoder=vocoder, seed=seed).check()  # bad values fail before loading
         loaded = DistillModel.load(model, library=library)
@@ -58,10 +58,9 @@ def evaluate_and_show(
 ) -> dict:
     """Evaluate a loaded model (``settings``: those of ``evaluate_generation``), print the table and,
     with ``save``, record it in the model's file; ``distill package --evaluate`` runs this too."""
-    from distill.bundle.format import copy_model_file, read_manifest
-    from distill.cli.evaluation_report import evaluation_lines, evaluation_table
     from distill.evaluation.generation import evaluate_generation
     from distill.files import write_text_atomic
+    from distill.report.tables import evaluation_lines, evaluation_table
 
     with console.status("evaluating") as status:
         result = evaluate_generation(
@@ -75,8 +74,6 @@ def evaluate_and_show(
         write_text_atomic(json_out, json.dumps(recorded, indent=2) + "\n")
         console.print(f"wrote {json_out}")
     if save and loaded.path is not None:
-        # The weights are copied byte for byte; only the metadata gains the evaluation.
-        metadata = read_manifest(loaded.path).metadata
-        copy_model_file(loaded.path, loaded.path, metadata={**metadata, "evaluation": recorded})
+        result.record_in(loaded.path)
         console.print(f"recorded in {loaded.path}")
     return recorded

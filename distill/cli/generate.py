@@ -1,24 +1,25 @@
 """``distill generate``: new sounds from a model in the library (or a .distillgan file), and
 ``distill generate --from <sidecar>``: the sound a sidecar describes, made again bit for bit.
 
-Each written sound's sidecar records the model file's path and sha256 beside the resolved
-generation settings and the export settings, so ``--from`` finds that very file (by sha256 in the
-library, else at the recorded path or under the recorded name) and refuses, in one line, a model
-that was changed since.
+Each written sound's sidecar records the model file that made it beside the resolved generation
+settings and the export settings, so ``--from`` finds that very model
+(``distill.generation.remake``) and refuses, in one line, a model that was changed since.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from distill.cli.errors import exit_on_user_error
 from distill.errors import UserError
 from distill.generation.params import STAGES, GenerationParams
+
+if TYPE_CHECKING:
+    from distill.generation.remake import RecordedSound
 
 DEFAULTS = GenerationParams()
 # What --from takes besides the sidecar: everything else is the recorded sound's own.
@@ -33,7 +34,7 @@ class _Plan:
     sounds: list[GenerationParams]  # several: variations, written as out-0.wav, out-1.wav, ...
     output: Path | None  # None: <model name>.<format> here
     export: dict[str, Any]  # keyword arguments of Audio.save
-    replay_sha256: str | None = None  # --from: the sha256 the remade file should have (not Ogg)
+    recorded: RecordedSound | None = None  # --from: the sound to remake
 
 
 def generate(
@@ -142,18 +143,12 @@ def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from distill.bundle.format import content_digest, read_manifest
-    from distill.bundle.model import DistillModel
     from distill.files import remove_abandoned_temps
     from distill.generation.export import output_paths
-    from distill.generation.pipeline import run_generation
+    from distill.generation.remake import file_sha256
+    from distill.model import DistillModel
 
     loaded = DistillModel.load(plan.model, library=library)
-    model_file = {
-        "file": str(loaded.path.resolve()),
-        "sha256": file_sha256(loaded.path),
-        "content_sha256": content_digest(read_manifest(loaded.path)),
-    }
     count = len(plan.sounds)
     audio_format = plan.export["format"]
     base = plan.output
@@ -178,11 +173,13 @@ def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
                 if name != STAGES[0]:
                     progress.advance(task)
 
-            result = run_generation(loaded, params, on_stage=on_stage)
+            if plan.recorded is not None:
+                result = loaded.remake(plan.recorded, on_stage=on_stage)
+            else:
+                result = loaded.generate(params, on_stage=on_stage)
             progress.update(task, description=f"{label}: export")
             progress.advance(task)
-            audio = _with_model_file(result.audio, model_file)
-            written = audio.save(target, **plan.export)
+            written = result.audio.save(target, **plan.export)
             progress.advance(task)
             if index == 0:  # once the first file is written (bad export settings fail first)
                 console.print(f"mode: {result.params.mode}; {escape(result.vocoder.reason)}")
@@ -195,7 +192,8 @@ def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
                 console.print(f"[yellow]warning:[/] {escape(written.path.name)}: {escape(warning)}")
             if written.peak_report:
                 console.print(f"  {escape(written.peak_report)}")
-            if plan.replay_sha256 is not None and file_sha256(written.path) != plan.replay_sha256:
+            expected = plan.recorded.sha256 if plan.recorded is not None else None
+            if expected is not None and file_sha256(written.path) != expected:
                 console.print(
                     f"[yellow]warning:[/] {escape(str(written.path))} differs from the recorded file: the "
                     "software that made it differs (see the two sidecars' software entries)."
@@ -211,23 +209,6 @@ def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
                     codebook_size=loaded.vqvae.quantizer.codebook_size,
                 )
                 console.print(f"wrote {escape(str(image))}")
-
-
-def _with_model_file(audio, model_file: dict[str, str]):
-    """``audio`` whose metadata also names the model file that made it (the sidecar's lookup keys)."""
-    from distill.generation.export import Audio
-
-    metadata = audio.metadata
-    metadata = {**metadata, "model": {**metadata.get("model", {}), **model_file}}
-    return Audio(samples=audio.samples, sample_rate=audio.sample_rate, metadata=metadata)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- --from: remaking a recorded sound ------------------------------------------------------------
@@ -251,88 +232,15 @@ def _check_only_output_options(ctx: typer.Context, model: str | None) -> None:
         )
 
 
-def _replay_plan(sidecar_file: Path, output: Path | None, library: Path | None) -> _Plan:
-    from distill.generation.export import FORMATS
-    from distill.generation.pipeline import params_from_metadata
-    from distill.generation.sidecar import SIDECAR_SUFFIX, read_sidecar, sidecar_path
+def _replay_plan(sidecar: Path, output: Path | None, library: Path | None) -> _Plan:
+    from distill.generation.remake import find_recorded_model, read_recorded
 
-    where = sidecar_file if sidecar_file.name.endswith(SIDECAR_SUFFIX) else sidecar_path(sidecar_file)
-    recorded = read_sidecar(where)
-    metadata = recorded.metadata if isinstance(recorded.metadata, dict) else {}
-    model = metadata.get("model")
-    if not isinstance(model, dict) or not isinstance(recorded.audio_file, str):
-        raise UserError(f"The sidecar {where} records no model, so it is not of a generated sound to remake.")
-    params = params_from_metadata(metadata)
-    params.check()
-    used = metadata.get("vocoder_used")
-    kind = used.get("kind") if isinstance(used, dict) else None
-    if isinstance(kind, str):
-        params = replace(params, vocoder=_vocoder_choice_for(kind))
-    export = dict(recorded.export_options)
-    target = output if output is not None else where.parent / Path(recorded.audio_file).name
-    if output is None and target.exists():
-        raise UserError(f"{target} is still there; give -o <new file> to remake it beside the original.")
-    if target.suffix and target.suffix.lower().lstrip(".") != export["format"]:
-        raise UserError(
-            f"{where} records a {str(export['format']).upper()} file; name the output *.{export['format']}"
-            " (a sound is remade in the format it was made in)."
-        )
-    exact = getattr(FORMATS.get(str(export["format"])), "byte_exact", False)
-    sha256 = recorded.sha256 if exact and isinstance(recorded.sha256, str) else None
+    recorded = read_recorded(sidecar)
+    target = recorded.target(output)
     return _Plan(
-        model=find_recorded_model(model, where, library),
-        sounds=[params],
+        model=find_recorded_model(recorded, library=library),
+        sounds=[recorded.params],
         output=target,
-        export=export,
-        replay_sha256=sha256,
-    )
-
-
-def _vocoder_choice_for(kind: str) -> str:
-    """The --vocoder choice that renders with ``kind`` again: a recorded ``auto`` would pick BigVGAN
-    once one is installed, even for a sound the model's own vocoder made."""
-    from distill.vocoders.choice import VocoderChoice
-
-    return VocoderChoice.BIGVGAN.value if kind == VocoderChoice.BIGVGAN.value else VocoderChoice.BUNDLED.value
-
-
-def find_recorded_model(model: dict[str, Any], where: Path, library: Path | None) -> Path:
-    """The model file a sidecar's ``model`` entry names, with the recorded sha256: the library's model
-    with the recorded id (found under any name: the id is in the file, so a file with the same bytes
-    has it), else the one with the recorded name, else the file at the recorded path. A UserError
-    names the file found when its sha256 differs, or says that none was found."""
-    from distill.bundle.catalog import ModelLibrary, default_library_root
-    from distill.bundle.errors import LibraryError
-    from distill.bundle.format import content_digest, read_manifest
-
-    lib = ModelLibrary(root=library if library is not None else default_library_root())
-    wanted, name, file = (model.get(key) for key in ("sha256", "name", "file"))
-    named: list[Path] = []  # the files the sidecar names, likeliest first
-    for key in ("id", "name"):
-        if isinstance(model.get(key), str) and model[key]:
-            try:
-                named.append(lib.resolve(model[key]))
-            except LibraryError:
-                pass
-    if isinstance(file, str) and Path(file).is_file():
-        named.append(Path(file))
-    if not named:
-        raise UserError(
-            f"No model {name!r} (which made the sound of {where}) is in the library at {lib.root} or at"
-            f" {file}; add its file with `distill models add <file>`, or pass --library."
-        )
-    if not isinstance(wanted, str):  # a sidecar written before model files were hashed
-        return named[0]
-    content = model.get("content_sha256")
-    for path in dict.fromkeys(path.resolve() for path in named):  # each file hashed once
-        # The weights and configs decide the sound: a file whose metadata changed since (a recorded
-        # evaluation, new tags) still remakes it; the file's own sha256 for older sidecars.
-        if isinstance(content, str) and content_digest(read_manifest(path)) == content:
-            return path
-        if file_sha256(path) == wanted:
-            return path
-    raise UserError(
-        f"The model file {named[0]} is not the one that made the sound of {where} (its sha256 differs from"
-        f" the recorded {wanted[:12]}...): it was retrained, edited or retagged since, so the sound cannot"
-        " be remade bit for bit."
+        export=recorded.export,
+        recorded=recorded,
     )

@@ -25,12 +25,6 @@ app = DistillTyper(
 )
 
 
-def _default_cache_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("DISTILL_CACHE_DIR", Path.home() / ".cache" / "distill"))
-
-
 def _log_to(console) -> None:
     import logging
 
@@ -81,6 +75,7 @@ def scan(
 
     from distill.audio.mel import MelConfig
     from distill.cli.scan_report import render_scan_report
+    from distill.config import default_cache_dir
     from distill.data.scan import scan_folder
     from distill.data.store import DecodingStore, MelCache
     from distill.data.tiers import pick_tier
@@ -90,7 +85,7 @@ def scan(
     store = (
         DecodingStore(mel_config=mel_config)
         if no_cache
-        else MelCache(root=cache_dir or _default_cache_dir(), mel_config=mel_config)
+        else MelCache(root=cache_dir or default_cache_dir(), mel_config=mel_config)
     )
     console = Console()
     with exit_on_user_error():

@@ -1,8 +1,5 @@
-"""``distill memorization MODEL``: the prior's memorization check, on demand, for a packaged model.
-
-The model file names its training and held-out files (``dataset.train_files`` / ``val_files``,
-relative to ``dataset.root``); they are encoded with the model's own RVQ-VAE, and the check runs
-with the settings of configs/model_callbacks/prior.yaml unless options change them.
+"""``distill memorization MODEL``: the prior's memorization check, on demand, for a packaged model
+(``distill.evaluation.memorization``).
 """
 
 from __future__ import annotations
@@ -31,26 +28,12 @@ def memorization(
 
     console = Console()
     with exit_on_user_error():
-        from distill.bundle.model import DistillModel
-        from distill.callbacks.memorization import check_memorization, default_settings
-        from distill.cli.model_report import memorization_table
-        from distill.errors import UserError
-        from distill.evaluation.generation import collection_files
+        from distill.evaluation.memorization import model_memorization
+        from distill.model import DistillModel
+        from distill.report.tables import memorization_table
 
         loaded = DistillModel.load(model, library=library)
-        if loaded.prior is None:
-            raise UserError(f"Model {loaded.name} has no prior, so there is nothing to check.")
-        root, training, heldout, missing = collection_files(loaded, data)
-        if missing:
-            console.print(f"[yellow]{missing} listed file(s) not found under {root}[/]")
-
-        def grids(clips):
-            return [loaded.encode(clip).codes for clip in clips]
-
-        report = check_memorization(
-            loaded.prior,
-            training=grids(training),
-            heldout=grids(heldout),
-            settings=default_settings(num_samples=samples, seed=seed),
-        )
-        console.print(memorization_table(report.to_dict()))
+        checked = model_memorization(loaded, data=data, samples=samples, seed=seed)
+        if checked.missing:
+            console.print(f"[yellow]{checked.missing} listed file(s) not found under {checked.root}[/]")
+        console.print(memorization_table(checked.report.to_dict()))

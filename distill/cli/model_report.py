@@ -1,4 +1,5 @@
-"""How a model's manifest reads in the terminal: the tables of ``distill models list/info``.
+"""How a model's manifest reads in the terminal: ``distill models info``, printed table by table
+(the tables the report shares are built in ``distill.report.tables``).
 
 Reads manifest metadata only (no torch import).
 """
@@ -8,97 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# What a person reads for each recorded vocoder kind (a kind not listed shows as recorded).
-VOCODER_NAMES = {"vocos": "Vocos", "hifigan": "HiFi-GAN V2", "bigvgan": "BigVGAN"}
-NONE = "—"
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return NONE
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def percent_text(value: Any) -> str:
-    return f"{value:.0%}" if isinstance(value, int | float) else NONE
-
-
-def number_text(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return NONE if value is None else str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def vocoder_text(vocoder_type: str | None, steps: int | None, mstft: float | None = None) -> str:
-    """E.g. ``Vocos (3000 steps, M-STFT 1.42)``: kind, training and held-out quality."""
-    if vocoder_type is None:
-        return NONE
-    label = VOCODER_NAMES.get(vocoder_type, vocoder_type)
-    facts = [f"{steps} steps"] if steps is not None else []
-    if isinstance(mstft, int | float):
-        facts.append(f"M-STFT {mstft:.2f}")
-    return f"{label} ({', '.join(facts)})" if facts else label
-
-
-def quality_text(quality: Any) -> str:
-    if not isinstance(quality, dict) or not isinstance(quality.get("mstft"), int | float):
-        return "not measured"
-    return (
-        f"M-STFT {quality['mstft']:.3f}, mel L1 {number_text(quality.get('mel_l1'))}"
-        f" on {number_text(quality.get('files'))} held-out files"
-    )
-
-
-def _key_values(title: str, rows: list[tuple[str, Any]]):
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for key, value in rows:
-        table.add_row(key, value if isinstance(value, str) else number_text(value))
-    return table
-
-
-HEALTH_HEADERS = (
-    "level",
-    "utilization",
-    "perplexity",
-    "dead codes",
-    "val utilization",
-    "val perplexity",
-    "val dead codes",
+from distill.report.tables import (
+    HEALTH_HEADERS,
+    NONE,
+    duration_text,
+    health_rows,
+    key_values,
+    memorization_table,
+    number_text,
+    quality_text,
+    vocoder_name,
+    vocoder_text,
 )
-
-
-def health_rows(train_rows: list, val_rows: list) -> list[list[str]]:
-    """One row of text per level (``HEALTH_HEADERS``) from the end-of-training health rows of the
-    training epoch and of the held-out files; the CLI and the report page show the same table."""
-    train = {row.get("level"): row for row in train_rows if isinstance(row, dict)}
-    val = {row.get("level"): row for row in val_rows if isinstance(row, dict)}
-    rows = []
-    for level in sorted(set(train) | set(val), key=str):
-        t, v = train.get(level, {}), val.get(level, {})
-        rows.append(
-            [
-                str(level),
-                percent_text(t.get("utilization")),
-                number_text(t.get("perplexity")),
-                number_text(t.get("dead_codes")),
-                percent_text(v.get("utilization")),
-                number_text(v.get("perplexity")),
-                number_text(v.get("dead_codes")),
-            ]
-        )
-    return rows
 
 
 def _health_table(meta: dict[str, Any]):
@@ -178,41 +100,6 @@ def _history_table(history: dict[str, Any]):
     return table if table.row_count else None
 
 
-def memorization_table(report: dict[str, Any]):
-    verdict = (
-        "[bold red]flagged: the prior may copy its training set[/]"
-        if report.get("flagged")
-        else "not flagged"
-    )
-
-    def mean_max(stem: str, show, unit: str = "") -> str:
-        return f"{show(report.get(f'{stem}_mean'))} mean, {show(report.get(f'{stem}_max'))} max{unit}"
-
-    ratio, threshold = number_text(report.get("share_ratio")), number_text(report.get("ratio_threshold"))
-    rows = [
-        ("verdict", verdict),
-        ("window (columns)", report.get("window")),
-        ("generated clips", report.get("n_generated")),
-        ("held-out clips", report.get("n_heldout")),
-        ("window share, generated", mean_max("generated_share", percent_text)),
-        ("window share, held-out", mean_max("heldout_share", percent_text)),
-        (
-            "share ratio, generated / held-out",
-            f"{ratio} (flagged above {threshold}x with a share above {percent_text(report.get('min_share'))})",
-        ),
-        ("longest copied run, generated", mean_max("generated_run", number_text, " columns")),
-        ("longest copied run, held-out", mean_max("heldout_run", number_text, " columns")),
-        ("nearest-window similarity, generated", percent_text(report.get("generated_similarity_mean"))),
-        ("nearest-window similarity, held-out", percent_text(report.get("heldout_similarity_mean"))),
-        (
-            "similarity ratio, generated / held-out",
-            f"{number_text(report.get('similarity_ratio'))} "
-            f"(flagged above {number_text(report.get('similarity_ratio_threshold'))}x)",
-        ),
-    ]
-    return _key_values("Memorization (overlap with the training set)", rows)
-
-
 def render_info(console, path: Path, manifest) -> None:
     """Everything in a model's manifest, as tables."""
     meta = manifest.metadata
@@ -220,7 +107,7 @@ def render_info(console, path: Path, manifest) -> None:
     hashes = dataset.get("content_hashes") or []
     vocoder = meta.get("vocoder") or {}
     console.print(
-        _key_values(
+        key_values(
             f"Model {meta.get('name', path.stem)}",
             [
                 ("id", meta.get("id") or NONE),
@@ -241,7 +128,7 @@ def render_info(console, path: Path, manifest) -> None:
         )
     )
     console.print(
-        _key_values(
+        key_values(
             "Dataset",
             [
                 ("tier", dataset.get("tier") or NONE),
@@ -283,18 +170,18 @@ def render_info(console, path: Path, manifest) -> None:
         ]
         if sounds.get("rise") is not None:
             rows.append(("a second sound", f"after a dip and return of {number_text(sounds['rise'])} nats"))
-        console.print(_key_values("Sounds (the collection, as the prior's data measured it)", rows))
+        console.print(key_values("Sounds (the collection, as the prior's data measured it)", rows))
     if isinstance(meta.get("memorization"), dict):
         console.print(memorization_table(meta["memorization"]))
     elif "prior" in manifest.components:
         console.print("Memorization: not measured for this prior.")
     if vocoder:
         rows = [
-            ("kind", VOCODER_NAMES.get(vocoder.get("type"), vocoder.get("type") or NONE)),
+            ("kind", vocoder_name(vocoder.get("type"))),
             ("generator updates", number_text(vocoder.get("steps"))),
             ("renders", "RVQ-VAE reconstructions" if vocoder.get("vqvae_run") else "real mels"),
             ("held-out quality", quality_text(vocoder.get("quality"))),
             ("BigVGAN, same files", quality_text(vocoder.get("bigvgan_quality"))),
         ]
         rows += [(name, value) for name, value in sorted((vocoder.get("final_losses") or {}).items())]
-        console.print(_key_values("Vocoder (lower is better)", rows))
+        console.print(key_values("Vocoder (lower is better)", rows))

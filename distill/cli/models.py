@@ -12,7 +12,8 @@ import typer
 
 from distill.cli.errors import exit_on_user_error
 from distill.cli.help import DistillTyper
-from distill.cli.model_report import NONE, duration_text, number_text, percent_text, render_info, vocoder_text
+from distill.cli.model_report import render_info
+from distill.report.tables import NONE, duration_text, number_text, percent_text, vocoder_text
 
 models_app = DistillTyper(
     help="Your model library: list, inspect, add, tag, delete and repair models.", no_args_is_help=True
@@ -91,7 +92,7 @@ def info(
         }
         typer.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
         return
-    from distill.cli.evaluation_report import evaluation_lines, evaluation_table
+    from distill.report.tables import evaluation_lines, evaluation_table
 
     console = _console()
     render_info(console, path, manifest)
@@ -208,6 +209,6 @@ def package(
         from distill.cli.evaluate import evaluate_and_show
 
         with exit_on_user_error():
-            from distill.bundle.model import DistillModel
+            from distill.model import DistillModel
 
             evaluate_and_show(console, DistillModel.load(str(packaged.path)), count=evaluate)

@@ -62,7 +62,7 @@ def _gather(model, run, library, *, sounds: int, seed: int, seconds: float):
                 f"Run folder {run_dir} does not exist; give a training run folder (logs/vqvae/runs/<run>)."
             )
         return run_report(run_dir, sounds=sounds, max_seconds=seconds), run_dir.name
-    from distill.bundle.model import DistillModel
+    from distill.model import DistillModel
     from distill.report.build import model_report
 
     loaded = DistillModel.load(model, library=library)

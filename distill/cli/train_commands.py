@@ -35,8 +35,9 @@ def hydra_main() -> None:
     """
     import hydra
 
-    from distill.data.tiers import CONFIG_DIR
+    from distill.config import CONFIG_DIR, resolvers
 
+    resolvers.register()  # before Hydra composes: its --help text reads options through one
     hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_train_job)()
 
 
@@ -70,7 +71,7 @@ def train_vocoder(
 ) -> None:
     """Train the model's own vocoder (mel -> audio) on FOLDER; extra arguments are Hydra overrides.
 
-    Vocos by default (model/generator=hifigan_v2 for HiFi-GAN V2); model/discriminator=full for the
+    Vocos by default (model/generator=hifigan for HiFi-GAN V2); model/discriminator=full for the
     paper's discriminators, trainer=gpu for a GPU."""
     _launch(
         "distill train-vocoder", ["model=vocoder", f"data.path={folder.expanduser().resolve()}", *ctx.args]
@@ -84,3 +85,7 @@ def register(app: typer.Typer) -> None:
         ("train-vocoder", train_vocoder),
     ):
         app.command(name, context_settings=PASS_THROUGH, epilog=OVERRIDES_HELP)(command)
+
+
+if __name__ == "__main__":  # `python -m distill.cli.train_commands <overrides>`: train.py without a checkout
+    hydra_main()

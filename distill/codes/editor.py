@@ -1,8 +1,8 @@
 """``CodeEditor``: a code grid under edit, with undo/redo and a session that replays exactly.
 
-Every edit is recorded as its name and JSON parameters; the other grids an edit reads (a
-transplant's source, a morph's or join's second grid) are kept by name in the session. All edits
-are deterministic given their parameters (the sampling ones take a seed), so a saved session
+Every edit (one of ``distill.codes.edits.EDITS``) is recorded as its name and JSON parameters,
+defaults included; the other grids an edit reads (a transplant's source, a morph's or join's
+second grid) are kept by name in the session. All edits are deterministic given their parameters (the sampling ones take a seed), so a saved session
 replays from its starting grid to the identical grid, and so to identical audio.
 
     editor = CodeEditor(model, model.encode("kick.wav"))
@@ -16,7 +16,6 @@ replays from its starting grid to the identical grid, and so to identical audio.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,40 +25,6 @@ from distill.errors import UserError
 
 FORMAT = "distill.edit-session"
 FORMAT_VERSION = 1
-
-
-def _region(params: dict[str, Any]) -> edits.Region:
-    region = params.get("region")
-    if not isinstance(region, dict):
-        raise UserError('this edit needs a region: {"start": column, "stop": column, "rows"?, "levels"?}.')
-    try:
-        return edits.Region(
-            start=region["start"],
-            stop=region["stop"],
-            rows=tuple(region["rows"]) if region.get("rows") is not None else None,
-            levels=tuple(region["levels"]) if region.get("levels") is not None else None,
-        )
-    except (KeyError, TypeError) as error:
-        raise UserError(f"a region needs integer start and stop columns ({error}).") from None
-
-
-# name -> (editor, grid, params) -> new grid. Parameters are JSON data; grids are named sources.
-EDITS: dict[str, Callable[[CodeEditor, CodeGrid, dict[str, Any]], CodeGrid]] = {
-    "transplant": lambda editor, grid, p: edits.transplant(
-        grid, _region(p), editor.source(p.get("source")), p.get("source_start", 0)
-    ),
-    "vary_levels": lambda editor, grid, p: edits.vary_levels(grid, editor.model, **p),
-    "infill": lambda editor, grid, p: edits.infill(grid, editor.model, **p),
-    "morph": lambda editor, grid, p: edits.morph(
-        grid, editor.source(p.get("source")), editor.model, weight=p.get("weight", 0.5)
-    ),
-    "cut": lambda editor, grid, p: edits.cut(grid, **p),
-    "loop": lambda editor, grid, p: edits.loop(grid, **p),
-    "insert_silence": lambda editor, grid, p: edits.insert_silence(grid, editor.model, **p),
-    "join": lambda editor, grid, p: edits.join(
-        grid, editor.source(p.get("source")), editor.model, **{k: v for k, v in p.items() if k != "source"}
-    ),
-}
 
 
 class CodeEditor:
@@ -103,14 +68,12 @@ class CodeEditor:
         return self.sources[name]
 
     def apply(self, edit: str, **params: Any) -> CodeGrid:
-        """Apply ``edit`` (a name in ``EDITS``) with JSON ``params``; an undone future is dropped."""
-        if edit not in EDITS:
-            raise UserError(f"unknown edit {edit!r}; the edits are {', '.join(EDITS)}.")
-        params = json.loads(json.dumps(params))  # what is recorded is what runs: plain JSON data
-        try:
-            new = EDITS[edit](self, self.grid, params)
-        except TypeError as error:  # a parameter the edit does not take, or one missing
-            raise UserError(f"{edit}: {error}.") from None
+        """Apply ``edit`` (a name in ``edits.EDITS``) with JSON ``params``; an undone future is dropped."""
+        chosen = edits.find(edit)
+        # What is recorded is what runs: plain JSON data, the defaults included, so a session
+        # replays the same grid even after a default changes.
+        params = json.loads(json.dumps({**chosen.defaults, **params}))
+        new = chosen(self.grid, params, model=self.model, source=self.source)
         del self._records[self._position :], self._grids[self._position + 1 :]
         self._records.append({"edit": edit, "params": params})
         self._grids.append(new)

@@ -1,31 +1,26 @@
-"""Edits of code grids: pure functions ``CodeGrid -> CodeGrid``, seeded wherever they sample.
+"""Edits of code grids: pure functions ``CodeGrid -> CodeGrid``, seeded wherever they sample,
+and the one table of them, ``EDITS``, that the editor, its widget and ``distill`` read.
 
-A region is a time range of columns, optionally narrowed to frequency rows and RVQ levels
-(:class:`Region`); one outside its grid is refused with one sentence. Edits that need the model
-take it as ``model`` (anything with ``vqvae``, ``prior``, ``vqvae_digest`` and ``name``, e.g.
-``DistillModel``) and refuse a grid its VQ-VAE did not make. Nothing here changes its inputs.
-
-- ``transplant``: a region replaced by the codes of a region of another grid;
-- ``vary_levels``: levels below k kept, levels from k up resampled with the prior (the same coarse
-  structure with new detail);
-- ``infill``: columns resampled with the prior so that they join both sides. The prior reads left
-  to right, so the left side conditions the sampling and the right side chooses: several
-  candidates are sampled and the one under which the prior finds the following columns likeliest
-  is kept (``candidates=1`` is plain left-only resampling);
-- ``morph``: two grids interpolated in the quantizer's latent space and re-quantized, with one
-  weight or a curve over time;
-- time: ``cut``, ``loop``, ``insert_silence``, and ``join`` with an infilled bridge.
+An edit is a function decorated with :func:`edit`, which declares what it takes from a selection
+(a :class:`Region` a person marked on the grid); its parameters and their defaults are its
+signature's. Its first parameter is the grid it edits; one typed ``EditableModel`` gets the model;
+one typed ``CodeGrid`` is a second grid, named ``source`` in sessions; one typed ``Region`` is a
+region, JSON in sessions. A region outside its grid is refused with one sentence; model-backed
+edits refuse a grid their model's VQ-VAE did not make. Nothing here changes its inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from functools import cached_property
+from typing import Any, Protocol, TypeVar
 
 import torch
 
-from distill.codes.grid import CodeGrid
+from distill.codes.grid import CodeGrid, Region
 from distill.codes.sampling import continuation_nll, sample, sample_batch
 from distill.errors import UserError
 from distill.nn.prior import CodePrior
@@ -33,10 +28,11 @@ from distill.nn.vqvae import RVQVAE
 
 SAMPLING = {"temperature": 1.0, "top_k": 0, "top_p": 0.95}  # as generation's defaults
 INFILL_CANDIDATES = 8
+SOURCE = "source"  # what sessions and the widget call an edit's second grid (by its name)
 
 
 class EditableModel(Protocol):
-    """What model-backed edits need (``distill.bundle.model.DistillModel`` is one)."""
+    """What model-backed edits need (``distill.model.DistillModel`` is one)."""
 
     name: str
     vqvae: RVQVAE
@@ -44,31 +40,105 @@ class EditableModel(Protocol):
     vqvae_digest: str
 
 
+# --- the table of edits --------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Region:
-    """Columns ``start..stop`` (exclusive), and within them rows ``rows`` and levels ``levels``
-    (``(first, stop)`` pairs, exclusive; None = all)."""
+class Edit:
+    """One registered edit: its function, the parameters it takes from a selection, and the
+    names (with defaults) its keyword catch-all takes."""
 
-    start: int
-    stop: int
-    rows: tuple[int, int] | None = None
-    levels: tuple[int, int] | None = None
-
-    def index(self, grid: CodeGrid) -> tuple[slice, slice, slice]:
-        """(levels, rows, columns) slices into ``grid.codes``; a region outside it is a UserError."""
-        spans = {
-            "levels": (self.levels or (0, grid.levels), grid.levels),
-            "rows": (self.rows or (0, grid.rows), grid.rows),
-            "columns": ((self.start, self.stop), grid.columns),
-        }
-        for name, ((first, stop), size) in spans.items():
-            if not 0 <= first < stop <= size:
-                raise UserError(f"{name} {first}..{stop} are outside the grid, which has {name} 0..{size}.")
-        return tuple(slice(*spans[name][0]) for name in ("levels", "rows", "columns"))
+    function: Callable[..., CodeGrid]
+    selection: Callable[[Region], dict[str, Any]]
+    keywords: dict[str, Any]
 
     @property
-    def width(self) -> int:
-        return self.stop - self.start
+    def name(self) -> str:
+        return self.function.__name__
+
+    @property
+    def summary(self) -> str:
+        return " ".join((inspect.getdoc(self.function) or self.name).split("\n\n")[0].split())
+
+    @cached_property
+    def _signature(self) -> tuple[inspect.Signature, dict[str, Any]]:
+        """The function's signature and its parameters' types (annotations are strings here)."""
+        return inspect.signature(self.function), typing.get_type_hints(self.function)
+
+    @cached_property
+    def parameters(self) -> dict[str, Any]:
+        """What a session records for this edit: name -> default (``REQUIRED`` where none). The
+        model is not one; the second grid is ``source``; a keyword catch-all adds ``keywords``."""
+        signature, types = self._signature
+        named: dict[str, Any] = {}
+        for name, parameter in list(signature.parameters.items())[1:]:
+            if parameter.kind is parameter.VAR_KEYWORD:
+                named.update(self.keywords)
+            elif types.get(name) is not EditableModel:
+                named[SOURCE if types.get(name) is CodeGrid else name] = parameter.default
+        return named
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {name: default for name, default in self.parameters.items() if default is not REQUIRED}
+
+    def __call__(
+        self, grid: CodeGrid, params: dict[str, Any], *, model: Any, source: Callable[[Any], CodeGrid]
+    ) -> CodeGrid:
+        """This edit of ``grid`` with JSON ``params``: the model passed where it is taken, the
+        second grid looked up by ``source`` from its name, a region built from its JSON."""
+        unknown = [name for name in params if name not in self.parameters]
+        if unknown:
+            raise UserError(f"{self.name}: got an unexpected keyword argument {unknown[0]!r}.")
+        signature, types = self._signature
+        params, arguments = dict(params), {}
+        for name in list(signature.parameters)[1:]:  # in order: a missing region is named first
+            if types.get(name) is EditableModel:
+                arguments[name] = model
+            elif types.get(name) is CodeGrid:
+                arguments[name] = source(params.pop(SOURCE, None))
+            elif types.get(name) is Region:
+                arguments[name] = Region.from_json(params.pop(name, None))
+        arguments.update(params)
+        try:
+            signature.bind(grid, **arguments)
+        except TypeError as error:  # a required parameter missing
+            raise UserError(f"{self.name}: {error}.") from None
+        return self.function(grid, **arguments)
+
+
+EDITS: dict[str, Edit] = {}  # name -> edit, in the order defined here (the widget's menu order)
+REQUIRED = inspect.Parameter.empty  # the default of a parameter that has none
+_Function = TypeVar("_Function", bound=Callable[..., CodeGrid])
+
+
+def _nothing(region: Region) -> dict[str, Any]:
+    return {}
+
+
+def _columns(region: Region) -> dict[str, Any]:
+    return {"start": region.start, "stop": region.stop}
+
+
+def edit(
+    *, selection: Callable[[Region], dict[str, Any]] = _nothing, keywords: dict[str, Any] | None = None
+) -> Callable[[_Function], _Function]:
+    """Register the decorated function in ``EDITS`` under its own name. ``selection`` gives the
+    parameters a selected region fills (the others: their defaults, or what the caller passes);
+    ``keywords``: the names its ``**`` parameter takes, with their defaults."""
+
+    def register(function: _Function) -> _Function:
+        EDITS[function.__name__] = Edit(function, selection, keywords or {})
+        return function
+
+    return register
+
+
+def find(name: str) -> Edit:
+    """The edit called ``name``; an unknown one is a UserError naming the known ones."""
+    if name not in EDITS:
+        raise UserError(f"unknown edit {name!r}; the edits are {', '.join(EDITS)}.")
+    return EDITS[name]
 
 
 def _check(model: EditableModel, *grids: CodeGrid, needs_prior: bool = False) -> None:
@@ -81,7 +151,8 @@ def _check(model: EditableModel, *grids: CodeGrid, needs_prior: bool = False) ->
 # --- copying codes -------------------------------------------------------------------------------
 
 
-def transplant(target: CodeGrid, region: Region, source: CodeGrid, source_start: int) -> CodeGrid:
+@edit(selection=lambda region: {"region": region.to_json()})
+def transplant(target: CodeGrid, region: Region, source: CodeGrid, source_start: int = 0) -> CodeGrid:
     """``target`` with ``region`` replaced by the same rows and levels of ``source``'s columns
     ``source_start..source_start + region.width``."""
     if not target.same_space(source):
@@ -103,6 +174,15 @@ def _left_context(prior: CodePrior, grid: CodeGrid, start: int) -> tuple[torch.T
     return grid.codes[..., first:start], first == 0
 
 
+def _levels_from(region: Region) -> dict[str, Any]:
+    """The selected columns, resampled from the first selected level up (level 0 is always kept)."""
+    return {
+        "from_level": max(1, region.levels[0]) if region.levels else 1,
+        "columns": [region.start, region.stop],
+    }
+
+
+@edit(selection=_levels_from, keywords=SAMPLING)
 def vary_levels(
     grid: CodeGrid,
     model: EditableModel,
@@ -138,6 +218,7 @@ def vary_levels(
     return replace(grid, codes=codes)
 
 
+@edit(selection=_columns, keywords=SAMPLING)
 def infill(
     grid: CodeGrid,
     model: EditableModel,
@@ -196,7 +277,10 @@ def right_context_nll(prior: CodePrior, grid: CodeGrid, fills: torch.Tensor, *, 
 # --- latent space --------------------------------------------------------------------------------
 
 
-def morph(a: CodeGrid, b: CodeGrid, model: EditableModel, *, weight: float | Sequence[float]) -> CodeGrid:
+@edit()
+def morph(
+    a: CodeGrid, b: CodeGrid, model: EditableModel, *, weight: float | Sequence[float] = 0.5
+) -> CodeGrid:
     """``a`` turned towards ``b``: their latents mixed as ``(1 - w) a + w b`` and re-quantized.
 
     ``weight``: one number in [0, 1], or a curve of them spread evenly over the columns (e.g.
@@ -231,6 +315,7 @@ def morph(a: CodeGrid, b: CodeGrid, model: EditableModel, *, weight: float | Seq
 # --- time ----------------------------------------------------------------------------------------
 
 
+@edit(selection=_columns)
 def cut(grid: CodeGrid, start: int, stop: int) -> CodeGrid:
     """``grid`` without columns ``start..stop``."""
     Region(start, stop).index(grid)
@@ -242,7 +327,8 @@ def cut(grid: CodeGrid, start: int, stop: int) -> CodeGrid:
     return pieces[0].concat(*pieces[1:])
 
 
-def loop(grid: CodeGrid, start: int, stop: int, times: int) -> CodeGrid:
+@edit(selection=_columns)
+def loop(grid: CodeGrid, start: int, stop: int, times: int = 2) -> CodeGrid:
     """Columns ``start..stop`` played ``times`` times in a row (1 = unchanged)."""
     Region(start, stop).index(grid)
     if times < 1:
@@ -266,6 +352,7 @@ def silence(model: EditableModel, like: CodeGrid, columns: int) -> CodeGrid:
     return replace(like, codes=codes, n_frames=columns * like.frames_per_column)
 
 
+@edit(selection=lambda region: {"at": region.start, "columns": region.width})
 def insert_silence(grid: CodeGrid, model: EditableModel, *, at: int, columns: int) -> CodeGrid:
     """``columns`` columns of silence inserted before column ``at`` (``at == columns``: at the end)."""
     if not 0 <= at <= grid.columns:
@@ -277,12 +364,13 @@ def insert_silence(grid: CodeGrid, model: EditableModel, *, at: int, columns: in
     return gap.concat(tail) if at == 0 else grid.slice_columns(0, at).concat(gap, tail)
 
 
+@edit(keywords=SAMPLING)
 def join(
     a: CodeGrid,
     b: CodeGrid,
     model: EditableModel,
     *,
-    bridge_columns: int,
+    bridge_columns: int = 2,
     seed: int,
     candidates: int = INFILL_CANDIDATES,
     **sampling: float,

@@ -7,6 +7,8 @@ mel frames one column spans, and how many mel frames are real (the last column m
 sound's end into the silence the encoder was padded with). Time is addressed in columns or in
 seconds. It is saved as a ``.codes`` file: safetensors holding the codes, with the rest as JSON in
 its metadata, written atomically; never a pickle, so opening a grid runs no code.
+A :class:`Region` is a part of a grid (columns, and optionally rows and levels): what edits
+change and what a person selects.
 """
 
 from __future__ import annotations
@@ -218,3 +220,54 @@ class CodeGrid:
                 f" {vqvae_digest[:12]}: its codes would mean other sounds there; decode it with the model"
                 " that encoded it."
             )
+
+
+@dataclass(frozen=True)
+class Region:
+    """Columns ``start..stop`` (exclusive), and within them rows ``rows`` and levels ``levels``
+    (``(first, stop)`` pairs, exclusive; None = all). Also what a person selects on a grid."""
+
+    start: int
+    stop: int
+    rows: tuple[int, int] | None = None
+    levels: tuple[int, int] | None = None
+
+    def index(self, grid: CodeGrid) -> tuple[slice, slice, slice]:
+        """(levels, rows, columns) slices into ``grid.codes``; a region outside it is a UserError."""
+        spans = {
+            "levels": (self.levels or (0, grid.levels), grid.levels),
+            "rows": (self.rows or (0, grid.rows), grid.rows),
+            "columns": ((self.start, self.stop), grid.columns),
+        }
+        for name, ((first, stop), size) in spans.items():
+            if not 0 <= first < stop <= size:
+                raise UserError(f"{name} {first}..{stop} are outside the grid, which has {name} 0..{size}.")
+        return tuple(slice(*spans[name][0]) for name in ("levels", "rows", "columns"))
+
+    @property
+    def width(self) -> int:
+        return self.stop - self.start
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "stop": self.stop,
+            "rows": list(self.rows) if self.rows else None,
+            "levels": list(self.levels) if self.levels else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Region:
+        if not isinstance(data, dict):
+            raise UserError(
+                'this edit needs a region: {"start": column, "stop": column, "rows"?, "levels"?}.'
+            )
+        try:
+            return cls(
+                start=int(data["start"]),
+                stop=int(data["stop"]),
+                rows=tuple(data["rows"]) if data.get("rows") is not None else None,
+                levels=tuple(data["levels"]) if data.get("levels") is not None else None,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"a region needs integer start and stop columns ({error}).") from None

@@ -22,8 +22,9 @@ import numpy as np
 import soundfile as sf
 import traitlets
 
-from distill.codes.editor import EDITS, CodeEditor
-from distill.codes.grid import CodeGrid
+from distill.codes import edits
+from distill.codes.editor import CodeEditor
+from distill.codes.grid import CodeGrid, Region
 from distill.errors import UserError
 
 SESSION_FILE = "edit-session.json"
@@ -46,7 +47,7 @@ class CodeEditorWidget(anywidget.AnyWidget):
     codebook_size = traitlets.Int(1).tag(sync=True)
     mel_png = traitlets.Unicode("").tag(sync=True)  # base64 PNG of the decoded mel
     selection = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
-    edits = traitlets.List(list(EDITS)).tag(sync=True)
+    edits = traitlets.List([]).tag(sync=True)  # the names in edits.EDITS, read when a widget is made
     edit = traitlets.Unicode("infill").tag(sync=True)
     sources = traitlets.List([]).tag(sync=True)
     can_undo = traitlets.Bool(False).tag(sync=True)
@@ -58,7 +59,7 @@ class CodeEditorWidget(anywidget.AnyWidget):
     def __init__(
         self, editor: CodeEditor, *, title: str = "", session_path: str | Path = SESSION_FILE
     ) -> None:
-        super().__init__(title=title or editor.model.name)
+        super().__init__(title=title or editor.model.name, edits=list(edits.EDITS))
         self.editor = editor
         self.session_path = Path(session_path)
         self.codebook_size = int(editor.model.vqvae.quantizer.codebook_size)
@@ -117,29 +118,13 @@ class CodeEditorWidget(anywidget.AnyWidget):
     # --- plumbing ---------------------------------------------------------------------------------
 
     def _params(self, edit: str, source: str | None, seed: int) -> dict[str, Any]:
-        """The edit's parameters from the selection, as a person means them by selecting."""
-        grid = self.editor.grid
-        chosen = self.selection or {"start": 0, "stop": grid.columns}
-        start, stop = int(chosen["start"]), int(chosen["stop"])
-        source = source or next(iter(sorted(self.editor.sources)), None)
-        levels = chosen.get("levels")
-        by_edit: dict[str, dict[str, Any]] = {
-            "transplant": {"region": chosen, "source": source, "source_start": 0},
-            "infill": {"start": start, "stop": stop, "seed": seed},
-            "vary_levels": {
-                "from_level": max(1, levels[0]) if levels else 1,
-                "seed": seed,
-                "columns": [start, stop],
-            },
-            "morph": {"source": source, "weight": 0.5},
-            "cut": {"start": start, "stop": stop},
-            "loop": {"start": start, "stop": stop, "times": 2},
-            "insert_silence": {"at": start, "columns": stop - start},
-            "join": {"source": source, "bridge_columns": 2, "seed": seed},
-        }
-        if edit not in by_edit:
-            raise UserError(f"unknown edit {edit!r}; the edits are {', '.join(by_edit)}.")
-        return by_edit[edit]
+        """The edit's parameters: what it takes from the selection (none: the whole grid), the
+        source grid (none chosen: the first) and the seed where it takes them, its defaults."""
+        chosen = edits.find(edit)
+        region = Region.from_json(self.selection or {"start": 0, "stop": self.editor.grid.columns})
+        offered = {edits.SOURCE: source or next(iter(sorted(self.editor.sources)), None), "seed": seed}
+        taken = {name: value for name, value in offered.items() if name in chosen.parameters}
+        return {**chosen.defaults, **chosen.selection(region), **taken}
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         action = content.get("action")

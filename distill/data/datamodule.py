@@ -45,7 +45,7 @@ def _worker_init(_: int) -> None:
 
 
 class SoundFolderDataModule(L.LightningDataModule):
-    """Crops of every usable recording under ``path``; see configs/data/_base_.yaml for each knob."""
+    """Crops of every usable recording under ``path``; see the config tree's data/_base_.yaml for each knob."""
 
     def __init__(
         self,

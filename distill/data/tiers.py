@@ -1,4 +1,4 @@
-"""Dataset-size tiers: the values live in configs/data/{small,medium,large}.yaml (the ``tier`` node).
+"""Dataset-size tiers: the values live in the config tree's data/{small,medium,large}.yaml (the ``tier`` node).
 
 ``data=auto`` is resolved here, once, at the start of a run: the usable file count picks the
 tier and its node replaces ``data.tier``, so model configs simply interpolate
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
+
+from distill.config import load_option
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 # The data-group options that are tiers, smallest first.
 TIER_OPTIONS = ("small", "medium", "large")
 AUTO = "auto"
@@ -29,10 +29,10 @@ class Tier:
     node: DictConfig  # the whole ``tier`` node, as merged into data.tier
 
 
-def load_tiers(config_dir: Path = CONFIG_DIR) -> list[Tier]:
+def load_tiers() -> list[Tier]:
     tiers = []
     for option in TIER_OPTIONS:
-        node = OmegaConf.load(config_dir / "data" / f"{option}.yaml").tier
+        node = load_option("data", option).tier
         tiers.append(Tier(name=node.name, min_files=node.min_files, max_files=node.max_files, node=node))
     return tiers
 

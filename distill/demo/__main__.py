@@ -18,21 +18,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 MODEL_NAME = "demo"
 VARIATIONS = 8
 
 
 def _run(command: list[str], *, env: dict, what: str) -> None:
     print(f"\n[demo] {what}:", " ".join(str(part) for part in command[1:]), flush=True)
-    if subprocess.run(command, env=env, cwd=ROOT).returncode != 0:
+    if subprocess.run(command, env=env).returncode != 0:
         sys.exit(f"[demo] {what} failed (see the messages above)")
 
 
 def _train(model: str, run_dir: Path, data: Path, *extra: str, env: dict) -> None:
     command = [
         sys.executable,
-        str(ROOT / "train.py"),
+        "-m",
+        "distill.cli.train_commands",  # train.py's Hydra app, also where no checkout is
         f"model={model}",
         f"experiment=demo_{model}",
         f"data.path={data}",
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, default=None, help="your own folder of recordings (default: synthesise)"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "demo", help="where the demo writes everything")
+    parser.add_argument("--out", type=Path, default=Path("demo"), help="where the demo writes everything")
     args = parser.parse_args()
     out = args.out.resolve()
     data = args.data.resolve() if args.data else out / "sounds"

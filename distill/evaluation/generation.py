@@ -26,12 +26,11 @@ from typing import TYPE_CHECKING, Any
 import hydra
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from distill.audio.io import UnusableAudioError, load_audio
 from distill.callbacks.memorization import default_settings
 from distill.codes.memorization import memorization_report
-from distill.data.tiers import CONFIG_DIR
+from distill.config import load_option
 from distill.errors import UserError
 from distill.evaluation.features import FrameStatistics, SoundShape, Spread, frechet_distance, shape_spreads
 from distill.generation.params import GenerationParams
@@ -39,7 +38,7 @@ from distill.generation.pipeline import run_generation
 from distill.vocoders.quality import VocoderQuality, measure_vocoder
 
 if TYPE_CHECKING:
-    from distill.bundle.model import DistillModel
+    from distill.model import DistillModel
 
 # Held-out files are resynthesised on their first 30 s: enough to score, and memory stays bounded.
 MAX_RESYNTHESIS_S = 30.0
@@ -105,6 +104,15 @@ class GenerationEvaluation:
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
+    def record_in(self, model_file: Path) -> None:
+        """Write this evaluation into a model file's metadata (``distill models info`` and the
+        report show it). Only the metadata changes: the weights are copied byte for byte, so the
+        sounds the model made still remake."""
+        from distill.bundle.format import copy_model_file, read_manifest
+
+        metadata = read_manifest(model_file).metadata
+        copy_model_file(model_file, model_file, metadata={**metadata, "evaluation": self.as_dict()})
+
 
 def load_listed(root: Path, names: list[str], sample_rate: int) -> tuple[list[np.ndarray], int]:
     """The listed files found under ``root`` as mono samples, and how many could not be read."""
@@ -142,7 +150,7 @@ def white_noise(like: list[np.ndarray], count: int, seed: int) -> list[np.ndarra
 
 
 def _stft_distance():
-    node = OmegaConf.load(CONFIG_DIR / "model" / "vocoder.yaml").stft_distance
+    node = load_option("model", "vocoder").stft_distance
     return hydra.utils.instantiate(node)
 
 

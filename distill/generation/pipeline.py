@@ -39,7 +39,8 @@ PRIOR_HINT = "train one with `distill train-prior --vqvae <its VQ-VAE run>`, the
 
 
 class GenerativeModel(Protocol):
-    """What generation needs of a model (``distill.bundle.model.DistillModel`` is one)."""
+    """What generation needs of a model (``distill.model.DistillModel`` is one; its ``generate``
+    runs ``run_generation`` on itself)."""
 
     name: str
     id: str
@@ -207,34 +208,6 @@ def _fade_out(samples: np.ndarray, length: int) -> np.ndarray:
     if length:
         faded[-length:] *= (0.5 * (1 + np.cos(np.linspace(0.0, np.pi, length)))).astype(samples.dtype)
     return faded
-
-
-def generate(
-    model: GenerativeModel,
-    duration_s: float | None = None,
-    *,
-    mode: str | None = None,
-    temperature: float = GenerationParams.temperature,
-    top_k: int = GenerationParams.top_k,
-    top_p: float = GenerationParams.top_p,
-    seed: int = GenerationParams.seed,
-    vocoder: str = GenerationParams.vocoder,
-    overlap: float = GenerationParams.overlap,
-    prompt_audio: str | Path | None = None,
-) -> Audio:
-    """A new sound from ``model`` (see :func:`run_generation`; ``mode`` None follows the collection)."""
-    params = GenerationParams(
-        mode=mode,
-        duration_s=duration_s,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-        vocoder=vocoder,
-        overlap=overlap,
-        prompt=None if prompt_audio is None else str(prompt_audio),
-    )
-    return run_generation(model, params).audio
 
 
 def params_from_metadata(metadata: dict) -> GenerationParams:

@@ -2,10 +2,11 @@
 
 ``<file name>.json`` beside the audio (``out.wav`` -> ``out.wav.json``, so ``out.wav`` and ``out.flac``
 never share one) holds the sound's metadata (model, generation parameters, seed, filled by the pipeline;
-``distill generate`` adds the model file's path and sha256), the export settings, what the export
-did, the audio file's sha256, and once, under ``software``, the versions that made and wrote it.
-``read_sidecar(...).export_options`` are exactly the keyword arguments of ``export_audio``;
-``distill generate --from <sidecar>`` remakes the file from it.
+``DistillModel.generate`` adds the model file's path and digests), the export settings, what the
+export did, the audio file's sha256, and once, under ``software``, the versions that made and wrote
+it. ``read_sidecar(...).export_options`` are exactly the keyword arguments of ``export_audio``;
+``distill.generation.remake`` reads a sidecar to make the same file again (``DistillModel.remake``,
+``distill generate --from <sidecar>``).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from distill.data.dataset import ClipBatch
 from distill.models.schedule import configure_optimization
+from distill.nn.conv_codec import grid_shape
 from distill.nn.spectral_loss import MultiScaleMelLoss
 from distill.nn.vqvae import RVQVAE
 
@@ -69,7 +70,8 @@ class VQVAEModule(L.LightningModule):
             for batch in loader:
                 mel = batch.mel.to(self.device)
                 mels.append(mel)
-                cells += mel.shape[0] * (mel.shape[1] // 16) * (-(-mel.shape[2] // 16))
+                rows, columns = grid_shape(mel.shape[1], mel.shape[2])
+                cells += mel.shape[0] * rows * columns
                 if cells >= wanted:
                     break
         self.net.train()

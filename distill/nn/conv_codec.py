@@ -35,13 +35,21 @@ from distill.audio.mel import MelConfig
 # the activations O(1).
 SILENCE_LOG_MEL = math.log(MelConfig().log_floor)
 MEL_HALF_RANGE = 7.25
-DOWNSAMPLE = 16  # four stride-2 stages
+STAGES = 4  # stride-2 stages of the encoder, mirrored by the decoder
+# Mel bands and frames per code cell (16): the one home of the code grid's geometry. A grid has
+# n_mels / 16 frequency rows (8 for the 128-band mel) and ceil(frames / 16) time columns.
+DOWNSAMPLE = 2**STAGES
+
+
+def grid_shape(n_mels: int, frames: int) -> tuple[int, int]:
+    """(rows, columns) of the code grid of a mel [n_mels, frames] (frames padded to whole columns)."""
+    return n_mels // DOWNSAMPLE, -(-frames // DOWNSAMPLE)
 
 
 def _check_widths(channels: Sequence[int], residual_time_kernel: int) -> None:
-    if len(channels) != 5:
+    if len(channels) != STAGES + 1:
         raise ValueError(
-            f"channels needs 5 widths (full, 1/2, 1/4, 1/8, 1/16 resolution), got {list(channels)}"
+            f"channels needs {STAGES + 1} widths (full, 1/2, 1/4, 1/8, 1/16 resolution), got {list(channels)}"
         )
     if residual_time_kernel < 1 or residual_time_kernel % 2 == 0:
         raise ValueError(
@@ -155,7 +163,8 @@ class ConvEncoder(nn.Module):
         # mel: [B, n_mels, T] with n_mels and T multiples of 16 -> [B, D, n_mels/16, T/16]
         if mel.dim() != 3 or mel.shape[1] % DOWNSAMPLE or mel.shape[2] % DOWNSAMPLE:
             raise ValueError(
-                f"encoder needs [B, n_mels, T] with n_mels and T multiples of 16, got {tuple(mel.shape)}"
+                f"encoder needs [B, n_mels, T] with n_mels and T multiples of {DOWNSAMPLE},"
+                f" got {tuple(mel.shape)}"
             )
         x = ((mel - SILENCE_LOG_MEL) / MEL_HALF_RANGE).unsqueeze(1)  # [B, 1, n_mels, T]
         return self.layers(x)

@@ -1,8 +1,9 @@
 """The base class of distill's per-model vocoder family: log-mel frames -> waveform.
 
 Everything above ``distill.nn`` (training, packaging, loading, rendering) speaks to a generator
-through this class only, so a new kind is its own module here plus its YAML in
-``configs/model/generator/``: nothing else names it.
+through this class only, so a new kind is its own module here plus its YAML in the config tree,
+``model/generator/<kind>.yaml``: nothing else names it (``distill.vocoders.kinds`` reads the kinds
+and display names from the classes those files name).
 """
 
 from __future__ import annotations

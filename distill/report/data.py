@@ -15,6 +15,7 @@ from typing import Any
 
 from distill.report.history import MetricHistory, read_csv_history
 from distill.report.sounds import SoundClip
+from distill.report.tables import NONE, duration_text, number_text, vocoder_text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,8 +73,6 @@ def _ordered(components) -> list[str]:
 
 def model_report_data(model, *, source: str) -> ReportData:
     """The records of a loaded ``DistillModel`` (no sounds yet: ``distill.report.sounds`` adds them)."""
-    from distill.cli.model_report import NONE, duration_text, number_text, vocoder_text
-
     meta = model.metadata
     dataset = meta.get("dataset") or {}
     training_meta = meta.get("training") or {}
@@ -197,7 +196,6 @@ def run_report_data(run_dir: Path) -> ReportData:
     """A run folder's records. A run still training (no summary yet) shows its logs so far."""
     from omegaconf import OmegaConf
 
-    from distill.cli.model_report import NONE, duration_text, number_text
     from distill.errors import UserError
     from distill.runs import RunSummary, read_run_config
 

@@ -1,9 +1,9 @@
 """``ReportData`` -> one self-contained HTML page (jinja2 template, figures as base64 PNG, sounds
 as base64 16-bit WAV players), written atomically.
 
-The tables reuse the terminal's formatting (``distill.cli.model_report``,
-``distill.cli.evaluation_report``): a rich ``Table`` is read back as header and cell text, so a
-number reads the same in ``distill models info``, ``distill evaluate`` and the report.
+The tables are the terminal's (``distill.report.tables``): a rich ``Table`` is read back as header
+and cell text, so a number reads the same in ``distill models info``, ``distill evaluate`` and the
+report.
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ from distill.report.data import CodebookSummary, ComponentTraining, ReportData
 from distill.report.figures import sound_png, training_figures
 from distill.report.history import overfitting_gaps
 from distill.report.sounds import SoundClip
+from distill.report.tables import (
+    HEALTH_HEADERS,
+    evaluation_lines,
+    evaluation_table,
+    health_rows,
+    memorization_table,
+    number_text,
+    quality_text,
+    vocoder_name,
+)
 
 GAP_EPOCHS = 3  # a gap that rose over this many epochs in a row is called out
 
@@ -96,8 +106,6 @@ def gap_sentence(training: ComponentTraining) -> str:
 
 
 def codebook_table(codebook: CodebookSummary) -> HtmlTable:
-    from distill.cli.model_report import HEALTH_HEADERS, health_rows
-
     size = codebook.size or {}
     title = (
         f"Codebook health at the end ({size['levels']} levels x {size['size']} codes)"
@@ -109,8 +117,6 @@ def codebook_table(codebook: CodebookSummary) -> HtmlTable:
 
 def memorization_tables(best: dict | None, last: dict | None) -> HtmlTable | None:
     """The memorization table of ``distill memorization``, one column per checked set of weights."""
-    from distill.cli.model_report import memorization_table
-
     reports = [
         (label, report) for label, report in (("best weights", best), ("final weights", last)) if report
     ]
@@ -122,12 +128,10 @@ def memorization_tables(best: dict | None, last: dict | None) -> HtmlTable | Non
 
 
 def vocoder_table(vocoder: dict) -> HtmlTable:
-    from distill.cli.model_report import NONE, VOCODER_NAMES, number_text, quality_text
-
     # A model file records "steps"; a run summary the same count as "generator_updates".
     steps = vocoder.get("steps", vocoder.get("generator_updates"))
     rows = [
-        ["kind", VOCODER_NAMES.get(vocoder.get("type"), vocoder.get("type") or NONE)],
+        ["kind", vocoder_name(vocoder.get("type"))],
         ["generator updates", number_text(steps)],
         ["own vocoder on held-out files", quality_text(vocoder.get("quality"))],
     ]
@@ -148,8 +152,6 @@ def _clip_view(clip: SoundClip) -> dict[str, Any]:
 
 def page_context(data: ReportData) -> dict[str, Any]:
     """What the template shows, every figure and sound encoded."""
-    from distill.cli.evaluation_report import evaluation_lines, evaluation_table
-
     figures = {
         name: _b64(png)
         for name, png in training_figures(data.training, data.memorization, data.memorization_last).items()

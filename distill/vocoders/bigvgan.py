@@ -92,7 +92,8 @@ class BigVGANVocoder(Vocoder):
     """
 
     kind = "bigvgan"
-    description = "BigVGAN-v2 (universal)"
+    display_name = "BigVGAN"
+    description = f"{display_name}-v2 (universal)"
 
     def __init__(self, *, folder: Path, chunk_frames: int, overlap_frames: int) -> None:
         BigVGAN, AttrDict = _require_package()

@@ -25,9 +25,9 @@ from distill.bundle.errors import (
     UnsafeConfigError,
 )
 from distill.bundle.format import ComponentPayload, read_model_file, write_model_file
-from distill.bundle.model import DistillModel
 from distill.bundle.package import package_runs
 from distill.errors import UserError
+from distill.model import DistillModel
 from distill.nn.conv_codec import ConvEncoder
 from distill.nn.prior import CodePrior
 from distill.nn.vocos import VocosGenerator

@@ -31,11 +31,11 @@ from distill.bundle.errors import (
     PriorMismatchError,
 )
 from distill.bundle.format import read_manifest, read_model_file
-from distill.bundle.model import DistillModel
 from distill.bundle.package import package_runs
 from distill.cli.main import app
 from distill.codes.memorization import MemorizationReport
 from distill.errors import UserError
+from distill.model import DistillModel
 from distill.nn.prior import CodePrior
 from distill.weights import state_dict_digest
 

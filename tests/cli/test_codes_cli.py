@@ -6,10 +6,10 @@ import soundfile as sf
 from conftest import package_trained, write_tone
 from typer.testing import CliRunner
 
-from distill.bundle.model import DistillModel
 from distill.cli.main import app
 from distill.codes.editor import CodeEditor
 from distill.codes.grid import CodeGrid
+from distill.model import DistillModel
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ from conftest import SHORT_RUN, TINY_VOCODER, compose, make_sound_folder, packag
 from typer.testing import CliRunner
 
 from distill.audio.level import not_sound
-from distill.bundle.model import DistillModel
 from distill.cli.main import app
 from distill.evaluation.generation import evaluate_generation
+from distill.model import DistillModel
 
 pytestmark = pytest.mark.slow
 WIDE = {"COLUMNS": "200"}  # the table's rows on one line each

@@ -10,9 +10,9 @@ from conftest import package_trained
 from typer.testing import CliRunner
 
 from distill.bundle.catalog import ModelLibrary
-from distill.bundle.model import DistillModel
 from distill.bundle.package import package_runs
 from distill.cli.main import app
+from distill.model import DistillModel
 
 pytestmark = pytest.mark.slow
 

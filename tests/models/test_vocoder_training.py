@@ -58,7 +58,7 @@ def test_vocos_trains_validates_records_quality_and_resumes(compose_cfg, tmp_pat
     assert lr == pytest.approx(1e-3 * 0.999**3)
 
 
-def test_hifigan_v2_stays_selectable(compose_cfg, tmp_path: Path):
+def test_hifigan_stays_selectable(compose_cfg, tmp_path: Path):
     folder = make_sound_folder(tmp_path / "sounds", 4, seconds=0.6)
     metrics, objects = train(
         compose_cfg([*TINY_HIFIGAN, *SHORT_RUN, f"data.path={folder}", "data=small", "trainer.max_epochs=1"])

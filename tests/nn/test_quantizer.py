@@ -56,9 +56,11 @@ def test_dead_code_replacement_is_on_and_replaces_unused_codes():
         book.embed_avg[0, 3] = 1e3
         book.embed[0, 3] = 1e3
     q(x)
-    # replaced by one of the batch's cells (level 0 quantizes the cells themselves)
+    # replaced by one of the batch's cells (level 0 quantizes the cells themselves); the library's
+    # arithmetic after the copy moves it by float rounding (1e-3 with other CPU kernels), while the
+    # cells lie ~3 apart and the dead code was 1e3 away
     cells = x.flatten(2).transpose(1, 2).reshape(-1, 8)
-    assert torch.cdist(book.embed[0, 3][None], cells).min() < 1e-4
+    assert torch.cdist(book.embed[0, 3][None], cells).min() < 0.05
 
 
 def test_codes_to_latent_matches_quantized_in_eval():

@@ -21,10 +21,10 @@ def test_generate_notebook_executes(trained_runs, tmp_path, monkeypatch):
     assert {name.split(".")[0] for name in imports} <= {
         "os",
         "tempfile",
-        "dataclasses",
         "pathlib",
         "IPython",
         "distill",
     }
     assert "notebook-test: components ('vqvae', 'prior', 'vocoder')" in text
     assert text.count("1.50 s of audio") == 3
+    assert "remade from its sidecar, the same samples: True" in text

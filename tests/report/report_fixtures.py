@@ -18,11 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundle"))  # test_
 
 from test_package import FakeRuns, make_fake_runs  # noqa: E402
 
-from distill import config_resolvers  # noqa: E402
 from distill.bundle.format import ComponentPayload, read_model_file, write_model_file  # noqa: E402
 from distill.bundle.package import package_runs  # noqa: E402
+from distill.config import resolvers  # noqa: E402
 
-config_resolvers.register()  # the fake runs' configs are composed and resolved, as train() does
+resolvers.register()  # the fake runs' configs are composed and resolved, as train() does
 
 VAL_FILES = ["held/hit_7.wav", "held/hit_8.wav"]
 EPOCHS = 5

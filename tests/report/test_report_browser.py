@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import packaged_model
 
-from distill.bundle.model import DistillModel
+from distill.model import DistillModel
 from distill.report.build import model_report
 from distill.report.page import write_page
 

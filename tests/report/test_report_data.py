@@ -18,7 +18,7 @@ from report_fixtures import (
 )
 
 from distill.bundle.format import read_manifest
-from distill.bundle.model import DistillModel
+from distill.model import DistillModel
 from distill.report.build import model_report, run_report
 from distill.report.sounds import generated_clips, held_out_files
 

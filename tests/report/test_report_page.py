@@ -16,8 +16,8 @@ import soundfile as sf
 from report_fixtures import epoch_rows, packaged_model, point_dataset_at, vqvae_csv_rows, write_csv_launch
 from typer.testing import CliRunner
 
-from distill.bundle.model import DistillModel
 from distill.cli.main import app
+from distill.model import DistillModel
 from distill.report.build import model_report, run_report
 from distill.report.figures import training_figures
 from distill.report.page import render_page

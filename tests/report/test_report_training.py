@@ -11,7 +11,7 @@ from conftest import SHORT_RUN, TINY_VQVAE, make_sound_folder, package_trained
 from test_report_page import Page
 from wandb_offline import wandb_records
 
-from distill.bundle.model import DistillModel
+from distill.model import DistillModel
 from distill.report.build import model_report, run_report
 from distill.report.history import read_csv_history
 from distill.report.page import render_page

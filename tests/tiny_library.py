@@ -15,7 +15,7 @@ from conftest import NARROW_V2, tiny_rvqvae
 
 from distill.audio.mel import MelConfig
 from distill.bundle.catalog import ModelLibrary
-from distill.bundle.model import DistillModel
+from distill.model import DistillModel
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.prior import CodePrior
 from distill.weights import state_dict_digest

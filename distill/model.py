@@ -1,5 +1,6 @@
 """``DistillModel``: a ``.distillgan`` file rebuilt into its modules, without Lightning, and the
-one home of audio <-> code grid <-> audio for a model: ``encode``, ``decode``, ``render``.
+one home of audio <-> code grid <-> audio for a model (``encode``, ``decode``, ``render``) and of
+new sounds (``generate``; ``remake`` makes a recorded one again).
 
 The modules are built by ``distill.bundle.build`` (which never runs code a file brings).
 Metadata keys read here (written by ``distill.bundle.package``): ``name``, ``id``, ``vqvae_digest``
@@ -9,7 +10,8 @@ VQ-VAE the prior was trained on); a prior whose digest is not its VQ-VAE's is re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from distill.bundle.errors import InconsistentModelFileError
 from distill.bundle.format import (
     COMPONENTS,
     ComponentPayload,
+    content_digest,
     read_model_file,
     write_model_file,
 )
@@ -35,6 +38,8 @@ from distill.codes.grid import CodeGrid
 from distill.errors import UserError
 from distill.generation.export import Audio
 from distill.generation.params import GenerationParams
+from distill.generation.pipeline import Generation, run_generation
+from distill.generation.remake import RecordedSound, model_file_record, read_recorded
 from distill.nn.mel_generator import MelGenerator
 from distill.nn.prior import CodePrior
 from distill.nn.vqvae import RVQVAE
@@ -73,6 +78,7 @@ class DistillModel:
         vocoder_generator: MelGenerator | None,
         mel_config: MelConfig,
         path: Path | None = None,
+        content_sha256: str | None = None,
     ) -> None:
         self.metadata = dict(metadata)
         self.vqvae = vqvae.eval()
@@ -80,6 +86,9 @@ class DistillModel:
         self.vocoder_generator = vocoder_generator.eval() if vocoder_generator is not None else None
         self.mel_config = mel_config
         self.path = path  # the file it was loaded from, if any
+        # The digest of that file's weights and configs (``content_digest``), as loaded: what the
+        # sounds it makes record, so that ``remake`` can tell the model that made one.
+        self.content_sha256 = content_sha256
         self.components = tuple(name for name in COMPONENTS if self._modules().get(name) is not None)
         missing = sorted(set(self.components) - set(configs))
         if missing:
@@ -88,6 +97,7 @@ class DistillModel:
         self._own_vocoder: GeneratorVocoder | None = None
         self._vqvae_digest: str | None = None
         self._selections: dict[tuple[str, str], VocoderSelection] = {}
+        self._file_record: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -154,6 +164,7 @@ class DistillModel:
             vocoder_generator=built["vocoder"].to(device) if "vocoder" in built else None,
             mel_config=mel_config,
             path=path,
+            content_sha256=content_digest(contents.manifest),
         )
 
     def save(self, path: str | Path) -> Path:
@@ -304,3 +315,77 @@ class DistillModel:
     def render(self, grid: CodeGrid, *, vocoder: VocoderChoice | str = "auto") -> Audio:
         """What a grid sounds like: ``vocode(decode(grid))``, ``grid.seconds`` long."""
         return self.vocode(self.decode(grid), vocoder)
+
+    # --- new sounds ----------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        params: GenerationParams | None = None,
+        *,
+        on_stage: Callable[[str], None] | None = None,
+        **settings: Any,
+    ) -> Generation:
+        """A new sound (``distill.generation.pipeline.run_generation``): ``params`` (default: the
+        CLI's defaults) with ``settings`` replaced, e.g. ``model.generate(seed=3, duration_s=2.0)``.
+
+        ``.audio`` is the sound; its metadata names this model's file, when it was loaded from one,
+        so the sidecar of the saved sound remakes it (``distill generate --from``, ``remake``).
+        """
+        result = run_generation(self, replace(params or GenerationParams(), **settings), on_stage=on_stage)
+        if self.path is None or self.content_sha256 is None:
+            return result
+        if self._file_record is None:
+            self._file_record = model_file_record(self.path, self.content_sha256)
+        audio = result.audio
+        metadata = {**audio.metadata, "model": {**audio.metadata.get("model", {}), **self._file_record}}
+        return replace(
+            result, audio=Audio(samples=audio.samples, sample_rate=audio.sample_rate, metadata=metadata)
+        )
+
+    def remake(
+        self, sidecar: str | Path | RecordedSound, *, on_stage: Callable[[str], None] | None = None
+    ) -> Generation:
+        """The sound a sidecar (the ``.json``, or the audio file beside it) describes, made again:
+        bit for bit with the same software. A UserError when another model made it
+        (``distill.generation.remake.find_recorded_model`` finds the one that did)."""
+        recorded = sidecar if isinstance(sidecar, RecordedSound) else read_recorded(sidecar)
+        if not recorded.made_by(self.content_sha256, self.path):
+            maker = recorded.model.get("name") or recorded.model.get("id") or "another model"
+            why = (
+                "this model holds other weights"
+                if self.path is not None
+                else "this model was not loaded from a file, so it cannot be shown to be that one"
+            )
+            raise UserError(
+                f"{self.name} cannot remake the sound of {recorded.sidecar}: model {maker} made it and {why};"
+                f" `distill generate --from {recorded.sidecar}` finds that model in the library."
+            )
+        return self.generate(recorded.params, on_stage=on_stage)
+
+
+def generate(
+    model: DistillModel,
+    duration_s: float | None = None,
+    *,
+    mode: str | None = None,
+    temperature: float = GenerationParams.temperature,
+    top_k: int = GenerationParams.top_k,
+    top_p: float = GenerationParams.top_p,
+    seed: int = GenerationParams.seed,
+    vocoder: str = GenerationParams.vocoder,
+    overlap: float = GenerationParams.overlap,
+    prompt_audio: str | Path | None = None,
+) -> Audio:
+    """A new sound from ``model``: ``model.generate(...).audio`` (``mode`` None follows the collection)."""
+    params = GenerationParams(
+        mode=mode,
+        duration_s=duration_s,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        vocoder=vocoder,
+        overlap=overlap,
+        prompt=None if prompt_audio is None else str(prompt_audio),
+    )
+    return model.generate(params).audio

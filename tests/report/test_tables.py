@@ -1,6 +1,6 @@
 """The evaluation's verdict lines: ratios to the references, and when a reference is loose."""
 
-from distill.cli.evaluation_report import FEW_HELDOUT_FILES, evaluation_lines
+from distill.report.tables import FEW_HELDOUT_FILES, evaluation_lines
 
 
 def _evaluation(heldout_files: int) -> dict:

@@ -1,4 +1,5 @@
-"""OmegaConf resolvers used by configs/ (registered when distill.train is imported)."""
+"""OmegaConf resolvers used by the config tree (registered by distill.train, compose_config and
+the Hydra app of train.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from distill.audio.mel import MelConfig
 from distill.errors import UserError
+from distill.nn.conv_codec import grid_shape
 from distill.runs import read_run_config, run_folder_of
-
-# The VQ-VAE halves the 128 mel bands and the crop's frames four times (16x in both axes).
-_CELL = 16
-_MEL_BANDS = 128
 
 
 def dead_code_threshold(batch_size: int, crop_frames: int, codebook_size: int, fraction: float) -> float:
@@ -21,15 +20,17 @@ def dead_code_threshold(batch_size: int, crop_frames: int, codebook_size: int, f
     The library compares this with each code's EMA use count, whose steady state is exactly that
     expectation for a uniformly used codebook, so the rule means the same at any batch or crop size.
     """
-    cells = batch_size * (_MEL_BANDS // _CELL) * -(-crop_frames // _CELL)
+    rows, columns = grid_shape(MelConfig().n_mels, crop_frames)
+    cells = batch_size * rows * columns
     return fraction * cells / codebook_size
 
 
 def run_setting(run: str, key: str) -> Any:
     """A value from another training run's resolved ``config.yaml`` (run folder, or a checkpoint in it).
 
-    How the prior's config takes its code-grid shape (levels, codebook size) and its data folder
-    from the VQ-VAE run it models, so those are never typed twice and cannot disagree.
+    How the prior's config takes its code-grid shape (levels, codebook size; rows from
+    ``run_grid_rows``) and its data folder from the VQ-VAE run it models, so those are never
+    typed twice and cannot disagree.
     """
     value = OmegaConf.select(read_run_config(run), key, throw_on_missing=False)
     if value is None:
@@ -37,9 +38,36 @@ def run_setting(run: str, key: str) -> Any:
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
+def run_grid_rows(run: str) -> int:
+    """Frequency rows of the code grids of a VQ-VAE run: the bands of its mel over the cell.
+
+    The mel is the run's ``data.mel`` over ``MelConfig``'s defaults, so a run whose config.yaml
+    names only the mel's ``_target_`` (every run so far), or no mel at all, reads as 128 bands.
+    """
+    mel = OmegaConf.select(read_run_config(run), "data.mel", throw_on_missing=False)
+    settings = OmegaConf.to_container(mel) if OmegaConf.is_config(mel) else {}
+    settings.pop("_target_", None)
+    try:
+        n_mels = MelConfig(**settings).n_mels
+    except TypeError as error:
+        raise UserError(
+            f"The run {run_folder_of(run)} has a mel setting distill does not know ({error})."
+        ) from None
+    return grid_shape(n_mels, 0)[0]
+
+
 def folder_name(path: str) -> str:
     """The last part of a path: a run's or a sound folder's name, for W&B names and tags."""
     return Path(str(path)).expanduser().resolve().name
+
+
+def config_options(group: str) -> str:
+    """The options of a config group as the running Hydra app sees them, for the ``--help``
+    template; files starting with ``_`` are shared parts, not options (as ``distill.config.options``)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    found = GlobalHydra.instance().config_loader().get_group_options(group)
+    return ", ".join(option for option in found if not option.startswith("_"))
 
 
 def sweep_group(fallback: str) -> str:
@@ -55,5 +83,7 @@ def sweep_group(fallback: str) -> str:
 def register() -> None:
     OmegaConf.register_new_resolver("dead_code_threshold", dead_code_threshold, replace=True)
     OmegaConf.register_new_resolver("run_setting", run_setting, replace=True)
+    OmegaConf.register_new_resolver("run_grid_rows", run_grid_rows, replace=True)
     OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
+    OmegaConf.register_new_resolver("config_options", config_options, replace=True)

@@ -1,0 +1,229 @@
+"""The tables and lines in which distill shows what it measured, built once for every place that
+shows them: the terminal (``distill models info``, ``evaluate``, ``memorization``), the HTML report
+(which reads these rich tables back as text) and the scripts in ``experiments/``. A number reads the
+same in all of them.
+
+Builds tables and text only; printing them is the caller's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distill.vocoders.kinds import vocoder_names
+
+NONE = "—"
+
+
+def vocoder_name(kind: str | None) -> str:
+    """What a person reads for a recorded vocoder kind (one distill does not know: as recorded)."""
+    return vocoder_names().get(kind, kind) if kind else NONE
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return NONE
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def percent_text(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else NONE
+
+
+def number_text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return NONE if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def vocoder_text(vocoder_type: str | None, steps: int | None, mstft: float | None = None) -> str:
+    """E.g. ``Vocos (3000 steps, M-STFT 1.42)``: kind, training and held-out quality."""
+    if vocoder_type is None:
+        return NONE
+    label = vocoder_name(vocoder_type)
+    facts = [f"{steps} steps"] if steps is not None else []
+    if isinstance(mstft, int | float):
+        facts.append(f"M-STFT {mstft:.2f}")
+    return f"{label} ({', '.join(facts)})" if facts else label
+
+
+def quality_text(quality: Any) -> str:
+    if not isinstance(quality, dict) or not isinstance(quality.get("mstft"), int | float):
+        return "not measured"
+    return (
+        f"M-STFT {quality['mstft']:.3f}, mel L1 {number_text(quality.get('mel_l1'))}"
+        f" on {number_text(quality.get('files'))} held-out files"
+    )
+
+
+def key_values(title: str, rows: list[tuple[str, Any]]):
+    """A two-column table of names and values (numbers as ``number_text``)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(key, value if isinstance(value, str) else number_text(value))
+    return table
+
+
+HEALTH_HEADERS = (
+    "level",
+    "utilization",
+    "perplexity",
+    "dead codes",
+    "val utilization",
+    "val perplexity",
+    "val dead codes",
+)
+
+
+def health_rows(train_rows: list, val_rows: list) -> list[list[str]]:
+    """One row of text per level (``HEALTH_HEADERS``) from the end-of-training health rows of the
+    training epoch and of the held-out files; the CLI and the report page show the same table."""
+    train = {row.get("level"): row for row in train_rows if isinstance(row, dict)}
+    val = {row.get("level"): row for row in val_rows if isinstance(row, dict)}
+    rows = []
+    for level in sorted(set(train) | set(val), key=str):
+        t, v = train.get(level, {}), val.get(level, {})
+        rows.append(
+            [
+                str(level),
+                percent_text(t.get("utilization")),
+                number_text(t.get("perplexity")),
+                number_text(t.get("dead_codes")),
+                percent_text(v.get("utilization")),
+                number_text(v.get("perplexity")),
+                number_text(v.get("dead_codes")),
+            ]
+        )
+    return rows
+
+
+def memorization_table(report: dict[str, Any]):
+    """The memorization check (``MemorizationReport.to_dict()``) as name / value rows."""
+    verdict = (
+        "[bold red]flagged: the prior may copy its training set[/]"
+        if report.get("flagged")
+        else "not flagged"
+    )
+
+    def mean_max(stem: str, show, unit: str = "") -> str:
+        return f"{show(report.get(f'{stem}_mean'))} mean, {show(report.get(f'{stem}_max'))} max{unit}"
+
+    ratio, threshold = number_text(report.get("share_ratio")), number_text(report.get("ratio_threshold"))
+    rows = [
+        ("verdict", verdict),
+        ("window (columns)", report.get("window")),
+        ("generated clips", report.get("n_generated")),
+        ("held-out clips", report.get("n_heldout")),
+        ("window share, generated", mean_max("generated_share", percent_text)),
+        ("window share, held-out", mean_max("heldout_share", percent_text)),
+        (
+            "share ratio, generated / held-out",
+            f"{ratio} (flagged above {threshold}x with a share above {percent_text(report.get('min_share'))})",
+        ),
+        ("longest copied run, generated", mean_max("generated_run", number_text, " columns")),
+        ("longest copied run, held-out", mean_max("heldout_run", number_text, " columns")),
+        ("nearest-window similarity, generated", percent_text(report.get("generated_similarity_mean"))),
+        ("nearest-window similarity, held-out", percent_text(report.get("heldout_similarity_mean"))),
+        (
+            "similarity ratio, generated / held-out",
+            f"{number_text(report.get('similarity_ratio'))} "
+            f"(flagged above {number_text(report.get('similarity_ratio_threshold'))}x)",
+        ),
+    ]
+    return key_values("Memorization (overlap with the training set)", rows)
+
+
+# --- the generation-quality evaluation (``distill evaluate``) ------------------------------------
+
+SHAPE_ROWS = (
+    ("duration_s", "length, s"),
+    ("onset_strength", "onset strength"),
+    ("crest_db", "crest factor, dB"),
+)
+# "via codes": the held-out files resynthesised through the codes, the closest any generation can get.
+SETS = ("training", "held-out", "via codes", "generated", "noise")
+# Below this many held-out files the held-out distance is flagged as a loose reference.
+FEW_HELDOUT_FILES = 5
+
+
+def _number(value: Any, digits: int = 2) -> str:
+    return NONE if value is None else f"{value:.{digits}f}"
+
+
+def _spread(spread: dict[str, float] | None) -> str:
+    if not spread:
+        return NONE
+    return f"{spread['median']:.2f} [{spread['p10']:.2f}-{spread['p90']:.2f}]"
+
+
+def evaluation_table(evaluation: dict[str, Any]):
+    """Rows: distance to the training files, then each shape's median [10th-90th percentile]."""
+    from rich.table import Table
+
+    distance = evaluation.get("distance") or {}
+    frames = evaluation.get("frames") or {}
+    shapes = evaluation.get("shapes") or {}
+    table = Table(
+        title=f"Generation vs collection ({evaluation.get('count')} {evaluation.get('mode')} sounds; lower distance is closer)"
+    )
+    table.add_column("")
+    for name in SETS:
+        table.add_column(name, justify="right")
+    table.add_row(
+        "Fréchet distance to training", "0 (reference)", *(_number(distance.get(n)) for n in SETS[1:])
+    )
+    table.add_row("sounding frames", *(str(frames.get(n, NONE)) for n in SETS))
+    for field, label in SHAPE_ROWS:
+        table.add_row(label, *(_spread((shapes.get(n) or {}).get(field)) for n in SETS[:-1]), NONE)
+    return table
+
+
+def evaluation_lines(evaluation: dict[str, Any]) -> list[str]:
+    """The verdicts under the table: how close, resynthesis, memorization."""
+    lines = []
+    ratio = evaluation.get("distance_ratio")
+    if ratio is not None:
+        line = f"generated / held-out distance: {ratio:.2f}x (1.0 = as close as real new recordings)"
+        heldout_files = (evaluation.get("resynthesis") or {}).get("files")
+        if heldout_files is not None and heldout_files < FEW_HELDOUT_FILES:
+            # A few files' frames cover little of a varied collection: their distance reads large.
+            line += f"; only {heldout_files} held-out file(s), so a loose reference"
+        lines.append(line)
+    distance = evaluation.get("distance") or {}
+    floor, heldout = distance.get("via codes"), distance.get("held-out")
+    if floor is not None and heldout:
+        lines.append(
+            f"held-out via codes / held-out distance: {floor / heldout:.2f}x"
+            " (what the RVQ-VAE and vocoder let generation reach)"
+        )
+    resynthesis = evaluation.get("resynthesis")
+    if resynthesis:
+        lines.append(
+            f"resynthesis of {resynthesis['files']} held-out file(s) (audio -> codes -> mel -> audio):"
+            f" mel L1 {resynthesis['mel_l1']:.3f}, M-STFT {resynthesis['mstft']:.3f}"
+        )
+    else:
+        lines.append("resynthesis: no held-out files")
+    memorization = evaluation.get("memorization") or {}
+    if memorization:
+        verdict = (
+            "FLAGGED: the prior replays its training files" if memorization.get("flagged") else "new material"
+        )
+        share, baseline = memorization.get("generated_share_mean"), memorization.get("heldout_share_mean")
+        lines.append(
+            f"memorization: {verdict} (windows shared with training: generated {_number(share)},"
+            f" held-out {_number(baseline)})"
+        )
+    return lines
