@@ -1,5 +1,10 @@
 """OmegaConf resolvers used by the config tree (registered by distill.train, compose_config and
-the Hydra app of train.py)."""
+the Hydra app of train.py).
+
+Registering them imports nothing heavy: the Hydra app registers them before it sets up logging,
+and torch or Lightning imported that early would route Lightning's messages past that setup. So
+each resolver imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from distill.audio.mel import MelConfig
 from distill.errors import UserError
-from distill.nn.conv_codec import grid_shape
-from distill.runs import read_run_config, run_folder_of
 
 
 def dead_code_threshold(batch_size: int, crop_frames: int, codebook_size: int, fraction: float) -> float:
@@ -20,6 +22,9 @@ def dead_code_threshold(batch_size: int, crop_frames: int, codebook_size: int, f
     The library compares this with each code's EMA use count, whose steady state is exactly that
     expectation for a uniformly used codebook, so the rule means the same at any batch or crop size.
     """
+    from distill.audio.mel import MelConfig
+    from distill.nn.conv_codec import grid_shape
+
     rows, columns = grid_shape(MelConfig().n_mels, crop_frames)
     cells = batch_size * rows * columns
     return fraction * cells / codebook_size
@@ -32,6 +37,8 @@ def run_setting(run: str, key: str) -> Any:
     ``run_grid_rows``) and its data folder from the VQ-VAE run it models, so those are never
     typed twice and cannot disagree.
     """
+    from distill.runs import read_run_config, run_folder_of
+
     value = OmegaConf.select(read_run_config(run), key, throw_on_missing=False)
     if value is None:
         raise UserError(f"The run {run_folder_of(run)} has no setting {key} in its config.yaml.")
@@ -44,6 +51,10 @@ def run_grid_rows(run: str) -> int:
     The mel is the run's ``data.mel`` over ``MelConfig``'s defaults, so a run whose config.yaml
     names only the mel's ``_target_`` (every run so far), or no mel at all, reads as 128 bands.
     """
+    from distill.audio.mel import MelConfig
+    from distill.nn.conv_codec import grid_shape
+    from distill.runs import read_run_config, run_folder_of
+
     mel = OmegaConf.select(read_run_config(run), "data.mel", throw_on_missing=False)
     settings = OmegaConf.to_container(mel) if OmegaConf.is_config(mel) else {}
     settings.pop("_target_", None)
