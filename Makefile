@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_PIN)
 	$(BIN)/pip install --quiet -e ".[dev,slurm,bigvgan,notebook,wandb]"
+# aisfx carries the weights of distill.evaluation's sound-effects embedding in its wheel. --no-deps:
+# it pins librosa==0.9.2, numpy==1.23.0, tqdm and argparse (which would downgrade ours) for code
+# distill does not run, and it does not declare torch; its network class needs torch only.
+	$(BIN)/pip install --quiet --no-deps aisfx==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -28,7 +28,7 @@ from distill.evaluation.generation import collection_files, evaluate_generation
 from distill.generation.params import GenerationParams
 from distill.generation.pipeline import run_generation
 from distill.model import DistillModel
-from distill.report.tables import evaluation_lines, evaluation_table
+from distill.report.tables import evaluation_lines, evaluation_tables
 
 PICTURED = 8
 
@@ -91,7 +91,8 @@ def main() -> None:
     from rich.console import Console
 
     console = Console(width=140)
-    console.print(evaluation_table(recorded))
+    for table in evaluation_tables(recorded):
+        console.print(table)
     for line in evaluation_lines(recorded):
         console.print(line)
     (args.out / "evaluation.json").write_text(json.dumps(recorded, indent=2) + "\n")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import hydra
 import numpy as np
 import torch
 
@@ -25,7 +26,7 @@ from distill.data.store import DecodingStore
 from distill.errors import UserError
 from distill.models.loading import load_trained_module, load_vocoder
 from distill.nn.codebook_stats import CodebookUsage
-from distill.nn.gan_losses import MultiResolutionSTFTDistance
+from distill.vocoders.quality import stft_distance_config
 
 
 def main() -> None:
@@ -45,7 +46,8 @@ def main() -> None:
         vocoder = load_vocoder(args.vocoder) if args.vocoder else None
     except UserError as error:  # one line, as the CLI prints it, not a traceback
         raise SystemExit(f"error: {error}") from None
-    mstft = MultiResolutionSTFTDistance(resolutions=[[512, 128, 512], [1024, 256, 1024], [2048, 512, 2048]])
+    # The vocoder's M-STFT, as model/vocoder.yaml sets it.
+    mstft = hydra.utils.instantiate(stft_distance_config())
     distances, floors = [], []
     net = module.net
     usage = CodebookUsage(num_levels=net.quantizer.num_levels, codebook_size=net.quantizer.codebook_size)

@@ -233,10 +233,11 @@ def _bigvgan_quality(run: ComponentRun, vqvae: torch.nn.Module | None) -> dict[s
     """BigVGAN's quality on the vocoder run's validation files, when BigVGAN is installed and the
     files are still there (``vocoder=auto`` ranks the two by it), rendering ``vqvae``'s
     reconstructions when one is given; else None."""
+    import hydra
+
     from distill.audio.io import UnusableAudioError, load_audio
-    from distill.nn.gan_losses import MultiResolutionSTFTDistance
     from distill.vocoders.bigvgan import is_available, load_bigvgan
-    from distill.vocoders.quality import measure_vocoder
+    from distill.vocoders.quality import measure_vocoder, stft_distance_config
 
     dataset = run.summary.dataset
     root, names = dataset.get("root"), dataset.get("val_files") or []
@@ -249,13 +250,12 @@ def _bigvgan_quality(run: ComponentRun, vqvae: torch.nn.Module | None) -> dict[s
         ]
     except (OSError, UnusableAudioError):
         return None
-    resolutions = run.config["model"]["stft_distance"]["resolutions"]
+    # The run's own distance (its settings missing from an older run: today's), so BigVGAN's number
+    # is on the scale the run's was when both carry the same MSTFT_VERSION.
+    distance = hydra.utils.instantiate(stft_distance_config(run.config["model"]["stft_distance"]))
     bigvgan = load_bigvgan()
     render = bigvgan if vqvae is None else (lambda mel: bigvgan(vqvae(mel).recon))
-    quality = measure_vocoder(
-        render, recordings, stft_distance=MultiResolutionSTFTDistance(resolutions=resolutions)
-    )
-    return quality.as_dict()
+    return measure_vocoder(render, recordings, stft_distance=distance).as_dict()
 
 
 def package_runs(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import lightning as L
 
+from distill.vocoders.quality import MSTFT_VERSION
+
 
 class VocoderQualityRecord(L.Callback):
     """Tracks the validation scores (``val/mel_l1``, ``val/mstft``) of the best epoch by ``monitor``."""
@@ -33,6 +35,7 @@ class VocoderQualityRecord(L.Callback):
                 "score": score,
                 "mel_l1": round(float(metrics["val/mel_l1"]), 6),
                 "mstft": round(float(metrics["val/mstft"]), 6),
+                "mstft_version": MSTFT_VERSION,
                 "files": len(trainer.datamodule.val_files),
                 "epoch": trainer.current_epoch,
                 "generator_updates": self.generator_updates,
@@ -55,4 +58,7 @@ class VocoderQualityRecord(L.Callback):
         return {"best": self.best}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.best = state_dict["best"]
+        best = state_dict["best"]
+        # A run resumed from before the M-STFT's scale changed: its best score is on the old scale
+        # (then also val/loss), so the epochs to come are not compared with it.
+        self.best = best if best is not None and best.get("mstft_version") == MSTFT_VERSION else None

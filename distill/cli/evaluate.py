@@ -60,14 +60,15 @@ def evaluate_and_show(
     with ``save``, record it in the model's file; ``distill package --evaluate`` runs this too."""
     from distill.evaluation.generation import evaluate_generation
     from distill.files import write_text_atomic
-    from distill.report.tables import evaluation_lines, evaluation_table
+    from distill.report.tables import evaluation_lines, evaluation_tables
 
     with console.status("evaluating") as status:
         result = evaluate_generation(
             loaded, on_progress=lambda message: status.update(f"evaluating: {message}"), **settings
         )
     recorded = result.as_dict()
-    console.print(evaluation_table(recorded))
+    for table in evaluation_tables(recorded):
+        console.print(table)
     for line in evaluation_lines(recorded):
         console.print(line)
     if json_out is not None:

@@ -92,13 +92,14 @@ def info(
         }
         typer.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
         return
-    from distill.report.tables import evaluation_lines, evaluation_table
+    from distill.report.tables import evaluation_lines, evaluation_tables
 
     console = _console()
     render_info(console, path, manifest)
     evaluation = manifest.metadata.get("evaluation")
     if isinstance(evaluation, dict):
-        console.print(evaluation_table(evaluation))
+        for table in evaluation_tables(evaluation):
+            console.print(table)
         for line in evaluation_lines(evaluation):
             console.print(line)
     else:

@@ -7,9 +7,10 @@ apart as the Fréchet distance between the Gaussians (the FID/FAD recipe: Heusel
 Kilgour et al. 2019). Bands are pooled from the 128 of the mel because a small collection has a
 few thousand frames: 32 dimensions keep the covariance estimate stable at that count.
 
-No pretrained audio embedding is used: those that can be installed from the package registries
-(VGGish, PANNs, CLAP, EnCodec) fetch their weights at first use, which distill must never do, and
-OpenL3, whose wheel carries its weights, needs TensorFlow.
+These are the evaluation's secondary measures: what a sound is, texture included, is measured on
+a pretrained sound-effects embedding whose wheel carries its weights (``embedding``, scored stage
+by stage in ``stages``). Frame statistics miss texture: a snare's grain smoothed into an averaged
+surface keeps its spectral balance.
 
 Frame statistics see spectral balance, not what a sound is (a folder of keyboard clicks measured
 closer to a drum kit than another drum kit did), so each sound's shape is compared beside them:

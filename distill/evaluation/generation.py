@@ -2,7 +2,10 @@
 
 One evaluation, used by ``distill evaluate``, ``make demo`` and ``experiments/eval_generation.py``:
 
-- generation vs collection: the Fréchet distance of generated audio's frame statistics to the
+- stage by stage (``stages``, the headline): KAD on a pretrained sound-effects embedding of the
+  vocoder's, the code grid's and the prior's output against the training files, with a
+  same-collection floor, held-out files, noise and a copy check;
+- secondary, frame statistics: the Fréchet distance of generated audio's frame statistics to the
   training files' (see ``features``), beside three references on the same scale: the held-out
   files' distance (what real new recordings of the collection measure), the same files'
   resynthesis through the codes (what the RVQ-VAE and vocoder let any generation reach: the
@@ -33,6 +36,7 @@ from distill.codes.memorization import memorization_report
 from distill.config import load_option
 from distill.errors import UserError
 from distill.evaluation.features import FrameStatistics, SoundShape, Spread, frechet_distance, shape_spreads
+from distill.evaluation.stages import StageTable, rendered_stages, stage_table
 from distill.generation.params import GenerationParams
 from distill.generation.pipeline import run_generation
 from distill.vocoders.quality import VocoderQuality, measure_vocoder
@@ -57,6 +61,7 @@ class GenerationEvaluation:
     shapes: dict[str, dict[str, Spread]]  # training / held-out / generated -> field -> spread
     resynthesis: VocoderQuality | None  # None without held-out files
     memorization: dict[str, Any]
+    stages: StageTable | None = None  # None: recorded before the stage table existed
 
     @property
     def distance_ratio(self) -> float | None:
@@ -78,6 +83,7 @@ class GenerationEvaluation:
             },
             "resynthesis": self.resynthesis.as_dict() if self.resynthesis is not None else None,
             "memorization": self.memorization,
+            "stages": self.stages.as_dict() if self.stages is not None else None,
         }
 
     @classmethod
@@ -100,6 +106,7 @@ class GenerationEvaluation:
                 },
                 resynthesis=VocoderQuality.from_dict(data.get("resynthesis")),
                 memorization=dict(data.get("memorization") or {}),
+                stages=StageTable.from_dict(data.get("stages")),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
@@ -192,8 +199,23 @@ def evaluate_generation(
         mode = mode or "given"
     report("resynthesising held-out files")
     resynthesis, via_codes = _resynthesis(model, heldout, vocoder) if heldout else (None, [])
-    report("measuring")
+    report("rendering the training files through the vocoder and the codes")
+    rendered = rendered_stages(model, training, vocoder)
     noise = white_noise(training, len(generated), seed)
+    stages = stage_table(
+        {
+            **rendered,
+            "held-out": heldout,
+            "held-out via codes": via_codes,
+            "generated": generated,
+            "noise": noise,
+        },
+        training=training,
+        sample_rate=mel_config.sample_rate,
+        seed=seed,
+        on_progress=report,
+    )
+    report("measuring")
     reference = FrameStatistics.of(training, mel_config)
     sets = {"held-out": heldout, "via codes": via_codes, "generated": generated, "noise": noise}
     statistics_of = {name: FrameStatistics.of(clips, mel_config) for name, clips in sets.items() if clips}
@@ -225,6 +247,7 @@ def evaluate_generation(
         shapes=shapes,
         resynthesis=resynthesis,
         memorization=memorization,
+        stages=stages,
     )
 
 

@@ -23,6 +23,10 @@ def load_trained_module(
 
     run_dir, checkpoint = find_run(run_or_checkpoint)
     cfg = read_run_config(run_dir)
+    if "stft_distance" in cfg.model:  # a vocoder run, perhaps from before the distance's settings
+        from distill.vocoders.quality import stft_distance_config
+
+        cfg.model.stft_distance = stft_distance_config(cfg.model.stft_distance)
     module = hydra.utils.instantiate(cfg.model)
     # weights_only: a checkpoint is tensors and plain containers; loading one must never run code.
     state = torch.load(checkpoint, map_location=map_location, weights_only=True)["state_dict"]

@@ -19,7 +19,7 @@ from distill.nn.gan_losses import (
     mel_l1_loss,
 )
 from distill.nn.mel_generator import MelGenerator
-from distill.vocoders.quality import score_rendering
+from distill.vocoders.quality import RenderScore, score_rendering
 
 
 class VocoderModule(L.LightningModule):
@@ -147,21 +147,36 @@ class VocoderModule(L.LightningModule):
         for scheduler in self.lr_schedulers():
             scheduler.step()
 
+    def on_validation_epoch_start(self) -> None:
+        self._val_file: int | None = None  # the file whose tiles are being gathered
+        self._val_pieces: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
     def validation_step(self, batch: ClipBatch, batch_idx: int) -> None:
-        # Each item is rendered on its own, trimmed to its real frames (validation tiles are long;
-        # set data.val_crop_frames to cover whole files), and scored against the real recording.
+        # Each tile is rendered on its own, trimmed to its real frames, and every file is scored
+        # whole against its real recording once its last tile is in (tiles come in order, one file
+        # after another; set data.val_crop_frames to cover whole files): how a file is cut into
+        # tiles, e.g. a tile of nothing but its quiet tail, must not weigh on the score.
         hop = self.mel_config.hop_length
         scores = []
-        for mel, audio, mask in zip(batch.mel, batch.audio, batch.frame_mask, strict=True):
+        for mel, audio, mask, file_index in zip(
+            batch.mel, batch.audio, batch.frame_mask, batch.file_index.tolist(), strict=True
+        ):
+            if self._val_pieces and file_index != self._val_file:
+                scores.append(self._score_file())
             frames = int(mask.sum())
             target = mel[None, :, :frames]
             fake = self.generator(self.generator_input(target))  # [1, 1, frames * hop]
-            real = audio[None, :, : frames * hop]
-            scores.append(
-                score_rendering(
-                    fake, real, target, mel_config=self.mel_config, stft_distance=self.stft_distance
-                )
-            )
+            self._val_file = file_index
+            self._val_pieces.append((fake, audio[None, :, : frames * hop], target))
+        batches = (
+            self.trainer.num_sanity_val_batches
+            if self.trainer.sanity_checking
+            else self.trainer.num_val_batches
+        )
+        if batch_idx == batches[0] - 1:
+            scores.append(self._score_file())
+        if not scores:  # a long file still being gathered
+            return
         mstft = torch.stack([s.mstft for s in scores]).mean()
         self.log_dict(
             {
@@ -173,8 +188,13 @@ class VocoderModule(L.LightningModule):
                 "val/spectral_convergence": torch.stack([s.spectral_convergence for s in scores]).mean(),
             },
             prog_bar=True,
-            batch_size=len(batch),
+            batch_size=len(scores),  # the epoch's numbers are means over files
         )
+
+    def _score_file(self) -> RenderScore:
+        fake, real, mel = (torch.cat(parts, dim=-1) for parts in zip(*self._val_pieces, strict=True))
+        self._val_pieces = []
+        return score_rendering(fake, real, mel, mel_config=self.mel_config, stft_distance=self.stft_distance)
 
     def configure_optimizers(self):
         opt_g = self.generator_optimizer(params=self.generator.parameters())

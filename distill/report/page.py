@@ -24,7 +24,7 @@ from distill.report.sounds import SoundClip
 from distill.report.tables import (
     HEALTH_HEADERS,
     evaluation_lines,
-    evaluation_table,
+    evaluation_tables,
     health_rows,
     memorization_table,
     number_text,
@@ -174,7 +174,9 @@ def page_context(data: ReportData) -> dict[str, Any]:
         "memorization_image": figures.get("memorization"),
         "memorization_table": memorization_tables(data.memorization, data.memorization_last),
         "vocoder_table": vocoder_table(data.vocoder) if data.vocoder else None,
-        "evaluation_table": rich_table(evaluation_table(data.evaluation)) if data.evaluation else None,
+        "evaluation_tables": [rich_table(table) for table in evaluation_tables(data.evaluation)]
+        if data.evaluation
+        else [],
         "evaluation_lines": evaluation_lines(data.evaluation) if data.evaluation else [],
         "generated": [_clip_view(clip) for clip in data.generated],
         "reconstructions": [_clip_view(clip) for clip in data.reconstructions],

@@ -152,10 +152,19 @@ SHAPE_ROWS = (
     ("onset_strength", "onset strength"),
     ("crest_db", "crest factor, dB"),
 )
-# "via codes": the held-out files resynthesised through the codes, the closest any generation can get.
+# "via codes": the held-out files resynthesised through the codes (the frame-statistics table).
 SETS = ("training", "held-out", "via codes", "generated", "noise")
-# Below this many held-out files the held-out distance is flagged as a loose reference.
-FEW_HELDOUT_FILES = 5
+# The stage table's rows, in the order sound travels through the model (distill.evaluation.stages).
+STAGE_ROWS = (
+    ("vocoder", "training files, vocoder only (mel -> audio)"),
+    ("via codes", "training files via codes (audio -> codes -> mel -> audio)"),
+    ("held-out", "held-out files, as recorded"),
+    ("held-out via codes", "held-out files via codes"),
+    ("generated", "generated"),
+    ("noise", "white noise"),
+)
+# The path from a recording to a generated sound: a step's KAD rise is what that stage loses.
+STAGE_PATH = (("vocoder", "the vocoder"), ("via codes", "the code grid"), ("generated", "the prior"))
 
 
 def _number(value: Any, digits: int = 2) -> str:
@@ -168,15 +177,52 @@ def _spread(spread: dict[str, float] | None) -> str:
     return f"{spread['median']:.2f} [{spread['p10']:.2f}-{spread['p90']:.2f}]"
 
 
-def evaluation_table(evaluation: dict[str, Any]):
-    """Rows: distance to the training files, then each shape's median [10th-90th percentile]."""
+def _kad(score: dict[str, Any] | None) -> tuple[str, str]:
+    if not score or score.get("kad") is None:
+        return NONE, NONE
+    return f"{score['kad']:.1f}", f"{score['kad_low']:.1f} to {score['kad_high']:.1f}"
+
+
+def stage_table(evaluation: dict[str, Any]):
+    """KAD x1000 and 1-NN accuracy of each stage against the training files (None: not recorded)."""
+    from rich.table import Table
+
+    stages = evaluation.get("stages")
+    if not stages:
+        return None
+    table = Table(
+        title=f"Stage by stage, against the {stages['reference']} training files (aiSFX embeddings;"
+        " KAD x1000, lower is closer; 1-NN 0.5 = indistinguishable, 1.0 = fully separable)"
+    )
+    for column in ("stage", "KAD", "95% interval", "1-NN acc.", "sounds"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    floor = stages.get("floor")
+    spread = stages.get("floor_spread")
+    table.add_row(
+        "same collection, two halves (floor)",
+        _number(floor, 1),
+        NONE if spread is None else f"± {spread:.1f} (sd)",
+        NONE,
+        str(stages["reference"]),
+    )
+    for name, label in STAGE_ROWS:
+        score = (stages.get("stages") or {}).get(name)
+        kad, interval = _kad(score)
+        sounds = NONE if not score else str(score["n"])
+        table.add_row(label, kad, interval, _number((score or {}).get("one_nn_accuracy")), sounds)
+    return table
+
+
+def frame_statistics_table(evaluation: dict[str, Any]):
+    """Secondary: distance of frame statistics (32-band spectral balance) to the training files,
+    then each shape's median [10th-90th percentile]."""
     from rich.table import Table
 
     distance = evaluation.get("distance") or {}
     frames = evaluation.get("frames") or {}
     shapes = evaluation.get("shapes") or {}
     table = Table(
-        title=f"Generation vs collection ({evaluation.get('count')} {evaluation.get('mode')} sounds; lower distance is closer)"
+        title=f"Frame statistics ({evaluation.get('count')} {evaluation.get('mode')} sounds; spectral balance only, lower is closer)"
     )
     table.add_column("")
     for name in SETS:
@@ -190,24 +236,37 @@ def evaluation_table(evaluation: dict[str, Any]):
     return table
 
 
+def evaluation_tables(evaluation: dict[str, Any]) -> list:
+    """The stage table (when recorded), then the frame statistics."""
+    return [table for table in (stage_table(evaluation), frame_statistics_table(evaluation)) if table]
+
+
 def evaluation_lines(evaluation: dict[str, Any]) -> list[str]:
-    """The verdicts under the table: how close, resynthesis, memorization."""
+    """The verdicts under the tables: where the sound is lost, copies, resynthesis, memorization."""
     lines = []
-    ratio = evaluation.get("distance_ratio")
-    if ratio is not None:
-        line = f"generated / held-out distance: {ratio:.2f}x (1.0 = as close as real new recordings)"
-        heldout_files = (evaluation.get("resynthesis") or {}).get("files")
-        if heldout_files is not None and heldout_files < FEW_HELDOUT_FILES:
-            # A few files' frames cover little of a varied collection: their distance reads large.
-            line += f"; only {heldout_files} held-out file(s), so a loose reference"
-        lines.append(line)
-    distance = evaluation.get("distance") or {}
-    floor, heldout = distance.get("via codes"), distance.get("held-out")
-    if floor is not None and heldout:
-        lines.append(
-            f"held-out via codes / held-out distance: {floor / heldout:.2f}x"
-            " (what the RVQ-VAE and vocoder let generation reach)"
-        )
+    stages = evaluation.get("stages")
+    if stages:
+        scores = stages.get("stages") or {}
+        floor = stages.get("floor")
+        previous, previous_name = floor, "the floor"
+        steps = []
+        for name, part in STAGE_PATH:
+            kad = (scores.get(name) or {}).get("kad")
+            if kad is None:
+                continue
+            if previous is not None:
+                steps.append((kad - previous, part, name, previous_name))
+            previous, previous_name = kad, name
+        if steps:
+            rise, part, name, before = max(steps)
+            lines.append(f"most sound is lost in {part}: KAD +{rise:.1f} from {before} to {name}")
+        copies = stages.get("copies") or []
+        generated = scores.get("generated") or {}
+        if generated:
+            lines.append(
+                f"copy check: {len(copies)} of {generated.get('n')} generated sounds sit on a training file"
+                + (f" (sounds {', '.join(map(str, copies))})" if copies else "")
+            )
     resynthesis = evaluation.get("resynthesis")
     if resynthesis:
         lines.append(

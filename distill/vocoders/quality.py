@@ -5,6 +5,9 @@ A rendering of a real recording's mel is scored two ways, each averaged over fil
 - M-STFT: the multi-resolution STFT distance of the rendering to the *real* audio (spectral
   convergence + log magnitude at 512/1024/2048-point resolutions), which also sees transients and
   detail the 128-band mel blurs. Lower is better for both; selection ranks by M-STFT.
+
+The M-STFT's scale is versioned (``MSTFT_VERSION``, recorded beside it): numbers of different
+versions are never compared, and a summary or model file that records none holds version 1.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from distill.nn.gan_losses import MultiResolutionSTFTDistance
 
 # The 2048-point STFT of the M-STFT distance needs at least this many samples.
 MIN_SCORED_SAMPLES = 2048
+# 1: spectral convergence ||S - S'|| / ||S|| and log magnitudes down to an absolute 1e-7, unbounded
+#    on quiet material (issue 25: 122.78 recorded for a vocoder of mel L1 0.11).
+# 2: per clip, bounded, level- and silence-robust (MultiResolutionSTFTDistance): in [0, ~7.9].
+MSTFT_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,9 +64,14 @@ class VocoderQuality:
     mel_l1: float
     mstft: float
     files: int
+    mstft_version: int = MSTFT_VERSION
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def comparable(self, other: VocoderQuality) -> bool:
+        """Whether the two M-STFT numbers are on one scale (a ranking of them means something)."""
+        return self.mstft_version == other.mstft_version
 
     @classmethod
     def from_dict(cls, data: Any) -> VocoderQuality | None:
@@ -67,13 +79,32 @@ class VocoderQuality:
         if not isinstance(data, Mapping):
             return None
         try:
-            return cls(mel_l1=float(data["mel_l1"]), mstft=float(data["mstft"]), files=int(data["files"]))
+            return cls(
+                mel_l1=float(data["mel_l1"]),
+                mstft=float(data["mstft"]),
+                files=int(data["files"]),
+                # Written before the version was recorded: the unbounded first definition.
+                mstft_version=int(data.get("mstft_version", 1)),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
     def describe(self) -> str:
         files = f"{self.files} held-out file" + ("" if self.files == 1 else "s")
-        return f"M-STFT {self.mstft:.2f}, mel L1 {self.mel_l1:.2f} on {files}"
+        old = "" if self.mstft_version == MSTFT_VERSION else f" (v{self.mstft_version} scale)"
+        return f"M-STFT {self.mstft:.2f}{old}, mel L1 {self.mel_l1:.2f} on {files}"
+
+
+def stft_distance_config(recorded: Mapping[str, Any] | None = None) -> Any:
+    """The M-STFT distance's config (a DictConfig to instantiate): model/vocoder.yaml's, with what a
+    run ``recorded`` (its ``model.stft_distance``) on top. A run written before a setting existed
+    (floor_db, silence_db: MSTFT_VERSION 2) gets today's value, so it still loads."""
+    from omegaconf import OmegaConf
+
+    from distill.config import load_option
+
+    current = load_option("model", "vocoder").stft_distance
+    return OmegaConf.merge(current, recorded) if recorded is not None else current
 
 
 def measure_vocoder(

@@ -42,8 +42,8 @@ def select_vocoder(
     recorded held-out quality; ``bigvgan_quality`` is BigVGAN's on the same files, when it was
     measured (at packaging, with BigVGAN installed).
 
-    ``auto`` takes the one with the lower recorded M-STFT; without both numbers it prefers the
-    model's own, which was trained on exactly this sound.
+    ``auto`` takes the one with the lower recorded M-STFT; without both numbers on one scale
+    (``MSTFT_VERSION``) it prefers the model's own, which was trained on exactly this sound.
     """
     choice = VocoderChoice.parse(choice)
     if choice is VocoderChoice.BUNDLED:
@@ -66,6 +66,11 @@ def select_vocoder(
         return _chosen(own, own_quality, "the model's own; no BigVGAN is available here")
     if own_quality is None or bigvgan_quality is None:
         return _chosen(own, own_quality, "the model's own; BigVGAN was not measured on this model's files")
+    if not own_quality.comparable(bigvgan_quality):
+        # A model file from before MSTFT_VERSION 2 may hold an unbounded number for its own vocoder.
+        return _chosen(
+            own, own_quality, "the model's own; its quality and BigVGAN's were measured on different scales"
+        )
     if bigvgan_quality.mstft < own_quality.mstft:
         reason = f"it renders this model's held-out files better (M-STFT {bigvgan_quality.mstft:.2f} vs the model's own {own_quality.mstft:.2f})"
         return _chosen(load_bigvgan(str(bigvgan_source)), bigvgan_quality, reason)

@@ -168,7 +168,14 @@ def fake_vocoder_run(run_dir: Path, *, overrides: tuple[str, ...] = ()):
     generator = hydra.utils.instantiate(config["model"]["generator"])
     final = {"train/mel_l1": 0.8, "val/mel_l1": 0.9, "val/mstft": 2.1, "lr/generator": 2e-4}
     # What VocoderQualityRecord writes: the best epoch's held-out scores and the generator updates.
-    quality = {"mel_l1": 0.85, "mstft": 2.0, "files": 2, "epoch": 0, "generator_updates": 10}
+    quality = {
+        "mel_l1": 0.85,
+        "mstft": 2.0,
+        "files": 2,
+        "mstft_version": 2,
+        "epoch": 0,
+        "generator_updates": 10,
+    }
     recorded = {"type": "vocos", "name": "Vocos", "generator_updates": 14, "quality": quality}
     summary_ = {
         **summary("distill.models.vocoder.VocoderModule", 24),
@@ -265,7 +272,7 @@ def test_package_registers_the_model_with_its_training_record(runs: FakeRuns, li
         "name": "Vocos",
         "steps": 10,
         "vqvae_run": None,
-        "quality": {"mel_l1": 0.85, "mstft": 2.0, "files": 2},
+        "quality": {"mel_l1": 0.85, "mstft": 2.0, "files": 2, "mstft_version": 2},
         "bigvgan_quality": None,  # BigVGAN is not installed with weights here
         "final_losses": {"train/mel_l1": 0.8, "val/mel_l1": 0.9, "val/mstft": 2.1},
     }

@@ -62,6 +62,26 @@ def test_generated_sound_is_sound_and_closer_to_the_collection_than_noise(soundi
     assert set(evaluation.shapes) == {"training", "held-out", "via codes", "generated"}
     # the held-out files resynthesised through the codes: measured, and closer than noise
     assert 0 < evaluation.distance["via codes"] < evaluation.distance["noise"]
+    # Stage by stage on the pretrained embedding, every stage against the training files: the
+    # vocoder's and the codes' renderings of the tones sit far closer to them than white noise.
+    stages = evaluation.stages
+    assert stages is not None and stages.reference == len(model.metadata["dataset"]["train_files"])
+    assert set(stages.stages) == {
+        "vocoder",
+        "via codes",
+        "held-out",
+        "held-out via codes",
+        "generated",
+        "noise",
+    }
+    noise, vocoder = stages.stages["noise"], stages.stages["vocoder"]
+    assert noise.kad > vocoder.kad and noise.kad > stages.stages["via codes"].kad
+    assert noise.one_nn_accuracy > 0.9  # noise is told apart from tones
+    assert stages.stages["generated"].n == 4 and stages.floor is not None
+    heldout = stages.stages["held-out"]  # KAD needs two sounds a set: one held-out file has none
+    assert heldout.n == len(model.metadata["dataset"]["val_files"]) and (heldout.n < 2) == (
+        heldout.kad is None
+    )
 
 
 def test_evaluate_prints_one_table_and_records_it_in_the_model_file(model_file, tmp_path):
@@ -71,6 +91,10 @@ def test_evaluate_prints_one_table_and_records_it_in_the_model_file(model_file, 
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
     for expected in (
+        "Stage by stage",
+        "training files via codes",
+        "same collection, two halves (floor)",
+        "copy check:",
         "Fréchet distance to training",
         "held-out",
         "via codes",

@@ -97,6 +97,18 @@ def test_auto_ranks_by_recorded_quality_and_says_why(tiny_bigvgan: Path, offline
     assert picked.vocoder is own and "BigVGAN was not measured" in picked.reason
 
 
+def test_auto_never_ranks_numbers_of_different_scales(tiny_bigvgan: Path, offline_hub):
+    # A model file from before MSTFT_VERSION 2 recorded an unbounded M-STFT (122.78 on an organ
+    # set) for its own vocoder: ranked against BigVGAN's bounded number it would always lose.
+    old = VocoderQuality.from_dict({"mel_l1": 0.11, "mstft": 122.78, "files": 3})
+    own = _Own()
+    picked = select_vocoder(
+        "auto", own=own, own_quality=old, bigvgan_quality=GOOD, bigvgan_source=str(tiny_bigvgan)
+    )
+    assert picked.vocoder is own and "measured on different scales" in picked.reason
+    assert "M-STFT 122.78 (v1 scale), mel L1 0.11 on 3 held-out files" in picked.reason
+
+
 def test_auto_without_bigvgan_or_own_vocoder(tiny_bigvgan: Path, offline_hub):
     own = _Own()
     missing = "nvidia/bigvgan_v2_44khz_128band_512x"
