@@ -60,11 +60,29 @@ EVALUATION = {
     "mode": "continuous",
     "count": 2,
     "distance": {"held-out": 20.0, "via codes": 22.0, "generated": 30.0, "noise": 600.0},
-    "distance_ratio": 1.5,
     "frames": {"training": 900, "held-out": 120, "via codes": 120, "generated": 300, "noise": 300},
     "shapes": {},
     "resynthesis": {"files": 2, "mel_l1": 0.3, "mstft": 1.4},
     "memorization": {"flagged": False, "generated_share_mean": 0.05, "heldout_share_mean": 0.04},
+    "stages": {
+        "embedding": "aisfx",
+        "reference": 6,
+        "floor": 7.0,
+        "floor_spread": 3.0,
+        "stages": {
+            name: {
+                "kad": kad,
+                "kad_low": kad - 5,
+                "kad_high": kad + 5,
+                "one_nn_accuracy": 0.8,
+                "n": 2,
+                "n_reference": 6,
+            }
+            for name, kad in (("vocoder", 9.0), ("via codes", 147.0), ("generated", 360.0), ("noise", 612.0))
+        }
+        | {"held-out": None, "held-out via codes": None},
+        "copies": [],
+    },
 }
 
 

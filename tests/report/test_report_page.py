@@ -95,8 +95,8 @@ def test_the_page_says_what_the_records_mean(html: str) -> None:
     # The terminal's own tables and verdicts: memorization, vocoder quality, evaluation.
     assert "window share, generated" in text and "best weights" in text
     assert "M-STFT 2.000, mel L1 0.85 on 2 held-out files" in text
-    assert "Fréchet distance to training" in text
-    assert "generated / held-out distance: 1.50x" in text
+    assert "Stage by stage, against the 6 training files" in text and "Fréchet distance to training" in text
+    assert "most sound is lost in the prior: KAD +213.0 from via codes to generated" in text
     assert "recorded no check of its final weights" in text
     assert "held-out held/hit_7.wav" in text
 
