@@ -367,25 +367,11 @@ def generate(
     model: DistillModel,
     duration_s: float | None = None,
     *,
-    mode: str | None = None,
-    temperature: float = GenerationParams.temperature,
-    top_k: int = GenerationParams.top_k,
-    top_p: float = GenerationParams.top_p,
-    seed: int = GenerationParams.seed,
-    vocoder: str = GenerationParams.vocoder,
-    overlap: float = GenerationParams.overlap,
     prompt_audio: str | Path | None = None,
+    **settings: Any,
 ) -> Audio:
-    """A new sound from ``model``: ``model.generate(...).audio`` (``mode`` None follows the collection)."""
-    params = GenerationParams(
-        mode=mode,
-        duration_s=duration_s,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-        vocoder=vocoder,
-        overlap=overlap,
-        prompt=None if prompt_audio is None else str(prompt_audio),
-    )
-    return model.generate(params).audio
+    """A new sound from ``model``: ``model.generate(...).audio``. ``settings`` are fields of
+    ``GenerationParams`` (mode, temperature, top_k, top_p, seed, vocoder, overlap; ``mode`` None
+    follows the collection)."""
+    prompt = None if prompt_audio is None else str(prompt_audio)
+    return model.generate(duration_s=duration_s, prompt=prompt, **settings).audio

@@ -33,13 +33,12 @@ import torch
 from distill.audio.io import UnusableAudioError, load_audio
 from distill.callbacks.memorization import default_settings
 from distill.codes.memorization import memorization_report
-from distill.config import load_option
 from distill.errors import UserError
 from distill.evaluation.features import FrameStatistics, SoundShape, Spread, frechet_distance, shape_spreads
 from distill.evaluation.stages import StageTable, rendered_stages, stage_table
 from distill.generation.params import GenerationParams
 from distill.generation.pipeline import run_generation
-from distill.vocoders.quality import VocoderQuality, measure_vocoder
+from distill.vocoders.quality import VocoderQuality, measure_vocoder, stft_distance_config
 
 if TYPE_CHECKING:
     from distill.model import DistillModel
@@ -157,8 +156,7 @@ def white_noise(like: list[np.ndarray], count: int, seed: int) -> list[np.ndarra
 
 
 def _stft_distance():
-    node = load_option("model", "vocoder").stft_distance
-    return hydra.utils.instantiate(node)
+    return hydra.utils.instantiate(stft_distance_config())
 
 
 def evaluate_generation(
