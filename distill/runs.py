@@ -75,6 +75,9 @@ class RunSummary:
     sounds: dict[str, Any] | None = None
     # Vocoder: kind, name, generator updates, the best checkpoint's held-out quality.
     vocoder: dict[str, Any] | None = None
+    # RVQ-VAE and prior: the stage table of the model the run makes, measured when it ended
+    # (``distill.evaluation.run_quality``: {"vocoder", "stages"}); None when not measured.
+    quality: dict[str, Any] | None = None
     packaged: str | None = None  # the model file written by package=true
 
     @classmethod

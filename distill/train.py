@@ -20,6 +20,7 @@ from distill.config.schema import check_settings
 from distill.console import tidy_training_console
 from distill.data.tiers import resolve_auto_tier
 from distill.errors import UserError
+from distill.evaluation.run_quality import RunQuality, check_quality_settings, measure_at_run_end
 from distill.runs import (
     RunSummary,
     best_score,
@@ -91,6 +92,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     tidy_training_console()
     check_required_settings(cfg if cfg.package else _without(cfg, "package_components"))
     check_settings(cfg)
+    check_quality_settings(cfg)
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_path = resolve_resume(cfg)
@@ -114,33 +116,23 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics, summary = _summarise(cfg, trainer, datamodule, callbacks)
+        if trainer.is_global_zero:
+            summary.write(output_dir)
+            # After the summary: the measurement packages the run as distill package would.
+            quality = measure_at_run_end(cfg, on_progress=lambda message: log.info("Quality: %s", message))
+            if quality is not None:
+                summary.quality = quality.as_dict()
+                metrics.update(quality.metrics())
+                _log_metrics(loggers, quality.metrics(), trainer.global_step)
+                summary.write(output_dir)
+            if cfg.package:  # reads the summary just written, then records where the model went
+                summary.packaged = str(_package(cfg, output_dir))
+                summary.write(output_dir)
+            for line in run_end_lines(cfg, output_dir, summary, quality):
+                log.info(line)
     finally:
         _finish_wandb()
-
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    sections = {
-        "model": cfg.model._target_,
-        "tier": datamodule.tier_name,
-        "global_step": trainer.global_step,
-        "epochs": trainer.current_epoch,
-        "final_metrics": metrics,
-        "dataset": datamodule.summary(),
-        "checkpoints": checkpoint_paths(trainer),
-        "best_score": best_score(trainer),
-    }
-    # Parts with something to say about the run (health tables, warnings, loss history, which
-    # VQ-VAE made a prior's codes) add a section.
-    for part in (datamodule, *callbacks):
-        if hasattr(part, "summary_section"):
-            sections.update(part.summary_section())
-    summary = RunSummary.from_dict(sections)
-    if trainer.is_global_zero:
-        summary.write(output_dir)
-        if cfg.package:  # reads the summary just written, then records where the model went
-            summary.packaged = str(_package(cfg, output_dir))
-            summary.write(output_dir)
-        for line in run_end_lines(cfg, output_dir, summary):
-            log.info(line)
     return metrics, {
         "cfg": cfg,
         "datamodule": datamodule,
@@ -150,8 +142,40 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     }
 
 
-def run_end_lines(cfg: DictConfig, output_dir: Path, summary: RunSummary) -> list[str]:
-    """Where the run is, which weights it stands for, and what to run with it next."""
+def _summarise(
+    cfg: DictConfig, trainer: L.Trainer, datamodule, callbacks
+) -> tuple[dict[str, float], RunSummary]:
+    """The run's final metrics and its summary (``summary.json``), from the trainer and its parts."""
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    sections = {
+        "model": cfg.model._target_,
+        "tier": datamodule.tier_name,
+        "global_step": trainer.global_step,
+        "epochs": trainer.current_epoch,
+        "final_metrics": dict(metrics),
+        "dataset": datamodule.summary(),
+        "checkpoints": checkpoint_paths(trainer),
+        "best_score": best_score(trainer),
+    }
+    # Parts with something to say about the run (health tables, warnings, loss history, which
+    # VQ-VAE made a prior's codes) add a section.
+    for part in (datamodule, *callbacks):
+        if hasattr(part, "summary_section"):
+            sections.update(part.summary_section())
+    return metrics, RunSummary.from_dict(sections)
+
+
+def _log_metrics(loggers: list, metrics: dict[str, float], step: int) -> None:
+    """Numbers measured after fit, to the loggers fit used (W&B's run is still open here)."""
+    for logger in loggers:
+        logger.log_metrics(metrics, step=step)
+        logger.save()
+
+
+def run_end_lines(
+    cfg: DictConfig, output_dir: Path, summary: RunSummary, quality: RunQuality | None = None
+) -> list[str]:
+    """Where the run is, which weights it stands for, how good it is, and what to run with it next."""
     best = summary.best_checkpoint(output_dir)
     lines = [f"Run folder: {output_dir}"]
     if best is not None:
@@ -161,8 +185,11 @@ def run_end_lines(cfg: DictConfig, output_dir: Path, summary: RunSummary) -> lis
         )
     else:
         lines.append(
-            f"No best checkpoint (no validation); the run stands for {output_dir / 'checkpoints' / 'last.ckpt'}"
+            "No best checkpoint (no validation, or none yet in the phase the run is for); the run stands"
+            f" for {output_dir / 'checkpoints' / 'last.ckpt'}"
         )
+    if quality is not None:
+        lines += quality.lines()
     if summary.packaged:
         lines.append(f"Packaged: {summary.packaged}; next: distill generate {Path(summary.packaged).stem}")
     elif cfg.next_step:

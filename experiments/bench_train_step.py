@@ -5,7 +5,7 @@ Trains each model for ``--steps`` optimizer steps on FOLDER through ``distill.tr
 code a user's run goes through; RVQ-VAE, then the prior on its codes, then the vocoder), times
 every training batch after the first few, packages the three runs and times generation.
 
-    .venv/bin/python experiments/bench_train_step.py FOLDER [--trainer cpu|gpu] [--steps 60]
+    .venv/bin/python experiments/bench_train_step.py FOLDER [--trainer cpu|gpu] [--steps 60] [--vqvae-only]
 """
 
 from __future__ import annotations
@@ -66,13 +66,18 @@ def run(kind: str, overrides: list[str], output: Path, steps: int) -> tuple[Step
 
 
 def describe(kind: str, timer: StepTimer) -> list[str]:
+    """Median seconds per batch of each phase (one optimizer step a batch: regression or the
+    RVQ-VAE's warm-up; two: adversarial), and their ratio when both ran."""
     rows = timer.rows[WARMUP:] or timer.rows
-    lines = []
+    lines, medians = [], {}
     for per_batch, phase in ((1, "regression" if kind == "vocoder" else ""), (2, "adversarial")):
         times = [seconds for seconds, stepped in rows if stepped == per_batch]
         if times:
             label = f"{kind} {phase}".strip()
-            lines.append(f"{label:<22} {statistics.median(times):8.3f} s/batch  ({len(times)} batches timed)")
+            medians[per_batch] = statistics.median(times)
+            lines.append(f"{label:<22} {medians[per_batch]:8.3f} s/batch  ({len(times)} batches timed)")
+    if len(medians) == 2:
+        lines.append(f"{kind + ' adversarial / alone':<22} {medians[2] / medians[1]:8.2f}x")
     return lines
 
 
@@ -81,6 +86,9 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--trainer", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument(
+        "--vqvae-only", action="store_true", help="time the RVQ-VAE alone (its warm-up and adversarial steps)"
+    )
     args = parser.parse_args()
     common = [
         f"data.path={args.folder.resolve()}",
@@ -92,10 +100,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         lines = []
+        # The adversarial option, its discriminators joining halfway (by optimizer steps): both
+        # phases are timed, the first as the default (reconstruction alone) trains.
         vq_timer, vqvae = run(
-            "vqvae", [*common, f"paths.cache_dir={root / 'cache'}"], root / "vqvae", args.steps
+            "vqvae",
+            [
+                *common,
+                f"paths.cache_dir={root / 'cache'}",
+                "model/mel_discriminator=patch",
+                "model.adversarial.start=0.33",
+            ],
+            root / "vqvae",
+            args.steps,
         )
         lines += describe("vqvae", vq_timer)
+        if args.vqvae_only:
+            print("\n".join(["", f"training on {args.trainer} ({args.folder.name}, data=auto):", *lines]))
+            return
         prior_timer, prior = run(
             "prior",
             [

@@ -25,25 +25,27 @@ import torch
 from distill.audio.io import is_audio_path, load_audio
 from distill.audio.mel import log_mel
 from distill.evaluation.generation import collection_files, evaluate_generation
+from distill.evaluation.stages import through_codes
 from distill.generation.params import GenerationParams
 from distill.generation.pipeline import run_generation
 from distill.model import DistillModel
 from distill.report.tables import evaluation_lines, evaluation_tables
 
 PICTURED = 8
+VIA_CODES_SECONDS = 3.0  # enough for an attack and its decay, short enough to see grain and partials
 
 
 def plot_side_by_side(
-    path: Path, training: list[np.ndarray], generated: list[np.ndarray], mel_config
+    path: Path, rows: list[tuple[str, list[np.ndarray]]], mel_config, *, width: float = 2.2
 ) -> None:
+    """Log-mels in rows (label, clips), one clip per column, on one colour scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [("training", training[:PICTURED]), ("generated", generated[:PICTURED])]
     columns = max(len(clips) for _, clips in rows)
-    fig, axes = plt.subplots(2, columns, figsize=(2.2 * columns, 4.6), squeeze=False)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(width * columns, 2.3 * len(rows)), squeeze=False)
     for row, (label, clips) in enumerate(rows):
         for column in range(columns):
             ax = axes[row][column]
@@ -105,8 +107,23 @@ def main() -> None:
             given.append(result.audio.samples)
             sf.write(str(args.out / f"generated-{index}.wav"), result.audio.samples, rate)
     _, training, _, _ = collection_files(model, args.data)
-    plot_side_by_side(args.out / "mels.png", training, given, model.mel_config)
-    print(f"wrote {args.out / 'evaluation.json'}, {args.out / 'mels.png'} and the generated WAVs")
+    plot_side_by_side(
+        args.out / "mels.png",
+        [("training", training[:PICTURED]), ("generated", given[:PICTURED])],
+        model.mel_config,
+    )
+    # What the code grid keeps: 4 training files' first seconds, as recorded and through the codes.
+    spread = [
+        training[i] for i in np.linspace(0, len(training) - 1, min(4, len(training))).round().astype(int)
+    ]
+    opening = [clip[: int(VIA_CODES_SECONDS * rate)] for clip in spread]
+    plot_side_by_side(
+        args.out / "via_codes.png",
+        [("recorded", opening), ("via codes", through_codes(model, opening, "auto"))],
+        model.mel_config,
+        width=4.0,
+    )
+    print(f"wrote {args.out / 'evaluation.json'}, mels.png, via_codes.png and the generated WAVs")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ The default configs throughout (the auto tier for the folder); each stage gets a
 budget as Lightning's ``trainer.max_time`` (early stopping may end the prior sooner):
 
     .venv/bin/python experiments/train_and_evaluate.py FOLDER [--minutes 30] [--out outputs/pipeline]
-        [--count 16] [--mode one-shot|continuous] [--reuse]
+        [--count 16] [--mode one-shot|continuous] [--reuse] [--set STAGE:OVERRIDE ...]
 
 ``--reuse`` keeps stages whose run folder already has a summary (e.g. to retrain only the prior
-after a change to it, on the same RVQ-VAE and vocoder). Ends with experiments/eval_generation.py's
+after a change to it, on the same RVQ-VAE and vocoder). ``--set vqvae:model/mel_discriminator=patch``
+adds a Hydra override to one stage (a before/after comparison of one setting). Ends with experiments/eval_generation.py's
 table and PNG. Run it alone on a quiet machine: the budget is wall-clock time.
 """
 
@@ -47,7 +48,16 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--mode", default=None, choices=["one-shot", "continuous"])
     parser.add_argument("--reuse", action="store_true", help="keep stages that already finished")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="STAGE:OVERRIDE", help="a Hydra override for one stage"
+    )
     args = parser.parse_args()
+    stage_overrides: dict[str, list[str]] = {stage: [] for stage in SHARES}
+    for item in args.set:
+        stage, _, override = item.partition(":")
+        if stage not in SHARES or not override:
+            parser.error(f"--set {item}: give STAGE:OVERRIDE with STAGE one of {', '.join(SHARES)}")
+        stage_overrides[stage].append(override)
     out = args.out.resolve()
     env = {
         **os.environ,
@@ -58,14 +68,16 @@ def main() -> None:
     }
     python = sys.executable
     runs = {stage: out / "runs" / stage for stage in SHARES}
+    # The vocoder trains first, so the RVQ-VAE's and the prior's runs measure their quality with it
+    # when they end (quality/* in their summaries) and the prior packages it.
     extra = {
         "vocoder": [],
-        "vqvae": [],
+        "vqvae": [f"vocoder_run={runs['vocoder']}"],
         "prior": [
             f"model.vqvae={runs['vqvae']}",
+            f"vocoder_run={runs['vocoder']}",
             "package=true",
             f"package_name={args.name}",
-            f"package_components.vocoder={runs['vocoder']}",
         ],
     }
     for stage, share in SHARES.items():
@@ -83,6 +95,7 @@ def main() -> None:
             f"trainer.max_time={max_time(share * args.minutes)}",
             "trainer.enable_progress_bar=false",
             *extra[stage],
+            *stage_overrides[stage],
         ]
         run(command, env)
     evaluate = [

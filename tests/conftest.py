@@ -80,7 +80,7 @@ TINY_VQVAE = [
     "model.net.encoder.latent_dim=8",
     "model.net.quantizer.num_levels=2",
     "model.kmeans_cells_per_code=2",
-    "codebook=k64",
+    "codebook=k64",  # last: a test swaps it (TINY_VQVAE[:-1])
 ]
 SHORT_RUN = [
     "debug=default",

@@ -104,7 +104,7 @@ def test_each_generator_option_is_named_as_its_kind():
     assert vocoder_names() == {vocoder.kind: vocoder.display_name for vocoder in imported}
 
 
-SETUP_KEYS = {"task_name", "next_step", "data", "callbacks", "package_components"}
+SETUP_KEYS = {"task_name", "next_step", "data", "callbacks", "package_components", "vocoder_run", "quality"}
 
 
 def test_each_model_kind_has_one_setup_file():

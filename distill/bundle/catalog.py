@@ -53,8 +53,9 @@ from distill.bundle.format import (
 from distill.bundle.names import name_problem
 from distill.files import DiskFullError, fsync_directory, remove_abandoned_temps, temp_path_for
 
-# 2: vocoder_mstft (the bundled vocoder's held-out M-STFT). A changed version re-indexes the files.
-_SCHEMA_VERSION = 2
+# 2: vocoder_mstft (the bundled vocoder's held-out M-STFT); 3: only on today's MSTFT_VERSION scale.
+# A changed version re-indexes the files.
+_SCHEMA_VERSION = 3
 # Writers hold the lock for a rename and a few rows (a retag rewrites one file), so a minute is
 # ample even with many processes queueing.
 _BUSY_TIMEOUT_S = 60.0

@@ -31,6 +31,7 @@ from typing import Any
 
 from distill.bundle.errors import MetadataError
 from distill.bundle.format import Manifest
+from distill.vocoders import MSTFT_VERSION
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ def entry_from_manifest(path: Path, name: str, manifest: Manifest) -> ModelEntry
         utilizations.append(float(level["utilization"]))
     quality = _field(path, vocoder, "quality", "vocoder.quality", is_dict, "an object") or {}
     mstft = _field(path, quality, "mstft", "vocoder.quality.mstft", _is_number, "a number")
+    if quality.get("mstft_version", 1) != MSTFT_VERSION:
+        mstft = None  # on an older scale: never listed beside (or ranked against) today's numbers
     duration = _field(path, dataset, "total_duration_s", "dataset.total_duration_s", _is_number, "a number")
     return ModelEntry(
         name=name,

@@ -24,8 +24,9 @@ def _train_job(cfg) -> float | None:
 
     with exit_on_user_error():
         metrics, _ = train(cfg)
-    # Returned for Hydra sweepers that optimise a metric.
-    return metrics.get("val/loss")
+    # What a Hydra sweeper minimises (`objective`, checked before training to be one this run
+    # measures); None when the run could not measure it (its log says why).
+    return metrics.get(cfg.objective)
 
 
 def hydra_main() -> None:

@@ -74,15 +74,16 @@ def main() -> None:
 
     _run([*distill, "scan", str(data)], env=env, what="scanning the sounds")
     _train("vocoder", runs["vocoder"], data, env=env)
-    _train("vqvae", runs["vqvae"], data, env=env)
+    # The vocoder first: the other two runs render their end-of-run quality with it.
+    _train("vqvae", runs["vqvae"], data, f"vocoder_run={runs['vocoder']}", env=env)
     _train(
         "prior",
         runs["prior"],
         data,
         f"model.vqvae={runs['vqvae']}",
+        f"vocoder_run={runs['vocoder']}",
         "package=true",
         f"package_name={MODEL_NAME}",
-        f"package_components.vocoder={runs['vocoder']}",
         env=env,
     )
     generated = out / "generated" / f"{MODEL_NAME}.wav"

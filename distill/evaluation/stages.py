@@ -90,20 +90,39 @@ class StageTable:
             return None
 
 
+def vocoded(model: DistillModel, clips: Sequence[np.ndarray], vocoder: str) -> list[np.ndarray]:
+    """Each clip's own mel rendered by the vocoder (mel -> audio): mono samples at the model's rate,
+    each clip's first ``MAX_CLIP_S``."""
+    rendered = []
+    with torch.inference_mode():
+        for clip in _limited(model, clips):
+            mel = log_mel(torch.from_numpy(np.ascontiguousarray(clip))[None], model.mel_config)[0]
+            rendered.append(model.vocode(mel, vocoder).samples[: len(clip)])
+    return rendered
+
+
+def through_codes(model: DistillModel, clips: Sequence[np.ndarray], vocoder: str) -> list[np.ndarray]:
+    """Each clip through the code grid (audio -> codes -> mel -> audio), as ``vocoded``."""
+    with torch.inference_mode():
+        return [
+            model.render(model.encode(clip), vocoder=vocoder).samples[: len(clip)]
+            for clip in _limited(model, clips)
+        ]
+
+
 def rendered_stages(
     model: DistillModel, training: Sequence[np.ndarray], vocoder: str
 ) -> dict[str, list[np.ndarray]]:
-    """The training files through the vocoder alone (their own mels) and through the codes: mono
-    samples at the model's rate, each clip's first ``MAX_CLIP_S``."""
+    """The training files through the vocoder alone and through the codes."""
+    return {
+        "vocoder": vocoded(model, training, vocoder),
+        "via codes": through_codes(model, training, vocoder),
+    }
+
+
+def _limited(model: DistillModel, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
     limit = int(MAX_CLIP_S * model.mel_config.sample_rate)
-    vocoder_only, via_codes = [], []
-    with torch.inference_mode():
-        for clip in training:
-            clip = clip[:limit]
-            mel = log_mel(torch.from_numpy(np.ascontiguousarray(clip))[None], model.mel_config)[0]
-            vocoder_only.append(model.vocode(mel, vocoder).samples[: len(clip)])
-            via_codes.append(model.render(model.encode(clip), vocoder=vocoder).samples[: len(clip)])
-    return {"vocoder": vocoder_only, "via codes": via_codes}
+    return [clip[:limit] for clip in clips]
 
 
 def stage_table(

@@ -5,9 +5,8 @@ counted in steps cannot know how many steps those minutes hold, so it either sta
 end or decays too early; a linear or cosine decay to near zero at the end of the budget is what
 trains best at a fixed budget (Li, Yumer & Ramanan 2020, "Budgeted Training", arXiv:1905.04753).
 :class:`BudgetSchedule` warms up over a few steps, then follows a cosine from the configured rate
-down to ``final_factor`` of it as the run spends its budget: the larger of the share of its
-steps (``max_steps``/``max_epochs``, via Lightning's ``estimated_stepping_batches``) and the share
-of its ``max_time`` already used. A run that stops earlier (early stopping) simply ends higher.
+down to ``final_factor`` of it as the run spends its budget: the largest of the shares of its
+``max_steps``, ``max_epochs`` and ``max_time`` already used (``budget_progress``). A run that stops earlier (early stopping) simply ends higher.
 """
 
 from __future__ import annotations
@@ -22,11 +21,24 @@ from lightning.pytorch.callbacks import Timer
 
 
 def budget_progress(trainer: L.Trainer) -> float:
-    """Share of the run's budget spent, 0..1: the larger of its step and its wall-clock share."""
+    """Share of the run's budget spent, 0..1: the largest of its optimizer-step share (``max_steps``),
+    its batch share (``max_epochs``) and its wall-clock share (``max_time``), each measured as
+    Lightning stops on it. Batches and optimizer steps differ where a module steps two optimizers
+    per batch (an adversarial RVQ-VAE, the vocoder): ``max_epochs`` counts the one, ``max_steps``
+    the other, so neither is read as the other (``estimated_stepping_batches`` would)."""
     shares = []
-    total_steps = trainer.estimated_stepping_batches
-    if math.isfinite(total_steps) and total_steps > 0:
-        shares.append(trainer.global_step / total_steps)
+    if trainer.max_steps is not None and trainer.max_steps > 0:
+        shares.append(trainer.global_step / trainer.max_steps)
+    per_epoch = trainer.num_training_batches
+    if (
+        trainer.max_epochs is not None
+        and trainer.max_epochs > 0
+        and math.isfinite(per_epoch)
+        and per_epoch > 0
+    ):
+        # Batches begun, the current one included: as global_step after this batch's optimizer step.
+        begun = trainer.fit_loop.epoch_loop.batch_progress.total.ready
+        shares.append(begun / (trainer.max_epochs * per_epoch))
     for callback in trainer.callbacks:
         if isinstance(callback, Timer) and (remaining := callback.time_remaining()) is not None:
             elapsed = callback.time_elapsed()
@@ -73,6 +85,7 @@ def configure_optimization(
     *,
     interval: str,
     name: str,
+    params=None,
 ):
     """``configure_optimizers`` of a one-optimizer module: its optimizer and its scheduler. A
     :class:`BudgetSchedule` reads the module's trainer and steps every optimizer step; any other
@@ -80,8 +93,9 @@ def configure_optimization(
 
     ``name`` is what LearningRateMonitor logs the rate as (e.g. ``lr/vqvae``); without it the
     rate would be ``lr-AdamW``, named after the optimizer's class rather than what it trains.
+    ``params``: what the optimizer trains (default: every parameter of the module).
     """
-    optimizer = optimizer_factory(params=module.parameters())
+    optimizer = optimizer_factory(params=module.parameters() if params is None else params)
     if scheduler_factory is None:
         # LearningRateMonitor takes names from scheduler configs only: a constant rate still gets a
         # (no-op) scheduler so that it is logged under the same name as a scheduled one.

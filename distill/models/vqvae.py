@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from distill.data.dataset import ClipBatch
-from distill.models.schedule import configure_optimization
+from distill.models.schedule import budget_progress, configure_optimization
 from distill.nn.conv_codec import grid_shape
+from distill.nn.gan_losses import (
+    adaptive_adversarial_weight,
+    feature_matching_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+)
 from distill.nn.spectral_loss import MultiScaleMelLoss
 from distill.nn.vqvae import RVQVAE
 
@@ -19,10 +26,18 @@ log = logging.getLogger(__name__)
 
 
 class VQVAEModule(L.LightningModule):
-    """Trains the RVQ-VAE on mel crops: multi-scale mel L1 + summed commitment loss (no KL term).
+    """Trains the RVQ-VAE on mel crops: multi-scale mel L1 + summed commitment loss (no KL term),
+    and with a ``mel_discriminator`` adversarially as VQGAN (Esser et al. 2021) / SpecVQGAN
+    (Iashin & Rahtu 2021) do: after a reconstruction warm-up (the first ``adversarial.start`` share
+    of the run's budget), each step updates the discriminator on real vs reconstructed mels (hinge
+    loss), then the RVQ-VAE on reconstruction + ``adversarial.weight`` x the adaptive weight x
+    (hinge generator loss + ``adversarial.feature_matching`` x feature matching).
 
-    Returns the step's codes to the callbacks (codebook health, previews) instead of logging
-    media itself. A step whose loss is NaN/Inf is skipped with a warning and counted.
+    Without a discriminator (``model/mel_discriminator=none``) it is Lightning's automatic
+    optimization of the reconstruction alone, as before adversarial training existed; with one,
+    manual optimization of the two optimizers. Returns the step's codes to the callbacks (codebook
+    health, previews) instead of logging media itself. A step whose loss is NaN/Inf is skipped
+    with a warning and counted.
     """
 
     def __init__(
@@ -33,6 +48,9 @@ class VQVAEModule(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
         kmeans_cells_per_code: int,
+        mel_discriminator: nn.Module | Mapping | None = None,
+        adversarial: Mapping[str, float] | None = None,
+        discriminator_optimizer: Callable[..., torch.optim.Optimizer] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -40,8 +58,28 @@ class VQVAEModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.kmeans_cells_per_code = kmeans_cells_per_code
-        # A buffer, so the count survives checkpoints and resumes.
+        if isinstance(mel_discriminator, Mapping):  # model/mel_discriminator=none composes to {}
+            if mel_discriminator:
+                raise ValueError(f"mel_discriminator has no _target_: {dict(mel_discriminator)}")
+            mel_discriminator = None
+        self.mel_discriminator = mel_discriminator
+        self.automatic_optimization = mel_discriminator is None
+        if mel_discriminator is not None:
+            if adversarial is None or discriminator_optimizer is None:
+                raise ValueError(
+                    "a mel_discriminator needs the adversarial settings and a discriminator_optimizer"
+                )
+            self.adversarial_start = float(adversarial["start"])
+            self.adversarial_weight = float(adversarial["weight"])
+            self.feature_matching_weight = float(adversarial["feature_matching"])
+            self.max_adaptive_weight = float(adversarial["max_adaptive_weight"])
+        self.discriminator_optimizer = discriminator_optimizer
+        self._scheduler_interval = "epoch"
+        # Buffers, so the counts survive checkpoints and resumes. The adversarial count only with a
+        # discriminator: a run trained on reconstruction alone (an older one too) loads as it was saved.
         self.register_buffer("skipped_steps", torch.zeros((), dtype=torch.long))
+        if mel_discriminator is not None:
+            self.register_buffer("adversarial_steps", torch.zeros((), dtype=torch.long))
 
     @property
     def codebook_size(self) -> int:
@@ -89,6 +127,21 @@ class VQVAEModule(L.LightningModule):
         if self._trainer is not None:
             self.log("train/skipped_steps", self.skipped_steps.float())
 
+    @property
+    def adversarial_phase(self) -> bool:
+        """Whether the discriminator trains and judges this step: once the warm-up share of the
+        budget is spent (never without a discriminator); once begun, it stays on (a resumed run too)."""
+        if self.mel_discriminator is None:
+            return False
+        return int(self.adversarial_steps) > 0 or budget_progress(self.trainer) >= self.adversarial_start
+
+    @property
+    def ranks_checkpoints(self) -> bool:
+        """Whether validation may pick the run's best checkpoint now (``BestCheckpoint``): not during
+        the warm-up of an adversarial run, whose smoother reconstructions score a lower L1 than the
+        sharper ones the run is for."""
+        return self.mel_discriminator is None or int(self.adversarial_steps) > 0
+
     def training_step(self, batch: ClipBatch, batch_idx: int) -> dict | None:
         # Checked before the forward pass: a train-mode forward updates the EMA codebooks, and
         # one non-finite input would poison them for good.
@@ -101,12 +154,67 @@ class VQVAEModule(L.LightningModule):
         if not torch.isfinite(total):
             self._skip(f"non-finite loss ({float(total)})")
             return None
-        self.log_dict(
-            {"train/loss": total, "train/spectral": spectral, "train/commit": out.commit_loss},
-            prog_bar=True,
-            batch_size=len(batch),
-        )
+        losses = {"train/spectral": spectral, "train/commit": out.commit_loss}
+        if not self.automatic_optimization:
+            total = self._manual_step(batch.mel, out.recon, spectral, total, losses)
+        losses["train/loss"] = total
+        self.log_dict(losses, prog_bar=True, batch_size=len(batch))
         return {"loss": total, "codes": out.codes.detach()}
+
+    def _manual_step(
+        self,
+        real: torch.Tensor,
+        recon: torch.Tensor,
+        spectral: torch.Tensor,
+        total: torch.Tensor,
+        losses: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """Both optimizer steps of an adversarial run; returns the RVQ-VAE's loss."""
+        opt, opt_d = self.optimizers()
+        if self.adversarial_phase:
+            discriminator = self.mel_discriminator
+            # Discriminator: real mels -> +1 side of the margin, reconstructions -> -1 side.
+            loss_d = hinge_discriminator_loss(
+                discriminator(real).logits, discriminator(recon.detach()).logits
+            )
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            opt_d.step()
+            # RVQ-VAE, judged by the discriminator as it is after its update (its own weights frozen:
+            # this backward needs no gradient for them).
+            discriminator.requires_grad_(False)
+            try:
+                with torch.no_grad():  # real features are only targets for feature matching
+                    judged_real = discriminator(real)
+                judged_fake = discriminator(recon)
+                adversarial = hinge_generator_loss(judged_fake.logits)
+                features = feature_matching_loss(judged_real.features, judged_fake.features)
+                gan = adversarial + self.feature_matching_weight * features
+                factor = adaptive_adversarial_weight(
+                    spectral, gan, self.net.decoder.last_layer, max_weight=self.max_adaptive_weight
+                )
+                total = total + self.adversarial_weight * factor * gan
+            finally:
+                discriminator.requires_grad_(True)
+            self.adversarial_steps += 1
+            losses.update(
+                {
+                    "train/discriminator": loss_d,
+                    "train/adversarial": adversarial,
+                    "train/feature_matching": features,
+                    "train/adaptive_weight": factor,
+                }
+            )
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        opt.step()
+        if self._scheduler_interval == "step":
+            self.lr_schedulers().step()
+        return total
+
+    def on_train_epoch_end(self) -> None:
+        if not self.automatic_optimization and self._scheduler_interval == "epoch":
+            self.lr_schedulers().step()
 
     def validation_step(self, batch: ClipBatch, batch_idx: int) -> dict:
         out = self.net(batch.mel)
@@ -127,6 +235,16 @@ class VQVAEModule(L.LightningModule):
 
     def configure_optimizers(self):
         # A scheduler other than the budget's (e.g. in an older run's config) steps per epoch, as it always did.
-        return configure_optimization(
-            self, self.optimizer_factory, self.scheduler_factory, interval="epoch", name="lr/vqvae"
+        config = configure_optimization(
+            self,
+            self.optimizer_factory,
+            self.scheduler_factory,
+            interval="epoch",
+            name="lr/vqvae",
+            params=self.net.parameters(),
         )
+        if self.mel_discriminator is None:
+            return config
+        self._scheduler_interval = config["lr_scheduler"]["interval"]
+        opt_d = self.discriminator_optimizer(params=self.mel_discriminator.parameters())
+        return [config["optimizer"], opt_d], [config["lr_scheduler"]]

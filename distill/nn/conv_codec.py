@@ -212,6 +212,12 @@ class ConvDecoder(nn.Module):
         lo, hi = self.temporal_span
         return hi - lo + 1
 
+    @property
+    def last_layer(self) -> nn.Parameter:
+        """The weight of the output convolution: where an adversarial loss is balanced against the
+        reconstruction (VQGAN's adaptive weight)."""
+        return self.layers[-1].weight
+
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         # latent: [B, D, R, C] -> mel [B, 16R, 16C]
         y = self.layers(latent).squeeze(1)  # [B, 16R, 16C], silence = 0

@@ -1,4 +1,7 @@
-"""HiFi-GAN training losses and the multi-resolution STFT distance (a loss and the validation metric).
+"""GAN training losses and the multi-resolution STFT distance (a loss and the validation metric).
+
+The vocoder's are HiFi-GAN's (LSGAN, feature matching, mel L1); the RVQ-VAE's adversarial phase
+uses VQGAN's hinge losses and adaptive weight.
 
 Weights are applied by the caller (the Lightning module, from YAML), not here. The paper
 (Kong et al. 2020, Eq. 5-6) uses: generator = adversarial + 2 * feature matching + 45 * mel L1,
@@ -68,6 +71,38 @@ def feature_matching_loss(
         for r, f in zip(real_layers, fake_layers, strict=True):
             terms.append(torch.mean(torch.abs(r.detach() - f)))
     return torch.stack(terms).sum()
+
+
+def hinge_discriminator_loss(
+    real_logits: Sequence[torch.Tensor], fake_logits: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """Hinge objective for D (Lim & Ye 2017; VQGAN's choice): mean relu(1 - D(x)) + relu(1 + D(G(z)))
+    per sub-discriminator, summed; scalar. Logits past the margin stop pulling, so a discriminator
+    that is already sure is not pushed further (the patch discriminators of the RVQ-VAE)."""
+    if len(real_logits) != len(fake_logits):
+        raise ValueError("real and fake logits must come from the same sub-discriminators")
+    terms = [
+        torch.relu(1 - r).mean() + torch.relu(1 + f).mean()
+        for r, f in zip(real_logits, fake_logits, strict=True)
+    ]
+    return torch.stack(terms).sum()
+
+
+def hinge_generator_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Hinge objective for G: -mean D(G(z)) per sub-discriminator, summed; scalar."""
+    return torch.stack([-f.mean() for f in fake_logits]).sum()
+
+
+def adaptive_adversarial_weight(
+    reconstruction: torch.Tensor, adversarial: torch.Tensor, last_layer: torch.Tensor, *, max_weight: float
+) -> torch.Tensor:
+    """VQGAN's balance (Esser et al. 2021, Eq. 7): ``||grad_L rec|| / (||grad_L adv|| + 1e-4)`` at the
+    generator's last layer ``L``, clamped to [0, max_weight] and detached, so the adversarial term
+    pulls that layer as hard as the reconstruction does whatever their raw scales. Both losses must
+    still hold their graphs (it differentiates them with ``retain_graph``)."""
+    rec = torch.autograd.grad(reconstruction, last_layer, retain_graph=True)[0]
+    adv = torch.autograd.grad(adversarial, last_layer, retain_graph=True)[0]
+    return (rec.norm() / (adv.norm() + 1e-4)).clamp(0.0, max_weight).detach()
 
 
 def mel_l1_loss(

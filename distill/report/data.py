@@ -182,7 +182,13 @@ def run_training(run_dir: Path, config, loss_history: list[dict[str, Any]]) -> C
         history = MetricHistory.from_rows(loss_history)
     checkpoint = (config.get("callbacks") or {}).get("model_checkpoint") or {}
     monitor, mode = checkpoint.get("monitor"), checkpoint.get("mode")
-    best = history.best_step(monitor, mode) if monitor and mode else None
+    best = None
+    if monitor and mode:
+        # An adversarial RVQ-VAE's best is ranked from its first discriminator update (BestCheckpoint);
+        # one that ended in its warm-up has none.
+        adversarial = bool((config.get("model") or {}).get("mel_discriminator"))
+        updates = history.points.get("train/discriminator", {}) if adversarial else {0: 0.0}
+        best = history.best_step(monitor, mode, from_step=min(updates)) if updates else None
     return ComponentTraining(
         component=run_component(config),
         history=history,

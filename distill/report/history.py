@@ -88,9 +88,10 @@ class MetricHistory:
                 grouped.setdefault(epoch, []).append(value)
         return {epoch: statistics.fmean(values) for epoch, values in sorted(grouped.items())}
 
-    def best_step(self, monitor: str, mode: str) -> int | None:
-        """The step where ``monitor`` was best (``mode`` "min" or "max"): ModelCheckpoint's rule."""
-        values = self.points.get(monitor)
+    def best_step(self, monitor: str, mode: str, *, from_step: int = 0) -> int | None:
+        """The step where ``monitor`` was best (``mode`` "min" or "max") from ``from_step`` on:
+        ModelCheckpoint's rule (``BestCheckpoint`` ranks only from the phase the run is for)."""
+        values = {step: value for step, value in self.points.get(monitor, {}).items() if step >= from_step}
         if not values:
             return None
         pick = min if mode == "min" else max

@@ -21,13 +21,10 @@ import torch.nn.functional as F
 
 from distill.audio.mel import MelConfig, log_mel
 from distill.nn.gan_losses import MultiResolutionSTFTDistance
+from distill.vocoders import MSTFT_VERSION
 
 # The 2048-point STFT of the M-STFT distance needs at least this many samples.
 MIN_SCORED_SAMPLES = 2048
-# 1: spectral convergence ||S - S'|| / ||S|| and log magnitudes down to an absolute 1e-7, unbounded
-#    on quiet material (issue 25: 122.78 recorded for a vocoder of mel L1 0.11).
-# 2: per clip, bounded, level- and silence-robust (MultiResolutionSTFTDistance): in [0, ~7.9].
-MSTFT_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,7 @@ from distill.bundle.errors import (
     ModelNotFoundError,
 )
 from distill.bundle.format import ComponentPayload, read_manifest, read_model_file, write_model_file
+from distill.vocoders import MSTFT_VERSION
 
 
 def metadata(name: str, model_id: str | None = None, **changes) -> dict:
@@ -34,7 +35,11 @@ def metadata(name: str, model_id: str | None = None, **changes) -> dict:
         "created": "2026-05-09T07:35:25+00:00",
         "dataset": {"tier": "small", "file_count": 12, "total_duration_s": 31.5},
         "codebook_health": {"levels": [{"utilization": 0.95}, {"utilization": 0.62}, {"utilization": 0.8}]},
-        "vocoder": {"type": "vocos", "steps": 50000, "quality": {"mel_l1": 0.25, "mstft": 1.41, "files": 3}},
+        "vocoder": {
+            "type": "vocos",
+            "steps": 50000,
+            "quality": {"mel_l1": 0.25, "mstft": 1.41, "files": 3, "mstft_version": MSTFT_VERSION},
+        },
         **changes,
     }
 
@@ -77,6 +82,15 @@ def test_add_then_list_gives_typed_entries_from_metadata(tmp_path: Path, library
         read_model_file(entry.path).components["vqvae"].state_dict["w"],
         read_model_file(source).components["vqvae"].state_dict["w"],
     )
+
+
+def test_a_vocoder_quality_on_an_older_scale_is_not_listed(tmp_path: Path, library: ModelLibrary) -> None:
+    """An unbounded M-STFT from before MSTFT_VERSION 2 (122.78 on quiet organ notes) would read as
+    a terrible vocoder beside today's numbers: the list leaves it out; `models info` says its scale."""
+    old = {"type": "vocos", "steps": 9, "quality": {"mel_l1": 0.11, "mstft": 122.78, "files": 3}}
+    entry = library.add(model_file(tmp_path, "organ", metadata("organ", vocoder=old)), name="organ")
+    assert entry.vocoder_type == "vocos" and entry.vocoder_mstft is None
+    assert library.list()[0].vocoder_mstft is None
 
 
 def test_sparse_metadata_gives_none_fields(tmp_path: Path, library: ModelLibrary) -> None:

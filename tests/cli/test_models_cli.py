@@ -96,7 +96,7 @@ def metadata(name: str, *, vocoder: bool = True, prior: bool = True) -> dict:
         meta["vocoder"] = {
             "type": "vocos",
             "steps": 50000,
-            "quality": {"mel_l1": 0.2468, "mstft": 1.4321, "files": 3},
+            "quality": {"mel_l1": 0.2468, "mstft": 1.4321, "files": 3, "mstft_version": 2},
             "final_losses": {"val/mel_l1": 0.2468},
         }
     return meta
