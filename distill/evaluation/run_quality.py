@@ -171,7 +171,8 @@ def check_quality_settings(cfg) -> None:
     from distill.vocoders.bigvgan import is_available
 
     SoundEmbedding()  # one line when aisfx is not installed
-    if cfg.get("vocoder_run") is None and not is_available():
+    # The vocoder the measurement packages (vocoder_run, or package_components.vocoder set directly).
+    if (cfg.get("package_components") or {}).get("vocoder") is None and not is_available():
         raise UserError(
             f"objective={objective} needs a vocoder to render the model's sound: add "
             "vocoder_run=<vocoder run folder> (or install BigVGAN and `distill vocoder download`)."
