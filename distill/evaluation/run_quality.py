@@ -154,6 +154,14 @@ def _stage_table(model, stages, *, count, seed, embedding, on_progress) -> Stage
     )
 
 
+def _has_vocoder(cfg) -> bool:
+    """Whether the measured model will have a vocoder: the one it packages (vocoder_run, or
+    package_components.vocoder set directly), else a local BigVGAN."""
+    from distill.vocoders.bigvgan import is_available
+
+    return (cfg.get("package_components") or {}).get("vocoder") is not None or is_available()
+
+
 def check_quality_settings(cfg) -> None:
     """Refuse, before training, stages that do not exist and an ``objective`` the run will not
     measure: one sentence each."""
@@ -168,11 +176,9 @@ def check_quality_settings(cfg) -> None:
             f"objective={objective} is not measured by this run; its quality metrics are {names}."
         )
     from distill.evaluation.embedding import SoundEmbedding
-    from distill.vocoders.bigvgan import is_available
 
     SoundEmbedding()  # one line when aisfx is not installed
-    # The vocoder the measurement packages (vocoder_run, or package_components.vocoder set directly).
-    if (cfg.get("package_components") or {}).get("vocoder") is None and not is_available():
+    if not _has_vocoder(cfg):
         raise UserError(
             f"objective={objective} needs a vocoder to render the model's sound: add "
             "vocoder_run=<vocoder run folder> (or install BigVGAN and `distill vocoder download`)."
@@ -182,13 +188,11 @@ def check_quality_settings(cfg) -> None:
 def measure_at_run_end(cfg, *, on_progress: Callable[[str], None] | None = None) -> RunQuality | None:
     """The run's ``quality`` (its config section; None without one or with no stages), measured on
     the model ``package_components`` name; a reason logged instead when it cannot be."""
-    from distill.vocoders.bigvgan import is_available
-
     settings = cfg.get("quality")
     stages = list(settings.stages) if settings is not None else []
     if not stages:
         return None
-    if cfg.package_components.get("vocoder") is None and not is_available():
+    if not _has_vocoder(cfg):
         log.info(
             "Quality not measured: no vocoder to render the model's sound; add vocoder_run=<vocoder run "
             "folder> (or install BigVGAN and `distill vocoder download`)."

@@ -28,6 +28,19 @@ class DiscriminatorResult:
     features: list[list[torch.Tensor]]
 
 
+def layer_activations(
+    x: torch.Tensor, convs: nn.ModuleList, conv_post: nn.Module, slope: float
+) -> list[torch.Tensor]:
+    """Every layer's activation of a discriminator stack: each conv then LeakyReLU, then the logit
+    layer (the last entry, no activation). What the feature-matching loss and the logits read."""
+    features = []
+    for conv in convs:
+        x = nn.functional.leaky_relu(conv(x), slope)
+        features.append(x)
+    features.append(conv_post(x))
+    return features
+
+
 class PeriodDiscriminator(nn.Module):
     """One MPD sub-discriminator (Kong et al. 2020, Sec. 2.2): folds the waveform into a 2-D
     [T / period, period] grid and applies (k x 1) convs, so each column only sees samples that
@@ -59,12 +72,7 @@ class PeriodDiscriminator(nn.Module):
             wave = nn.functional.pad(wave, (0, self.period - t % self.period), mode="reflect")
             t = wave.shape[-1]
         x = wave.view(b, c, t // self.period, self.period)  # [B, 1, T / p, p]
-        features = []
-        for conv in self.convs:
-            x = nn.functional.leaky_relu(conv(x), self.slope)
-            features.append(x)
-        features.append(self.conv_post(x))  # [B, 1, T', p]
-        return features
+        return layer_activations(x, self.convs, self.conv_post, self.slope)  # logits [B, 1, T', p]
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -130,13 +138,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> list[torch.Tensor]:  # wave: [B, 1, T]
         """Every layer's activation; the last is the logits map [B, 1, T']."""
-        x = wave
-        features = []
-        for conv in self.convs:
-            x = nn.functional.leaky_relu(conv(x), self.slope)
-            features.append(x)
-        features.append(self.conv_post(x))  # [B, 1, T']
-        return features
+        return layer_activations(wave, self.convs, self.conv_post, self.slope)  # logits [B, 1, T']
 
 
 class MultiScaleDiscriminator(nn.Module):
@@ -218,12 +220,7 @@ class ResolutionDiscriminator(nn.Module):
             return_complex=True,
         ).abs()  # [B, F, frames]
         x = spec.transpose(1, 2).unsqueeze(1)  # [B, 1, frames, F]: strides shrink the frequency axis
-        features = []
-        for conv in self.convs:
-            x = nn.functional.leaky_relu(conv(x), self.slope)
-            features.append(x)
-        features.append(self.conv_post(x))
-        return features
+        return layer_activations(x, self.convs, self.conv_post, self.slope)
 
 
 class MultiResolutionDiscriminator(nn.Module):

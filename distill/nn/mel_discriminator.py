@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from distill.nn.conv_codec import MEL_HALF_RANGE, SILENCE_LOG_MEL
-from distill.nn.discriminators import DiscriminatorResult
+from distill.nn.discriminators import DiscriminatorResult, layer_activations
 
 
 class MelPatchDiscriminator(nn.Module):
@@ -53,12 +53,7 @@ class MelPatchDiscriminator(nn.Module):
         short_f, short_t = max(0, self.min_size - x.shape[-2]), max(0, self.min_size - x.shape[-1])
         if short_f or short_t:
             x = nn.functional.pad(x, (0, short_t, 0, short_f))  # zeros: silence
-        features = []
-        for conv in self.convs:
-            x = nn.functional.leaky_relu(conv(x), self.slope)
-            features.append(x)
-        features.append(self.conv_post(x))
-        return features
+        return layer_activations(x, self.convs, self.conv_post, self.slope)
 
 
 class MultiScaleMelDiscriminator(nn.Module):

@@ -184,11 +184,14 @@ def run_training(run_dir: Path, config, loss_history: list[dict[str, Any]]) -> C
     monitor, mode = checkpoint.get("monitor"), checkpoint.get("mode")
     best = None
     if monitor and mode:
-        # An adversarial RVQ-VAE's best is ranked from its first discriminator update (BestCheckpoint);
-        # one that ended in its warm-up has none.
-        adversarial = bool((config.get("model") or {}).get("mel_discriminator"))
-        updates = history.points.get("train/discriminator", {}) if adversarial else {0: 0.0}
-        best = history.best_step(monitor, mode, from_step=min(updates)) if updates else None
+        ranked_from = 0
+        if (config.get("model") or {}).get("mel_discriminator"):
+            # An adversarial RVQ-VAE's best is ranked from its first discriminator update
+            # (BestCheckpoint); one that ended in its warm-up has none.
+            updates = history.points.get("train/discriminator")
+            ranked_from = min(updates) if updates else None
+        if ranked_from is not None:
+            best = history.best_step(monitor, mode, from_step=ranked_from)
     return ComponentTraining(
         component=run_component(config),
         history=history,
