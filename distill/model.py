@@ -42,7 +42,7 @@ from distill.generation.pipeline import Generation, run_generation
 from distill.generation.remake import RecordedSound, model_file_record, read_recorded
 from distill.nn.mel_generator import MelGenerator
 from distill.nn.prior import CodePrior
-from distill.nn.vqvae import RVQVAE
+from distill.nn.vqvae import RVQVAE, texture_start
 from distill.vocoders.base import Vocoder
 from distill.vocoders.bigvgan import HUB_ID
 from distill.vocoders.choice import VocoderChoice
@@ -279,8 +279,11 @@ class DistillModel:
         *,
         window_columns: int = GenerationParams.decode_window_columns,
         overlap: float = GenerationParams.overlap,
+        texture_seed: int = 0,
     ) -> torch.Tensor:
-        """The log-mel [n_mels, grid.n_frames] a grid of this model describes, decoded in windows."""
+        """The log-mel [n_mels, grid.n_frames] a grid of this model describes, decoded in windows.
+        texture_seed: which draw of the detail the codes leave open (``RVQVAE.decode``); a generated
+        sound uses its own seed, so two sounds do not share their grain."""
         grid.check_model(self.vqvae_digest, self.name)
         device = next(self.vqvae.parameters()).device
         return decode_windowed(
@@ -289,6 +292,7 @@ class DistillModel:
             n_frames=grid.n_frames,
             window_columns=window_columns,
             overlap=overlap,
+            start_frame=texture_start(texture_seed),
         )
 
     def vocode(self, mel: torch.Tensor, vocoder: VocoderChoice | str = "auto") -> Audio:

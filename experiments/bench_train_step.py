@@ -87,7 +87,9 @@ def main() -> None:
     parser.add_argument("--trainer", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument(
-        "--vqvae-only", action="store_true", help="time the RVQ-VAE alone (its warm-up and adversarial steps)"
+        "--vqvae-only",
+        action="store_true",
+        help="time the RVQ-VAE alone (its warm-up and adversarial steps, and without its texture head)",
     )
     args = parser.parse_args()
     common = [
@@ -115,6 +117,24 @@ def main() -> None:
         )
         lines += describe("vqvae", vq_timer)
         if args.vqvae_only:
+            # What the texture head costs: the same reconstruction steps without it.
+            plain_timer, _ = run(
+                "vqvae",
+                [
+                    *common,
+                    f"paths.cache_dir={root / 'cache'}",
+                    "model.net.decoder.texture_head=false",
+                    "model.net.texture=0.0",
+                ],
+                root / "vqvae-plain",
+                args.steps // 2,
+            )
+            with_texture = statistics.median(s for s, n in vq_timer.rows[WARMUP:] if n == 1)
+            plain = statistics.median(s for s, n in plain_timer.rows[WARMUP:] if n == 1)
+            lines += [
+                f"{'vqvae, no texture head':<22} {plain:8.3f} s/batch",
+                f"{'texture head / none':<22} {with_texture / plain:8.2f}x",
+            ]
             print("\n".join(["", f"training on {args.trainer} ({args.folder.name}, data=auto):", *lines]))
             return
         prior_timer, prior = run(

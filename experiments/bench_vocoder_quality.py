@@ -313,7 +313,7 @@ def finetune_comparison(vqvae_run: Path, results, recordings, distance, mel_conf
             continue
         vocoder = snapshot(trained)
         quality = measure_vocoder(
-            lambda mel, vocoder=vocoder: vocoder(vqvae(mel).recon), recordings, stft_distance=distance
+            lambda mel, vocoder=vocoder: vocoder(vqvae.reconstruct(mel)), recordings, stft_distance=distance
         )
         print(f"{trained.name:<18}{quality.mel_l1:>8.3f}{quality.mstft:>8.3f}")
 

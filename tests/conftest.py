@@ -167,8 +167,9 @@ def package_trained(runs: dict[str, Path], *, name: str, **where):
     return package_runs(vqvae=runs["vqvae"], prior=runs["prior"], vocoder=runs["vocoder"], name=name, **where)
 
 
-def tiny_rvqvae(*, levels: int = 2, codebook_size: int = 16, seed: int = 0):
-    """A debug-size RVQ-VAE (8-dim latent) with k-means-initialised codebooks, in eval mode."""
+def tiny_rvqvae(*, levels: int = 2, codebook_size: int = 16, seed: int = 0, texture: float = 0.0):
+    """A debug-size RVQ-VAE (8-dim latent) with k-means-initialised codebooks, in eval mode; with
+    ``texture`` > 0 its decoder has a texture head and decoding draws it (else: as before the head)."""
     import torch
 
     from distill.nn.conv_codec import ConvDecoder, ConvEncoder
@@ -189,7 +190,8 @@ def tiny_rvqvae(*, levels: int = 2, codebook_size: int = 16, seed: int = 0):
             threshold_ema_dead_code=0,
             quantize_dropout=False,
         ),
-        decoder=ConvDecoder(**widths),
+        decoder=ConvDecoder(**widths, texture_head=texture > 0),
+        texture=texture,
     )
     net.train()(torch.randn(4, 128, 64) * 2 - 6)  # a train-mode forward runs the k-means init
     return net.eval()

@@ -1,6 +1,7 @@
 """Smoke runs of train(cfg) and of train.py: VQ-VAE on tiny synthetic audio, resume, Ctrl-C, sweeps, DDP."""
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -55,6 +56,9 @@ def test_vqvae_run_logs_health_warns_writes_summary_and_resumes(compose_cfg, tmp
         and "epoch 1: codebook level 0 utilization" in summary["codebook_warnings"][0]
     )
     assert len(summary["loss_history"]) == 2 and "val/mel_l1" in summary["loss_history"][-1]
+    # The texture head (on by default) learns beside the mean, and its weights are in the run.
+    assert math.isfinite(metrics["val/texture_nll"]) and any(r.get("train/texture_nll") for r in rows)
+    assert any(key.startswith("net.decoder.texture.") for key in objects["model"].state_dict())
     assert summary["dataset"]["file_count"] == 8
     assert (run_dir / "config.yaml").exists()
     assert summary["checkpoints"]["last"].endswith("checkpoints/last.ckpt")

@@ -34,6 +34,7 @@ _QUANTIZER = dict(
 _PRIOR = dict(
     levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
 )
+TEXTURE = 0.5  # decoding draws the texture, as today's models do
 _GENERATOR = {**NARROW_V2, "upsample_initial_channel": 16}
 
 
@@ -42,7 +43,8 @@ def _configs() -> dict[str, str]:
         "_target_": "distill.nn.vqvae.RVQVAE",
         "encoder": {"_target_": "distill.nn.conv_codec.ConvEncoder", **_CODEC},
         "quantizer": {"_target_": "distill.nn.quantizer.ResidualQuantizer", **_QUANTIZER},
-        "decoder": {"_target_": "distill.nn.conv_codec.ConvDecoder", **_CODEC},
+        "decoder": {"_target_": "distill.nn.conv_codec.ConvDecoder", **_CODEC, "texture_head": True},
+        "texture": TEXTURE,
     }
     return {
         "vqvae": yaml.safe_dump(
@@ -59,7 +61,7 @@ def tiny_model_file(path: Path, *, name: str = "tiny", seed: int = 0) -> Path:
     """Write a tiny model (VQ-VAE, prior, HiFi-GAN vocoder) to ``path``; ``seed`` picks its weights."""
     import torch
 
-    vqvae = tiny_rvqvae(seed=seed)
+    vqvae = tiny_rvqvae(seed=seed, texture=TEXTURE)
     with torch.no_grad():
         # Untrained, the decoder maps every code grid to nearly the same flat mel (differences of
         # 1e-5), so seeds would write the same file; 3x its weights makes the codes heard.

@@ -254,7 +254,7 @@ def _bigvgan_quality(run: ComponentRun, vqvae: torch.nn.Module | None) -> dict[s
     # is on the scale the run's was when both carry the same MSTFT_VERSION.
     distance = hydra.utils.instantiate(stft_distance_config(run.config["model"]["stft_distance"]))
     bigvgan = load_bigvgan()
-    render = bigvgan if vqvae is None else (lambda mel: bigvgan(vqvae(mel).recon))
+    render = bigvgan if vqvae is None else (lambda mel: bigvgan(vqvae.reconstruct(mel)))
     return measure_vocoder(render, recordings, stft_distance=distance).as_dict()
 
 

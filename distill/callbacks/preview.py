@@ -79,8 +79,9 @@ class ReconstructionPreview(L.Callback):
             or (trainer.current_epoch + 1) % self.every_n_epochs
         ):
             return
-        with torch.no_grad():
-            recon = pl_module.net(self._clips.to(pl_module.device)).recon.cpu()
+        # What the codes render (texture drawn), as generation and `distill encode` will; validation
+        # runs in eval mode, which reconstruct needs (no codebook update).
+        recon = pl_module.net.reconstruct(self._clips.to(pl_module.device)).cpu()
         folder = self.output_dir / f"epoch_{trainer.current_epoch:03d}"
         images, audio = [], []
         for index, (original, rebuilt) in enumerate(zip(self._clips, recon, strict=True)):

@@ -75,26 +75,36 @@ def encode_windowed(
 
 @torch.inference_mode()
 def decode_windowed(
-    vqvae: RVQVAE, codes: torch.Tensor, *, n_frames: int, window_columns: int, overlap: float
+    vqvae: RVQVAE,
+    codes: torch.Tensor,
+    *,
+    n_frames: int,
+    window_columns: int,
+    overlap: float,
+    start_frame: int = 0,
 ) -> torch.Tensor:
     """Code grid [Q, R, C] -> mel [n_mels, n_frames], decoded ``window_columns`` at a time.
 
     Neighbouring windows share ``overlap`` x window columns and are crossfaded linearly there, so a
     long grid costs the memory of one window and its windows join without a seam; a grid that fits
-    in one window is decoded in one piece (exactly ``vqvae.decode``).
+    in one window is decoded in one piece (exactly ``vqvae.decode``). start_frame: where the grid
+    sits on the texture's noise field (``RVQVAE.decode``); each window is placed at its own frames.
     """
     if not 0.0 <= overlap < 0.5:
         raise ValueError(f"overlap must be in [0, 0.5), got {overlap}")
     columns = codes.shape[-1]
     if columns <= window_columns:
-        return vqvae.decode(codes[None], n_frames)[0]
+        return vqvae.decode(codes[None], n_frames, start_frame=start_frame)[0]
     shared = max(1, round(overlap * window_columns))
     step = window_columns - shared
     starts = list(range(0, columns - window_columns, step)) + [columns - window_columns]
     out: torch.Tensor | None = None
     written = 0  # frames of `out` that are final or being crossfaded
     for start in starts:
-        piece = vqvae.decode(codes[None, ..., start : start + window_columns])[0]  # [n_mels, W*16]
+        piece = vqvae.decode(  # [n_mels, W*16]
+            codes[None, ..., start : start + window_columns],
+            start_frame=start_frame + start * vqvae.frames_per_column,
+        )[0]
         if out is None:
             out = piece.new_empty(piece.shape[0], columns * vqvae.frames_per_column)
             out[:, : piece.shape[1]] = piece

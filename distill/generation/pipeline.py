@@ -160,7 +160,9 @@ def run_generation(
     timings["prior"] = time.perf_counter() - started
 
     started = stage("decode")
-    mel = model.decode(grid, window_columns=params.decode_window_columns, overlap=params.overlap)
+    mel = model.decode(
+        grid, window_columns=params.decode_window_columns, overlap=params.overlap, texture_seed=params.seed
+    )
     timings["decode"] = time.perf_counter() - started
 
     started = stage("vocoder")

@@ -19,6 +19,7 @@ from distill.nn.gan_losses import (
     mel_l1_loss,
 )
 from distill.nn.mel_generator import MelGenerator
+from distill.nn.vqvae import TEXTURE_FIELD_FRAMES
 from distill.vocoders.quality import RenderScore, score_rendering
 
 
@@ -82,11 +83,13 @@ class VocoderModule(L.LightningModule):
         return self
 
     def generator_input(self, mel: torch.Tensor) -> torch.Tensor:
-        """What the generator renders from: the mel itself, or the frozen RVQ-VAE's reconstruction."""
+        """What the generator renders from: the mel itself, or the frozen RVQ-VAE's reconstruction as
+        its codes render it, texture drawn at a random place of its noise field in each training
+        step (and at its start in validation, so the validation score does not vary by chance)."""
         if self.vqvae is None:
             return mel
-        with torch.no_grad():
-            return self.vqvae(mel).recon
+        start = int(torch.randint(TEXTURE_FIELD_FRAMES, ())) if self.training else 0
+        return self.vqvae.reconstruct(mel, start_frame=start)
 
     def training_step(self, batch: ClipBatch, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()

@@ -19,7 +19,7 @@ from distill.nn.gan_losses import (
     hinge_discriminator_loss,
     hinge_generator_loss,
 )
-from distill.nn.spectral_loss import MultiScaleMelLoss
+from distill.nn.spectral_loss import MultiScaleMelLoss, texture_nll
 from distill.nn.vqvae import RVQVAE
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,11 @@ class VQVAEModule(L.LightningModule):
             self._skip(f"non-finite loss ({float(total)})")
             return None
         losses = {"train/spectral": spectral, "train/commit": out.commit_loss}
+        if out.recon_log_scale is not None:  # the texture head learns the spread the mean leaves
+            losses["train/texture_nll"] = texture_nll(
+                out.recon, out.recon_log_scale, batch.mel, batch.frame_mask
+            )
+            total = total + losses["train/texture_nll"]
         if not self.automatic_optimization:
             total = self._manual_step(batch.mel, out.recon, spectral, total, losses)
         losses["train/loss"] = total
@@ -221,16 +226,17 @@ class VQVAEModule(L.LightningModule):
         spectral = self.loss(out.recon, batch.mel, batch.frame_mask)
         mask = batch.frame_mask[:, None, :].expand_as(batch.mel)
         mel_l1 = F.l1_loss(out.recon[mask], batch.mel[mask])
-        self.log_dict(
-            {
-                "val/loss": spectral + out.commit_loss,
-                "val/spectral": spectral,
-                "val/commit": out.commit_loss,
-                "val/mel_l1": mel_l1,
-            },
-            prog_bar=True,
-            batch_size=len(batch),
-        )
+        metrics = {
+            "val/loss": spectral + out.commit_loss,
+            "val/spectral": spectral,
+            "val/commit": out.commit_loss,
+            "val/mel_l1": mel_l1,
+        }
+        if out.recon_log_scale is not None:  # not in val/loss: checkpoints are still ranked by the mean
+            metrics["val/texture_nll"] = texture_nll(
+                out.recon, out.recon_log_scale, batch.mel, batch.frame_mask
+            )
+        self.log_dict(metrics, prog_bar=True, batch_size=len(batch))
         return {"codes": out.codes, "frame_mask": batch.frame_mask}
 
     def configure_optimizers(self):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -39,6 +40,8 @@ STAGES = 4  # stride-2 stages of the encoder, mirrored by the decoder
 # Mel bands and frames per code cell (16): the one home of the code grid's geometry. A grid has
 # n_mels / 16 frequency rows (8 for the 128-band mel) and ceil(frames / 16) time columns.
 DOWNSAMPLE = 2**STAGES
+TEXTURE_START_LOG_SCALE = math.log(0.5)
+TEXTURE_LOG_SCALE_RANGE = (math.log(1e-3), math.log(8.0))  # in log-mel units
 
 
 def grid_shape(n_mels: int, frames: int) -> tuple[int, int]:
@@ -170,10 +173,22 @@ class ConvEncoder(nn.Module):
         return self.layers(x)
 
 
+@dataclass(frozen=True)
+class DecodedMel:
+    mean: torch.Tensor  # [B, 16R, 16C] log-mel: what the codes determine
+    log_scale: torch.Tensor | None  # [B, 16R, 16C] log of the spread around it, None without a texture head
+
+
 class ConvDecoder(nn.Module):
     """Latent grid [B, D, R, C] -> mel [B, 16R, 16C]; the mirror of ``ConvEncoder``
     (van den Oord et al. 2017, "Neural Discrete Representation Learning"): 1x1 from D, four
     (residual blocks, act, 4x4 stride-2 transposed conv) stages, act, 3x3 to one channel.
+
+    With ``texture_head`` a second 3x3 output predicts, bin by bin, how far a real mel spreads
+    around that mean (the log of a Gaussian's scale): the grain of a snare, the shimmer of a
+    cymbal, the fine structure between partials, which a code cell of 16 bands x 16 frames cannot
+    pin down and a decoder trained on a distance can only average. It reads the decoder's last
+    features detached, so it learns the spread without changing the mean.
     """
 
     def __init__(
@@ -183,6 +198,7 @@ class ConvDecoder(nn.Module):
         latent_dim: int,
         blocks_per_stage: int,
         residual_time_kernel: int,
+        texture_head: bool = False,  # False for RVQ-VAEs trained before the head existed
     ) -> None:
         """Same arguments as ``ConvEncoder``; channels are listed from full resolution up, like there."""
         super().__init__()
@@ -199,6 +215,11 @@ class ConvDecoder(nn.Module):
             layers += [act(), nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)]
         layers += [act(), nn.Conv2d(rev[-1], 1, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
+        self.texture = nn.Conv2d(rev[-1], 1, 3, padding=1) if texture_head else None
+
+    @property
+    def has_texture(self) -> bool:
+        return self.texture is not None
 
     @property
     def temporal_span(self) -> tuple[int, int]:
@@ -220,5 +241,15 @@ class ConvDecoder(nn.Module):
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         # latent: [B, D, R, C] -> mel [B, 16R, 16C]
-        y = self.layers(latent).squeeze(1)  # [B, 16R, 16C], silence = 0
-        return y * MEL_HALF_RANGE + SILENCE_LOG_MEL
+        return self.decode(latent).mean
+
+    def decode(self, latent: torch.Tensor) -> DecodedMel:
+        """The mel's mean and, with the texture head, its per-bin log scale: [B, D, R, C] -> [B, 16R, 16C] each."""
+        features = self.layers[:-1](latent)  # [B, C0, 16R, 16C]
+        mean = self.layers[-1](features).squeeze(1) * MEL_HALF_RANGE + SILENCE_LOG_MEL  # silence = 0 inside
+        if self.texture is None:
+            return DecodedMel(mean=mean, log_scale=None)
+        # Log-mel units; starts near a scale of 0.5 (the spread measured around L1 decoders' means)
+        # and is clamped so a collapsing or exploding scale cannot make the loss non-finite.
+        raw = self.texture(features.detach()).squeeze(1) + TEXTURE_START_LOG_SCALE
+        return DecodedMel(mean=mean, log_scale=raw.clamp(*TEXTURE_LOG_SCALE_RANGE))

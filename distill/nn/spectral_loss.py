@@ -60,3 +60,20 @@ class MultiScaleMelLoss(nn.Module):
             # equals the plain mean when nothing is masked.
             losses.append(pooled.abs().sum() / (real.sum() * (n_mels // s)).clamp_min(1e-8))
         return torch.stack(losses).mean()
+
+
+def texture_nll(
+    mean: torch.Tensor, log_scale: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Gaussian negative log-likelihood (less its constant) of the target's spread around a mean the
+    loss does not move: 0.5 (r / scale)^2 + log scale with r = target - mean, the mean detached.
+
+    Minimised where scale^2 is the expected r^2 given the codes: the texture head
+    (``ConvDecoder``) learns how much detail the mean leaves out, bin by bin, without pulling the
+    mean toward the blur that the reconstruction loss already pulls it to. Padded frames
+    (``mask`` [B, T] False) count for nothing. mean, log_scale, target: [B, n_mels, T].
+    """
+    residual = (target - mean).detach()
+    nll = 0.5 * (residual * torch.exp(-log_scale)).square() + log_scale
+    bins = mask[:, None, :].expand_as(nll)
+    return nll[bins].mean()

@@ -3,6 +3,12 @@
 The code grid of a clip is [levels, freq_rows, time_cols] = [Q, 8, ceil(T / 16)] (docs/DESIGN.md). Any
 clip length is accepted: the mel is padded with digital-silence frames to a multiple of 16 (what
 the clip "continues" with after it ends) and the reconstruction is trimmed back.
+
+Texture: a decoder with a texture head also predicts how far a real mel spreads around the mean the
+codes determine. ``decode`` (what every rendering of a code grid goes through) draws that detail:
+mean + ``texture`` x scale x noise. The noise is a fixed field indexed by absolute mel frame, so
+decoding stays a function of the grid (the same grid renders the same audio; windows decoded
+apart join exactly; an edit changes the sound only where it changes the codes).
 """
 
 from __future__ import annotations
@@ -13,13 +19,23 @@ import torch
 from torch import nn
 
 from distill.audio.mel import silence_frame
-from distill.nn.conv_codec import DOWNSAMPLE, ConvDecoder, ConvEncoder
-from distill.nn.quantizer import ResidualQuantizer
+from distill.nn.conv_codec import DOWNSAMPLE, ConvDecoder, ConvEncoder, DecodedMel
+from distill.nn.quantizer import QuantizedResult, ResidualQuantizer
+
+TEXTURE_FIELD_FRAMES = 8192
+
+
+def texture_start(seed: int) -> int:
+    """Where a sound made with ``seed`` sits on the texture's noise field: each generated sound its
+    own draw of the detail (seeds one apart start 273 frames, ~3.2 s, apart), the same one on a remake."""
+    return seed * 7919 % TEXTURE_FIELD_FRAMES
 
 
 @dataclass(frozen=True)
 class VQVAEOutput:
-    recon: torch.Tensor  # [B, n_mels, T] reconstructed log-mel, trimmed to the input length
+    recon: torch.Tensor  # [B, n_mels, T] reconstructed log-mel (the mean), trimmed to the input length
+    # [B, n_mels, T] the log scale of its texture (``ConvDecoder``); None without a texture head
+    recon_log_scale: torch.Tensor | None
     codes: torch.Tensor  # [B, Q, n_mels/16, ceil(T/16)] long
     commit_loss: torch.Tensor  # scalar, summed over levels
     latent: torch.Tensor  # [B, D, n_mels/16, ceil(T/16)] encoder output before quantization
@@ -34,8 +50,19 @@ class RVQVAE(nn.Module):
     own Hydra config node; their widths must agree.
     """
 
-    def __init__(self, *, encoder: ConvEncoder, quantizer: ResidualQuantizer, decoder: ConvDecoder) -> None:
+    def __init__(
+        self,
+        *,
+        encoder: ConvEncoder,
+        quantizer: ResidualQuantizer,
+        decoder: ConvDecoder,
+        texture: float = 0.0,  # 0.0 for RVQ-VAEs trained before the texture head existed
+    ) -> None:
+        """texture: how much of the predicted spread ``decode`` draws (x the scale; 0 = the mean alone)."""
         super().__init__()
+        if texture < 0 or (texture > 0 and not decoder.has_texture):
+            raise ValueError(f"texture {texture} needs to be >= 0, and > 0 only with a decoder texture_head")
+        self.texture = texture
         if not encoder.latent_dim == quantizer.dim == decoder.latent_dim:
             raise ValueError(
                 f"latent widths disagree: encoder {encoder.latent_dim}, quantizer {quantizer.dim}, "
@@ -48,6 +75,12 @@ class RVQVAE(nn.Module):
         self.frames_per_column = DOWNSAMPLE
         # Not persistent: it is part of the mel definition, not of the trained weights.
         self.register_buffer("silence", silence_frame().view(1, -1, 1), persistent=False)  # [1, n_mels, 1]
+        # The texture's noise field [n_mels, TEXTURE_FIELD_FRAMES], repeating every ~95 s. Not
+        # persistent: it is the same in every model, drawn here from a fixed seed.
+        noise = torch.randn(
+            len(silence_frame()), TEXTURE_FIELD_FRAMES, generator=torch.Generator().manual_seed(0)
+        )
+        self.register_buffer("texture_noise", noise, persistent=False)
 
     def _pad(self, mel: torch.Tensor) -> torch.Tensor:
         # mel: [B, n_mels, T] -> [B, n_mels, 16 * ceil(T / 16)], padded at the end with silence frames
@@ -61,9 +94,18 @@ class RVQVAE(nn.Module):
         n_frames = mel.shape[-1]
         latent = self.encoder(self._pad(mel))  # [B, D, R, C]
         q = self.quantizer(latent)
-        recon = self.decoder(q.quantized)[..., :n_frames]  # [B, n_mels, T]
+        return self._output(self.decoder.decode(q.quantized), n_frames, q, latent)
+
+    @staticmethod
+    def _output(decoded: DecodedMel, n_frames: int, q: QuantizedResult, latent: torch.Tensor) -> VQVAEOutput:
+        log_scale = decoded.log_scale
         return VQVAEOutput(
-            recon=recon, codes=q.codes, commit_loss=q.commit_loss, latent=latent, quantized=q.quantized
+            recon=decoded.mean[..., :n_frames],  # [B, n_mels, T]
+            recon_log_scale=None if log_scale is None else log_scale[..., :n_frames],
+            codes=q.codes,
+            commit_loss=q.commit_loss,
+            latent=latent,
+            quantized=q.quantized,
         )
 
     @torch.no_grad()
@@ -79,12 +121,27 @@ class RVQVAE(nn.Module):
             )
         return self.quantizer(self.encoder(self._pad(mel))).codes
 
-    def decode(self, codes: torch.Tensor, n_frames: int | None = None) -> torch.Tensor:
-        """Mel of a code grid: [B, Q, R, C] -> [B, 16R, n_frames] (n_frames defaults to 16C)."""
+    @torch.no_grad()
+    def reconstruct(self, mel: torch.Tensor, *, start_frame: int = 0) -> torch.Tensor:
+        """A mel as its codes render it, texture drawn (``decode(encode(mel))``): [B, n_mels, T] ->
+        [B, n_mels, T]. What a vocoder fine-tuned on this RVQ-VAE's output learns to render."""
+        return self.decode(self.encode(mel), mel.shape[-1], start_frame=start_frame)
+
+    def decode(
+        self, codes: torch.Tensor, n_frames: int | None = None, *, start_frame: int = 0
+    ) -> torch.Tensor:
+        """Mel of a code grid: [B, Q, R, C] -> [B, 16R, n_frames] (n_frames defaults to 16C), with its
+        texture drawn (module docstring). start_frame: where the grid starts in the clip it is part
+        of (a window of a longer grid), which places it on the texture's noise field."""
         full = DOWNSAMPLE * codes.shape[-1]
         if n_frames is not None and not 0 < n_frames <= full:
             raise ValueError(
                 f"n_frames must be in 1..{full} for {codes.shape[-1]} code columns, got {n_frames}"
             )
-        mel = self.decoder(self.quantizer.codes_to_latent(codes))  # [B, 16R, 16C]
+        decoded = self.decoder.decode(self.quantizer.codes_to_latent(codes))  # [B, 16R, 16C] each
+        mel = decoded.mean
+        if self.texture > 0 and decoded.log_scale is not None:
+            frames = torch.arange(start_frame, start_frame + mel.shape[-1], device=mel.device)
+            noise = self.texture_noise[: mel.shape[1], frames % TEXTURE_FIELD_FRAMES]  # [16R, 16C]
+            mel = mel + self.texture * decoded.log_scale.exp() * noise.to(mel.dtype)
         return mel if n_frames is None else mel[..., :n_frames]

@@ -87,7 +87,19 @@ def test_fine_tuning_renders_the_frozen_rvqvae_reconstruction(compose_cfg, train
     for key, value in reference.net.state_dict().items():
         assert torch.equal(module.vqvae.state_dict()[key], value), key
     mel = torch.randn(1, 128, 16) - 5.0
-    assert torch.equal(module.generator_input(mel), reference.net(mel).recon)
+    # What its codes render, texture drawn: at the field's start in validation, elsewhere in training.
+    module.eval()
+    assert torch.equal(module.generator_input(mel), reference.net.reconstruct(mel))
+    module.train()
+    torch.manual_seed(1)
+    drawn = module.generator_input(mel)
+    assert not torch.equal(drawn, reference.net.reconstruct(mel))
+    torch.testing.assert_close(
+        drawn,
+        reference.net.reconstruct(
+            mel, start_frame=int(torch.randint(8192, (), generator=torch.Generator().manual_seed(1)))
+        ),
+    )
     assert torch.isfinite(torch.tensor(metrics["val/mstft"]))
     config = objects["cfg"]
     assert config.model.vqvae == str(vqvae_run)
