@@ -41,7 +41,7 @@ from distill.generation.params import GenerationParams
 from distill.generation.pipeline import Generation, run_generation
 from distill.generation.remake import RecordedSound, model_file_record, read_recorded
 from distill.nn.mel_generator import MelGenerator
-from distill.nn.prior import CodePrior
+from distill.nn.prior import TokenPrior
 from distill.nn.vqvae import RVQVAE, texture_start
 from distill.vocoders.base import Vocoder
 from distill.vocoders.bigvgan import HUB_ID
@@ -74,7 +74,7 @@ class DistillModel:
         metadata: Mapping[str, Any],
         configs: Mapping[str, str],
         vqvae: RVQVAE,
-        prior: CodePrior | None,
+        prior: TokenPrior | None,
         vocoder_generator: MelGenerator | None,
         mel_config: MelConfig,
         path: Path | None = None,

@@ -160,6 +160,23 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
+# The tests' tiny column prior (2 levels x 8 rows of 16 codes, a 4-column window), as built by the
+# tiny model and written into the tiny library's model files.
+TINY_COLUMN_PRIOR = dict(
+    levels=2,
+    rows=8,
+    codebook_size=16,
+    hidden=16,
+    layers=1,
+    heads=2,
+    context_columns=4,
+    dropout=0.0,
+    depth_hidden=16,
+    depth_layers=1,
+    depth_heads=2,
+)
+
+
 def package_trained(runs: dict[str, Path], *, name: str, **where):
     """Package the session's three tiny runs as one model (``where``: ``library=`` or ``output=``)."""
     from distill.bundle.package import package_runs

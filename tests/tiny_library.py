@@ -11,13 +11,13 @@ import uuid
 from pathlib import Path
 
 import yaml
-from conftest import NARROW_V2, tiny_rvqvae
+from conftest import NARROW_V2, TINY_COLUMN_PRIOR, tiny_rvqvae
 
 from distill.audio.mel import MelConfig
 from distill.bundle.catalog import ModelLibrary
 from distill.model import DistillModel
+from distill.nn.column_prior import ColumnPrior
 from distill.nn.hifigan import HifiGanGenerator
-from distill.nn.prior import CodePrior
 from distill.weights import state_dict_digest
 
 _CODEC = dict(channels=[4, 8, 8, 8, 8], latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
@@ -30,9 +30,6 @@ _QUANTIZER = dict(
     kmeans_iters=2,
     threshold_ema_dead_code=0,
     quantize_dropout=False,
-)
-_PRIOR = dict(
-    levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
 )
 TEXTURE = 0.5  # decoding draws the texture, as today's models do
 _GENERATOR = {**NARROW_V2, "upsample_initial_channel": 16}
@@ -50,7 +47,9 @@ def _configs() -> dict[str, str]:
         "vqvae": yaml.safe_dump(
             {"model": {"net": vqvae}, "data": {"mel": {"_target_": "distill.audio.mel.MelConfig"}}}
         ),
-        "prior": yaml.safe_dump({"model": {"net": {"_target_": "distill.nn.prior.CodePrior", **_PRIOR}}}),
+        "prior": yaml.safe_dump(
+            {"model": {"net": {"_target_": "distill.nn.column_prior.ColumnPrior", **TINY_COLUMN_PRIOR}}}
+        ),
         "vocoder": yaml.safe_dump(
             {"model": {"generator": {"_target_": "distill.nn.hifigan.HifiGanGenerator", **_GENERATOR}}}
         ),
@@ -69,7 +68,7 @@ def tiny_model_file(path: Path, *, name: str = "tiny", seed: int = 0) -> Path:
             if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Conv1d):
                 module.weight.mul_(3.0)
     torch.manual_seed(seed)
-    prior = CodePrior(**_PRIOR).eval()
+    prior = ColumnPrior(**TINY_COLUMN_PRIOR).eval()
     generator = HifiGanGenerator(**_GENERATOR).eval()
     generator.remove_weight_norm()  # saved folded, as a file may hold it
     with torch.no_grad():

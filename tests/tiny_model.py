@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from conftest import NARROW_V2, tiny_rvqvae
+from conftest import NARROW_V2, TINY_COLUMN_PRIOR, tiny_rvqvae
 
 from distill.audio.envelope import CollectionShape
 from distill.audio.mel import MelConfig
 from distill.errors import UserError
 from distill.model import DistillModel
+from distill.nn.column_prior import ColumnPrior
 from distill.nn.hifigan import HifiGanGenerator
-from distill.nn.prior import CodePrior
+from distill.nn.prior import TokenPrior
 from distill.nn.vqvae import RVQVAE
 from distill.vocoders.base import Vocoder
 from distill.vocoders.generator import GeneratorVocoder
@@ -26,7 +27,7 @@ class TinyModel(DistillModel):
     ``dataclasses.replace`` can swap: the vocoder, the prior, the collection's shape."""
 
     vqvae: RVQVAE
-    prior: CodePrior | None
+    prior: TokenPrior | None
     own_vocoder: Vocoder
     name: str = "tiny"
     id: str = "0123456789abcdef"
@@ -43,10 +44,8 @@ class TinyModel(DistillModel):
 
 
 def tiny_model() -> TinyModel:
-    """2 levels x 8 rows of 16 codes; a 1-layer prior with a 4-column window; a narrow HiFi-GAN."""
-    prior = CodePrior(
-        levels=2, rows=8, codebook_size=16, hidden=16, layers=1, heads=2, context_columns=4, dropout=0.0
-    )
+    """2 levels x 8 rows of 16 codes; a 1-layer column prior with a 4-column window; a narrow HiFi-GAN."""
+    prior = ColumnPrior(**TINY_COLUMN_PRIOR)
     generator = HifiGanGenerator(**{**NARROW_V2, "upsample_initial_channel": 16})
     vocoder = GeneratorVocoder(generator, sample_rate=44100, chunk_frames=64)
     return TinyModel(vqvae=tiny_rvqvae().eval(), prior=prior.eval(), own_vocoder=vocoder)

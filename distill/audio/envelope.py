@@ -117,16 +117,19 @@ class CollectionShape:
         except (KeyError, TypeError, ValueError):
             return None
 
+    def is_silent(self, level: float) -> bool:
+        """Whether a column at ``level`` (nats) is silence as the RVQ-VAE decodes it."""
+        return level <= self.silence_level + SILENCE_MARGIN
+
     def ended_at(self, levels: torch.Tensor) -> int | None:
         """The last column that belongs to the sound, or None while it goes on. levels: [C] column
         levels of the sound so far. It has ended at the first column of its first run of
         ``QUIET_COLUMNS`` quiet columns (that column kept as its tail), or just before a second
         sound begins (see the module docstring)."""
-        silence = self.silence_level + SILENCE_MARGIN
         peak = trough = float("-inf")
         quiet_run = 0
         for index, level in enumerate(levels.tolist()):
-            if peak <= silence:  # nothing has sounded yet
+            if self.is_silent(peak):  # nothing has sounded yet
                 peak = trough = level
                 continue
             trough = min(trough, level)
@@ -134,7 +137,8 @@ class CollectionShape:
                 return index - 1
             if level > peak:
                 peak = trough = level
-            quiet_run = quiet_run + 1 if level <= max(peak - self.tail_drop, silence) else 0
+            quiet = level <= peak - self.tail_drop or self.is_silent(level)
+            quiet_run = quiet_run + 1 if quiet else 0
             if quiet_run == QUIET_COLUMNS:
                 return index - QUIET_COLUMNS + 1
         return None

@@ -26,7 +26,7 @@ from torch import nn
 from distill.audio.mel import MelConfig
 from distill.bundle.errors import CorruptModelFileError, UnsafeConfigError
 from distill.nn.mel_generator import MelGenerator
-from distill.nn.prior import CodePrior
+from distill.nn.prior import TokenPrior
 from distill.nn.vqvae import RVQVAE
 
 
@@ -43,7 +43,7 @@ class ComponentSpec:
 COMPONENT_SPECS: Mapping[str, ComponentSpec] = MappingProxyType(
     {
         "vqvae": ComponentSpec("distill.models.vqvae.VQVAEModule", "model.net", "net.", RVQVAE),
-        "prior": ComponentSpec("distill.models.prior.PriorModule", "model.net", "net.", CodePrior),
+        "prior": ComponentSpec("distill.models.prior.PriorModule", "model.net", "net.", TokenPrior),
         "vocoder": ComponentSpec(
             "distill.models.vocoder.VocoderModule", "model.generator", "generator.", MelGenerator
         ),

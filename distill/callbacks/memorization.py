@@ -12,7 +12,7 @@ import torch
 
 from distill.codes.memorization import MemorizationReport, memorization_report
 from distill.codes.sampling import sample_batch
-from distill.nn.prior import CodePrior
+from distill.nn.prior import TokenPrior
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def default_settings(**overrides) -> MemorizationSettings:
 
 
 def check_memorization(
-    prior: CodePrior,
+    prior: TokenPrior,
     *,
     training: list[torch.Tensor],
     heldout: list[torch.Tensor],
@@ -88,7 +88,7 @@ class MemorizationCheck(L.Callback):
     as ``memorization/*``. A prior trained on past its best usually memorizes: the pair shows it.
 
     Needs a datamodule with ``train_codes`` / ``val_codes`` (:class:`CodeGridDataModule`) and a
-    module with ``net`` (the :class:`CodePrior`).
+    module with ``net`` (the :class:`TokenPrior`).
     """
 
     def __init__(self, *, settings: MemorizationSettings) -> None:
@@ -96,7 +96,7 @@ class MemorizationCheck(L.Callback):
         self.report: MemorizationReport | None = None
         self.last_report: MemorizationReport | None = None
 
-    def _check(self, trainer: L.Trainer, prior: CodePrior) -> MemorizationReport:
+    def _check(self, trainer: L.Trainer, prior: TokenPrior) -> MemorizationReport:
         return check_memorization(
             prior,
             training=[codes.own for codes in trainer.datamodule.train_codes],

@@ -23,7 +23,7 @@ import torch
 from distill.codes.grid import CodeGrid, Region
 from distill.codes.sampling import continuation_nll, sample, sample_batch
 from distill.errors import UserError
-from distill.nn.prior import CodePrior
+from distill.nn.prior import TokenPrior
 from distill.nn.vqvae import RVQVAE
 
 SAMPLING = {"temperature": 1.0, "top_k": 0, "top_p": 0.95}  # as generation's defaults
@@ -36,7 +36,7 @@ class EditableModel(Protocol):
 
     name: str
     vqvae: RVQVAE
-    prior: CodePrior | None
+    prior: TokenPrior | None
     vqvae_digest: str
 
 
@@ -168,7 +168,7 @@ def transplant(target: CodeGrid, region: Region, source: CodeGrid, source_start:
 # --- resampling with the prior -------------------------------------------------------------------
 
 
-def _left_context(prior: CodePrior, grid: CodeGrid, start: int) -> tuple[torch.Tensor, bool]:
+def _left_context(prior: TokenPrior, grid: CodeGrid, start: int) -> tuple[torch.Tensor, bool]:
     """The columns before ``start`` the prior can see at once, and whether they begin the sound."""
     first = max(0, start - (prior.context_columns - 1))
     return grid.codes[..., first:start], first == 0
@@ -255,7 +255,7 @@ def infill(
     return replace(grid, codes=codes)
 
 
-def right_context_nll(prior: CodePrior, grid: CodeGrid, fills: torch.Tensor, *, start: int) -> torch.Tensor:
+def right_context_nll(prior: TokenPrior, grid: CodeGrid, fills: torch.Tensor, *, start: int) -> torch.Tensor:
     """NLL (nats) of the columns after a filled region, for each fill [N, Q, R, W] of columns
     ``start..start+W``: how well each joins its right side, as the prior judges it within one
     window (up to a quarter window of right-hand columns, after as much left side as fits)."""

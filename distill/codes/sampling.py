@@ -1,4 +1,4 @@
-"""Sample code grids from a :class:`~distill.nn.prior.CodePrior` with a KV cache and a sliding window.
+"""Sample code grids from a prior (:class:`~distill.nn.prior.TokenPrior`) with a cache and a sliding window.
 
 Decoding runs one token at a time through the preallocated cache. When the window is full it
 slides: the cache is re-primed, in one parallel pass, from the last ``context_columns // 2`` whole
@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import torch
 
-from distill.nn.prior import CodePrior, KVCache
+from distill.nn.prior import TokenPrior
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -69,7 +69,7 @@ def _check_params(*, n_columns: int, temperature: float, top_k: int, top_p: floa
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
 
 
-def _check_prompt(prior: CodePrior, prompt: torch.Tensor, batch_size: int) -> None:
+def _check_prompt(prior: TokenPrior, prompt: torch.Tensor, batch_size: int) -> None:
     levels, rows = prior.layout.levels, prior.layout.rows
     if prompt.dim() != 4 or prompt.shape[0] != batch_size or prompt.shape[1:3] != (levels, rows):
         raise ValueError(
@@ -103,7 +103,7 @@ def draw(
 
 
 def sample_batch(
-    prior: CodePrior,
+    prior: TokenPrior,
     *,
     batch_size: int,
     n_columns: int,
@@ -129,7 +129,7 @@ def sample_batch(
     _check_params(
         n_columns=n_columns, temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size
     )
-    device = prior.code_embedding.weight.device
+    device = prior.device
     per_column = prior.layout.tokens_per_column
     if prompt is None:
         prompt = torch.zeros(batch_size, prior.layout.levels, prior.layout.rows, 0, dtype=torch.long)
@@ -181,7 +181,7 @@ def sample_batch(
 
 
 def _slide(
-    prior: CodePrior, cache: KVCache, tokens: torch.Tensor, *, known: int, keep_tokens: int, file_start: bool
+    prior: TokenPrior, cache, tokens: torch.Tensor, *, known: int, keep_tokens: int, file_start: bool
 ) -> torch.Tensor:
     """(Re)start the window so it ends at clip token ``known``; returns logits [B, K] for that token.
 
@@ -195,7 +195,7 @@ def _slide(
 
 
 def sample(
-    prior: CodePrior,
+    prior: TokenPrior,
     *,
     n_columns: int,
     temperature: float,
@@ -233,7 +233,7 @@ def sample(
 
 
 def continuation_nll(
-    prior: CodePrior, codes: torch.Tensor, *, start_column: int, file_start: bool
+    prior: TokenPrior, codes: torch.Tensor, *, start_column: int, file_start: bool
 ) -> torch.Tensor:
     """Negative log-likelihood (nats, summed) of columns ``start_column..`` of codes [B, Q, R, C]
     given the columns before them, per grid [B]; one teacher-forced pass per grid.
@@ -246,7 +246,7 @@ def continuation_nll(
         raise ValueError(
             f"need 0 < start_column ({start_column}) < columns ({columns}) <= {prior.context_columns}"
         )
-    device = prior.code_embedding.weight.device
+    device = prior.device
     tokens = prior.layout.flatten(codes.to(device=device, dtype=torch.long))  # [B, T]
     was_training = prior.training
     prior.eval()

@@ -59,13 +59,14 @@ class DataSchema:
     num_workers: int
     windows_per_file: int
     takes_per_file: int
+    val_takes_per_file: int
     max_gap_columns: int | None
     file_start_share: float
 
 
 # Keys that must be at least 1 when set.
 _POSITIVE = {"batch_size", "val_batch_size", "crop_frames", "val_crop_frames", "crops_per_file",
-             "windows_per_file", "takes_per_file", "log_every_n_steps"}  # fmt: skip
+             "windows_per_file", "takes_per_file", "val_takes_per_file", "log_every_n_steps"}  # fmt: skip
 
 
 def check_node(node: DictConfig, schema: type, prefix: str) -> None:

@@ -9,8 +9,9 @@ prior learns how a sound continues in time. A file shorter than a window is enco
 appended up to the window, which teaches the prior that one-shots end (the same reason the crops
 pad with silence rather than repeat, see distill/data/dataset.py); with ``max_gap_columns`` a
 window may run on from a file's end, through some of that silence, into another file's start
-(see :class:`CodeWindows`). Validation covers each held-out file with
-consecutive windows, the last one aligned to the file's end.
+(see :class:`CodeWindows`). Validation covers each held-out file, and
+``val_takes_per_file - 1`` augmented takes of it, with consecutive windows, the last one aligned
+to the file's end.
 
 With ``takes_per_file`` > 1 each training file is also encoded in augmented takes (the data
 module's ``augment``: gain, a small time shift, a colour tilt), and every window draws one of its
@@ -178,6 +179,7 @@ class CodeGridDataModule(SoundFolderDataModule):
         max_gap_columns: int | None,
         file_start_share: float,
         takes_per_file: int = 1,
+        val_takes_per_file: int = 1,
         **folder_settings: Any,
     ) -> None:
         # folder_settings: SoundFolderDataModule's own arguments (path, cache_dir, tier, mel, ...).
@@ -194,7 +196,12 @@ class CodeGridDataModule(SoundFolderDataModule):
                 "takes_per_file=%d needs data.augment; training on the recordings only", takes_per_file
             )
             takes_per_file = 1
+        if val_takes_per_file < 1:
+            raise ValueError(
+                f"val_takes_per_file must be >= 1 (1 = the recordings only), got {val_takes_per_file}"
+            )
         self.takes_per_file = takes_per_file
+        self.val_takes_per_file = val_takes_per_file if self.augment is not None else 1
         cache_dir = folder_settings["cache_dir"]
         self.code_cache_root = Path(cache_dir).expanduser() / "codes" if cache_dir else None
         self.vqvae_digest: str | None = None
@@ -213,7 +220,9 @@ class CodeGridDataModule(SoundFolderDataModule):
         self.train_codes = [
             self._codes(net, prepared, takes=self.takes_per_file) for prepared in self.train_files
         ]
-        self.val_codes = [self._codes(net, prepared) for prepared in self.val_files]
+        self.val_codes = [
+            self._codes(net, prepared, takes=self.val_takes_per_file) for prepared in self.val_files
+        ]
         self.shape = self._measure_shape(net)
         log.info(
             "Code grids of %d training and %d validation file(s) from VQ-VAE %s (digest %s)",
@@ -307,8 +316,14 @@ class CodeGridDataModule(SoundFolderDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if not self.val_codes:
             return []
-        tiles = CodeWindows.tiles(self.val_codes, self.context_columns)
-        windows = CodeWindows(files=self.val_codes, context_columns=self.context_columns, starts=tiles)
+        # Every take of every held-out file, tiled: a few files' loss alone is too noisy to stop on.
+        takes = [
+            FileCodes(grid=grid.long(), columns=codes.columns)
+            for codes in self.val_codes
+            for grid in (codes.grid, *codes.takes)
+        ]
+        tiles = CodeWindows.tiles(takes, self.context_columns)
+        windows = CodeWindows(files=takes, context_columns=self.context_columns, starts=tiles)
         return self._loader(windows, batch_size=self.val_batch_size, shuffle=False)
 
     def summary_section(self) -> dict:

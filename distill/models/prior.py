@@ -1,4 +1,4 @@
-"""PriorModule: the thin Lightning wrapper that trains ``distill.nn.prior.CodePrior`` on code windows."""
+"""PriorModule: the thin Lightning wrapper that trains ``distill.nn.prior.TokenPrior`` on code windows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from distill.data.codes import CodeWindow
 from distill.models.schedule import configure_optimization
-from distill.nn.prior import CodePrior
+from distill.nn.prior import TokenPrior
 
 
 class PriorModule(L.LightningModule):
@@ -26,12 +26,19 @@ class PriorModule(L.LightningModule):
     def __init__(
         self,
         *,
-        net: CodePrior,
+        net: TokenPrior,
         vqvae: str,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
+        input_noise: float = 0.0,
     ) -> None:
+        """input_noise: share of the tokens the prior reads (not those it predicts) replaced by
+        random codes in training: code-level noise, so a small collection's windows are not
+        learned by heart as exact token strings (see model/prior.yaml)."""
         super().__init__()
+        if not 0.0 <= input_noise < 1.0:
+            raise ValueError(f"input_noise must be in [0, 1), got {input_noise}")
+        self.input_noise = input_noise
         self.net = net
         self.vqvae_source = vqvae  # the run whose codes this prior models (recorded in the config)
         self.optimizer_factory = optimizer
@@ -41,13 +48,21 @@ class PriorModule(L.LightningModule):
         self._val_counts = torch.zeros(levels, dtype=torch.float64)
 
     def training_step(self, batch: CodeWindow, batch_idx: int) -> torch.Tensor:
-        loss = self.net(batch.tokens, file_start=batch.file_start).nll(batch.tokens)
+        loss = self.net(self.noisy(batch.tokens), file_start=batch.file_start).nll(batch.tokens)
         self.log_dict(
             {"train/loss": loss, "train/perplexity": loss.detach().exp()},
             prog_bar=True,
             batch_size=batch.tokens.shape[0],
         )
         return loss
+
+    def noisy(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B, T] with ``input_noise`` of them, drawn at random, replaced by random codes."""
+        if not self.input_noise:
+            return tokens
+        replace = torch.rand(tokens.shape, device=tokens.device) < self.input_noise
+        random_codes = torch.randint_like(tokens, self.net.codebook_size)
+        return torch.where(replace, random_codes, tokens)
 
     def on_validation_epoch_start(self) -> None:
         self._val_sums.zero_()

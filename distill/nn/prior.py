@@ -145,7 +145,54 @@ class PriorBlock(nn.Module):
         return x + F.dropout(h, p, self.training)
 
 
-class CodePrior(nn.Module):
+def init_gpt2_weights(model: nn.Module, *stacks: nn.ModuleList) -> None:
+    """GPT-2's initialisation: every linear and embedding N(0, 0.02), biases 0, and each residual
+    branch's output projection scaled by 1/sqrt(2 * its stack's layers), so the residual stream's
+    variance does not grow with depth at init."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    for blocks in stacks:
+        for block in blocks:
+            for proj in (block.attn.out, block.mlp[2]):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * len(blocks)))
+
+
+class TokenPrior(nn.Module):
+    """What sampling, edits, infill scoring and packaging need of a prior over code grids, whatever
+    its architecture: the token order (``layout``), the window (``context_columns``,
+    ``context_tokens``), teacher-forced logits, and cached decoding one token at a time.
+
+    Subclasses: :class:`CodePrior` (flat: one transformer step per token) and
+    :class:`~distill.nn.column_prior.ColumnPrior` (one step of the big model per column).
+    A cache has ``length`` (window positions filled: start token + tokens held) and ``capacity``.
+    """
+
+    layout: CodeLayout
+    codebook_size: int
+    context_columns: int
+    context_tokens: int
+
+    @property
+    def device(self) -> torch.device:
+        raise NotImplementedError
+
+    def new_cache(self, batch_size: int, *, device=None, dtype=None):
+        """An empty cache for ``batch_size`` sequences of one window."""
+        raise NotImplementedError
+
+    def prime(self, cache, tokens: torch.Tensor, *, offset: int, file_start: bool = False) -> torch.Tensor:
+        """Start a window at clip token ``offset`` from known tokens [B, T]; logits [B, K] for the next."""
+        raise NotImplementedError
+
+    def forward_step(self, cache, token: torch.Tensor) -> torch.Tensor:
+        """Feed the last sampled token [B]; logits [B, K] for the next."""
+        raise NotImplementedError
+
+
+class CodePrior(TokenPrior):
     """Autoregressive prior p(codes) over RVQ-VAE code grids in docs/DESIGN.md token order.
 
     A GPT-2-style decoder (Radford et al., 2019, "Language Models are Unsupervised Multitask
@@ -211,16 +258,11 @@ class CodePrior(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Linear | nn.Embedding):
-                nn.init.normal_(module.weight, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-        # GPT-2: scale residual-branch outputs by 1/sqrt(2*layers) so the residual stream's
-        # variance does not grow with depth at init.
-        for block in self.blocks:
-            for proj in (block.attn.out, block.mlp[2]):
-                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * self.num_layers))
+        init_gpt2_weights(self, self.blocks)
+
+    @property
+    def device(self) -> torch.device:
+        return self.code_embedding.weight.device
 
     # ---------------------------------------------------------------- embedding / heads
 

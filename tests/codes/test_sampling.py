@@ -4,31 +4,34 @@ import pytest
 import torch
 
 from distill.codes.sampling import draw, sample, sample_batch, top_k_filter, top_p_filter
-from distill.nn.prior import CodePrior
+from distill.nn.column_prior import ColumnPrior
+from distill.nn.prior import CodePrior, TokenPrior
 
 LEVELS, ROWS, K = 2, 2, 8
 PER_COLUMN = LEVELS * ROWS
 PARAMS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
 
 
-@pytest.fixture(scope="module")
-def prior() -> CodePrior:
+@pytest.fixture(scope="module", params=["flat", "column"])
+def prior(request) -> TokenPrior:
     torch.manual_seed(0)
-    model = CodePrior(
-        levels=LEVELS,
-        rows=ROWS,
-        codebook_size=K,
-        hidden=32,
-        layers=2,
-        heads=2,
-        context_columns=4,
-        dropout=0.1,
-    )
+    shape = dict(levels=LEVELS, rows=ROWS, codebook_size=K, hidden=32, layers=2, heads=2, context_columns=4)
+    if request.param == "flat":
+        model = CodePrior(**shape, dropout=0.1)
+    else:
+        model = ColumnPrior(**shape, depth_hidden=16, depth_layers=1, depth_heads=2, dropout=0.1)
     # Sharpen the untrained heads a little so samples depend clearly on the context.
     with torch.no_grad():
         for head in model.level_heads:
             head.weight.mul_(20)
     return model
+
+
+def start_embedding(prior: TokenPrior) -> torch.Tensor:
+    """The START token's embedding row of either prior."""
+    if isinstance(prior, ColumnPrior):
+        return prior.window_start_embedding.weight[1]
+    return prior.code_embedding.weight[prior.start_id]
 
 
 def test_top_k_filter_known_distribution():
@@ -183,7 +186,8 @@ def test_a_sound_from_its_start_is_sampled_with_the_start_token(prior):
 
     trained = copy.deepcopy(prior)  # as if training had taught START something BOS does not say
     with torch.no_grad():
-        trained.code_embedding.weight[trained.start_id] += torch.randn(trained.code_embedding.weight.shape[1])
+        start = start_embedding(trained)
+        start += torch.randn(start.shape)
     from_start = sample(trained, n_columns=8, seed=1, file_start=True, **PARAMS)
     assert torch.equal(from_start, sample(trained, n_columns=8, seed=1, file_start=True, **PARAMS))
     assert not torch.equal(from_start, sample(trained, n_columns=8, seed=1, **PARAMS))

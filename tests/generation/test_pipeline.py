@@ -9,12 +9,17 @@ import torch
 from conftest import write_tone
 from tiny_model import TinyModel, tiny_model
 
-from distill.audio.envelope import CollectionShape, column_levels
+from distill.audio.envelope import SILENCE_MARGIN, CollectionShape, column_levels
 from distill.audio.mel import MelConfig, log_mel
 from distill.codes.sampling import sample
 from distill.errors import UserError
 from distill.generation.params import GenerationParams
-from distill.generation.pipeline import params_from_metadata, run_generation
+from distill.generation.pipeline import (
+    SILENT_START_REDRAWS,
+    params_from_metadata,
+    redraw_seed,
+    run_generation,
+)
 from distill.generation.sidecar import read_sidecar
 from distill.model import generate
 from distill.vocoders.base import Vocoder
@@ -190,3 +195,35 @@ def test_the_default_mode_follows_the_collection_and_the_sidecar_records_it(mode
 def test_one_shot_needs_a_recorded_collection_shape(model):
     with pytest.raises(UserError, match="records no collection shape.*--mode continuous"):
         run_generation(model, GenerationParams(mode="one-shot"))
+
+
+def test_a_one_shot_that_starts_in_silence_is_drawn_again_from_derived_seeds(model, monkeypatch):
+    """A first column at the level of silence is no sound's start: the one-shot is drawn again
+    from seeds derived from its own, the same way every time (a remake redraws identically)."""
+    import distill.generation.pipeline as pipeline
+
+    # An untrained decoder renders every grid at nearly one level; here a column's "level" is the
+    # mean of its codes, so which draws are silence is known.
+    monkeypatch.setattr(pipeline, "_levels", lambda vqvae, grid: grid.float().mean(dim=(0, 1)))
+
+    def first_column(seed: int) -> torch.Tensor:
+        return sample(
+            model.prior, n_columns=1, temperature=1.0, top_k=0, top_p=0.95, seed=seed, file_start=True
+        )
+
+    seeds = [2] + [redraw_seed(2, redraw) for redraw in range(1, SILENT_START_REDRAWS + 1)]
+    levels = [float(first_column(seed).float().mean()) for seed in seeds]
+    louder = [redraw for redraw, level in enumerate(levels) if level > levels[0] + 1e-3]
+    assert louder, "no redraw starts louder than the first draw: pick another seed for this test"
+    # Silence reaches up to the first draw's first column: it and every quieter draw are redrawn.
+    shape = replace(ENDS_AT_ONCE, silence_level=levels[0] - SILENCE_MARGIN + 1e-4)
+    result = run_generation(replace(model, sounds=shape), GenerationParams(mode="one-shot", seed=2))
+    assert torch.equal(result.grid.codes[..., :1], first_column(seeds[louder[0]]))
+    again = run_generation(replace(model, sounds=shape), GenerationParams(mode="one-shot", seed=2))
+    assert torch.equal(again.grid.codes, result.grid.codes)
+    # No redraw where the first column sounds: the seed's own draw, as before.
+    plain = run_generation(replace(model, sounds=ENDS_AT_ONCE), GenerationParams(mode="one-shot", seed=2))
+    assert torch.equal(plain.grid.codes[..., :1], first_column(2))
+    assert (
+        redraw_seed(2, 1) != redraw_seed(3, 1) and redraw_seed(2, 1) >= 1000
+    )  # apart from neighbouring seeds
