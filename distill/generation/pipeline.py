@@ -18,6 +18,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -140,9 +141,10 @@ def run_generation(
     found: list[int] = []  # where the sound decayed, when sampling stopped there
     silent_start: list[bool] = []  # a one-shot's first column was silence: stop, draw again
 
-    def decayed(grid: torch.Tensor) -> bool:  # grid [Q, R, C] so far
+    def decayed(grid: torch.Tensor, *, may_redraw: bool) -> bool:  # grid [Q, R, C] so far
         new = grid[..., prompt_columns:]
-        if prompt is None and new.shape[-1] == 1 and shape.is_silent(float(_levels(model.vqvae, new)[0])):
+        first = prompt is None and new.shape[-1] == 1
+        if first and may_redraw and shape.is_silent(float(_levels(model.vqvae, new)[0])):
             silent_start.append(True)
             return True
         end = shape.ended_at(_levels(model.vqvae, new))
@@ -162,7 +164,8 @@ def run_generation(
             seed=params.seed if redraw == 0 else redraw_seed(params.seed, redraw),
             prompt=prompt,
             file_start=prompt is None,
-            until=decayed if one_shot else None,
+            # The last draw is kept whatever it begins with, as a one-shot was before redraws.
+            until=partial(decayed, may_redraw=redraw < SILENT_START_REDRAWS) if one_shot else None,
         )
         if not silent_start:
             break

@@ -211,19 +211,29 @@ def test_a_one_shot_that_starts_in_silence_is_drawn_again_from_derived_seeds(mod
             model.prior, n_columns=1, temperature=1.0, top_k=0, top_p=0.95, seed=seed, file_start=True
         )
 
-    seeds = [2] + [redraw_seed(2, redraw) for redraw in range(1, SILENT_START_REDRAWS + 1)]
-    levels = [float(first_column(seed).float().mean()) for seed in seeds]
+    def first_levels(seed: int) -> list[float]:
+        seeds = [seed] + [redraw_seed(seed, redraw) for redraw in range(1, SILENT_START_REDRAWS + 1)]
+        return [float(first_column(s).float().mean()) for s in seeds]
+
+    # The seed whose own first column is the quietest of a few: some redraw is louder (the weights,
+    # and so the draws, depend on the order the tests run in).
+    seed = min(range(6), key=lambda s: first_levels(s)[0])
+    levels = first_levels(seed)
     louder = [redraw for redraw, level in enumerate(levels) if level > levels[0] + 1e-3]
-    assert louder, "no redraw starts louder than the first draw: pick another seed for this test"
+    assert louder
     # Silence reaches up to the first draw's first column: it and every quieter draw are redrawn.
     shape = replace(ENDS_AT_ONCE, silence_level=levels[0] - SILENCE_MARGIN + 1e-4)
-    result = run_generation(replace(model, sounds=shape), GenerationParams(mode="one-shot", seed=2))
-    assert torch.equal(result.grid.codes[..., :1], first_column(seeds[louder[0]]))
-    again = run_generation(replace(model, sounds=shape), GenerationParams(mode="one-shot", seed=2))
+    result = run_generation(replace(model, sounds=shape), GenerationParams(mode="one-shot", seed=seed))
+    assert torch.equal(result.grid.codes[..., :1], first_column(redraw_seed(seed, louder[0])))
+    again = run_generation(replace(model, sounds=shape), GenerationParams(mode="one-shot", seed=seed))
     assert torch.equal(again.grid.codes, result.grid.codes)
     # No redraw where the first column sounds: the seed's own draw, as before.
-    plain = run_generation(replace(model, sounds=ENDS_AT_ONCE), GenerationParams(mode="one-shot", seed=2))
-    assert torch.equal(plain.grid.codes[..., :1], first_column(2))
+    plain = run_generation(replace(model, sounds=ENDS_AT_ONCE), GenerationParams(mode="one-shot", seed=seed))
+    assert torch.equal(plain.grid.codes[..., :1], first_column(seed))
+    # Where every draw begins in silence the last is kept, as long as the sound asks (no early end).
+    silent = replace(NEVER_ENDS, silence_level=1e9)
+    kept = run_generation(replace(model, sounds=silent), GenerationParams(mode="one-shot", seed=seed))
+    assert kept.grid.codes.shape[-1] > 1
     assert (
         redraw_seed(2, 1) != redraw_seed(3, 1) and redraw_seed(2, 1) >= 1000
     )  # apart from neighbouring seeds
