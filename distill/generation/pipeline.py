@@ -142,12 +142,12 @@ def run_generation(
     silent_start: list[bool] = []  # a one-shot's first column was silence: stop, draw again
 
     def decayed(grid: torch.Tensor, *, may_redraw: bool) -> bool:  # grid [Q, R, C] so far
-        new = grid[..., prompt_columns:]
-        first = prompt is None and new.shape[-1] == 1
-        if first and may_redraw and shape.is_silent(float(_levels(model.vqvae, new)[0])):
+        levels = _levels(model.vqvae, grid[..., prompt_columns:])
+        first = prompt is None and len(levels) == 1
+        if first and may_redraw and shape.is_silent(float(levels[0])):
             silent_start.append(True)
             return True
-        end = shape.ended_at(_levels(model.vqvae, new))
+        end = shape.ended_at(levels)
         if end is not None:
             found.append(end)
         return end is not None

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distill.nn.code_layout import CodeLayout
 from distill.nn.prior import KVCache, PriorBlock, PriorOutput, TokenPrior, init_gpt2_weights
 
 
@@ -75,14 +74,10 @@ class ColumnPrior(TokenPrior):
         context_columns: int,
         dropout: float,
     ) -> None:
-        super().__init__()
-        if context_columns < 2:
-            raise ValueError(f"context_columns must be >= 2, got {context_columns}")
-        self.layout = CodeLayout(levels=levels, rows=rows)
-        self.codebook_size = codebook_size
-        self.context_columns = context_columns
+        super().__init__(
+            levels=levels, rows=rows, codebook_size=codebook_size, context_columns=context_columns
+        )
         per_column = self.layout.tokens_per_column
-        self.context_tokens = context_columns * per_column
         self.num_layers, self.num_heads = layers, heads
         self.depth_layers, self.depth_heads = depth_layers, depth_heads
         # Temporal: a column is the sum of its tokens' embeddings, one row per (slot, code).

@@ -15,6 +15,7 @@ and positions, and the KV cache's arithmetic is untouched; it costs one embeddin
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 
@@ -160,7 +161,7 @@ def init_gpt2_weights(model: nn.Module, *stacks: nn.ModuleList) -> None:
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * len(blocks)))
 
 
-class TokenPrior(nn.Module):
+class TokenPrior(nn.Module, metaclass=abc.ABCMeta):
     """What sampling, edits, infill scoring and packaging need of a prior over code grids, whatever
     its architecture: the token order (``layout``), the window (``context_columns``,
     ``context_tokens``), teacher-forced logits, and cached decoding one token at a time.
@@ -170,26 +171,37 @@ class TokenPrior(nn.Module):
     A cache has ``length`` (window positions filled: start token + tokens held) and ``capacity``.
     """
 
-    layout: CodeLayout
-    codebook_size: int
-    context_columns: int
-    context_tokens: int
+    def __init__(self, *, levels: int, rows: int, codebook_size: int, context_columns: int) -> None:
+        super().__init__()
+        if context_columns < 2:
+            # Sliding keeps whole columns and must leave room to re-prime: needs >= 2 columns.
+            raise ValueError(f"context_columns must be >= 2, got {context_columns}")
+        self.layout = CodeLayout(levels=levels, rows=rows)
+        self.codebook_size = codebook_size
+        self.context_columns = context_columns
+        self.context_tokens = context_columns * self.layout.tokens_per_column
 
     @property
-    def device(self) -> torch.device:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def device(self) -> torch.device: ...
 
+    @abc.abstractmethod
+    def forward(
+        self, tokens: torch.Tensor, *, offset: int = 0, file_start: torch.Tensor | bool = False
+    ) -> PriorOutput:
+        """Teacher-forced logits for tokens [B, T] (clip tokens offset..offset+T-1)."""
+
+    @abc.abstractmethod
     def new_cache(self, batch_size: int, *, device=None, dtype=None):
         """An empty cache for ``batch_size`` sequences of one window."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def prime(self, cache, tokens: torch.Tensor, *, offset: int, file_start: bool = False) -> torch.Tensor:
         """Start a window at clip token ``offset`` from known tokens [B, T]; logits [B, K] for the next."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def forward_step(self, cache, token: torch.Tensor) -> torch.Tensor:
         """Feed the last sampled token [B]; logits [B, K] for the next."""
-        raise NotImplementedError
 
 
 class CodePrior(TokenPrior):
@@ -222,14 +234,9 @@ class CodePrior(TokenPrior):
         context_columns: int,
         dropout: float,
     ) -> None:
-        super().__init__()
-        if context_columns < 2:
-            # Sliding keeps whole columns and must leave room to re-prime: needs >= 2 columns.
-            raise ValueError(f"context_columns must be >= 2, got {context_columns}")
-        self.layout = CodeLayout(levels=levels, rows=rows)
-        self.codebook_size = codebook_size
-        self.context_columns = context_columns
-        self.context_tokens = context_columns * self.layout.tokens_per_column
+        super().__init__(
+            levels=levels, rows=rows, codebook_size=codebook_size, context_columns=context_columns
+        )
         self.num_layers = layers
         self.num_heads = heads
         self.head_dim = hidden // heads
