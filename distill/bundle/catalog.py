@@ -26,7 +26,9 @@ import dataclasses
 import errno
 import json
 import os
+import random
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -296,7 +298,7 @@ class ModelLibrary:
         con = sqlite3.connect(self.index_path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
         con.row_factory = sqlite3.Row
         try:
-            con.execute("PRAGMA journal_mode=WAL")
+            _use_wal(con)
             # The files are the source of truth, so WAL's NORMAL durability is enough for the index.
             con.execute("PRAGMA synchronous=NORMAL")
             if _user_version(con) != _SCHEMA_VERSION:
@@ -348,6 +350,29 @@ class ModelLibrary:
             min_codebook_utilization=row["min_codebook_utilization"],
             tags=tuple(json.loads(row["tags"])),
         )
+
+
+def _use_wal(con: sqlite3.Connection) -> None:
+    """Put the index in WAL mode, retrying while another process holds the lock it needs.
+
+    The switch upgrades a shared lock to an exclusive one, and SQLite does not wait for that (two
+    processes doing it would deadlock), so a fresh library opened by several processes at once got
+    "database is locked" at once. WAL is persistent: once one process has switched, the others
+    read "wal" and go on.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if (
+                error.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                or time.monotonic() > deadline
+            ):
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 @contextmanager

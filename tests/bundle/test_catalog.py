@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,6 +266,26 @@ def test_default_root_follows_the_environment(tmp_path: Path, monkeypatch: pytes
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_library_root() == tmp_path / "home" / ".local" / "share" / "distill"
+
+
+def test_a_fresh_index_waits_for_another_writer_before_switching_to_wal(library: ModelLibrary) -> None:
+    # Another process is mid-write on an index still in rollback mode (as on a library's first use
+    # by several processes at once). SQLite refuses the switch to WAL at once rather than wait, so
+    # the library must retry it, not fail with "database is locked".
+    library.root.mkdir(parents=True)
+    writer = sqlite3.connect(library.index_path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO other VALUES (1)")
+    release = threading.Timer(0.3, writer.execute, ("COMMIT",))
+    release.start()
+    try:
+        assert library.list() == []
+    finally:
+        release.join()
+        writer.close()
+    with sqlite3.connect(library.index_path) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 ADDER = textwrap.dedent(
