@@ -1,17 +1,22 @@
 """The prior's training step at every tier: the column prior against the flat prior (the default)
 at the same width and depth, on 2 threads, measured side by side in one run.
 
-    .venv/bin/python experiments/bench_prior_step.py [--tiers small medium large] [--steps 12]
+    .venv/bin/python experiments/bench_prior_step.py [--tiers small medium large] [--steps 12] [--bf16]
 
 Each prior is built from its tier's YAML defaults (``model/prior_net=column`` and ``=flat``: the
 same temporal width, layers, window and batch) and trained on random code windows of the
 window's full length: forward, cross-entropy, backward, AdamW step, as a training step does. The
 cost does not depend on the token values. Median seconds per step after 3 warm-up steps.
+
+``--bf16`` also times both under bfloat16 autocast (what ``cpu_bf16`` turns on; Lightning's
+bf16-mixed) and prints how much faster than float32 each is: the measurement behind each
+prior_net option's ``cpu_bf16``. Only meaningful on a CPU with bfloat16 in hardware.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -25,7 +30,13 @@ TARGET_SPEEDUP = 3.0
 WARMUP = 3
 
 
-def seconds_per_step(prior_cfg, steps: int) -> float:
+def seconds_per_step(prior_cfg, steps: int, *, bf16: bool = False) -> float:
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with precision:
+        return _seconds_per_step(prior_cfg, steps)
+
+
+def _seconds_per_step(prior_cfg, steps: int) -> float:
     torch.manual_seed(0)
     net = hydra.utils.instantiate(prior_cfg.model.net).train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -47,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiers", nargs="+", default=["small", "medium", "large"])
     parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--bf16", action="store_true", help="also time both under bfloat16 autocast")
     args = parser.parse_args()
     torch.set_num_threads(2)
     print(
@@ -64,6 +76,14 @@ def main() -> None:
                 f"tier {tier} step column {seconds['column']:.3f}s flat {seconds['flat']:.3f}s"
                 f"  {speedup:.1f}x faster  [{verdict}]"
             )
+            if args.bf16:
+                for prior_net in ("column", "flat"):
+                    _, prior_cfg = tier_configs(Path(folder), tier, prior_net)
+                    mixed = seconds_per_step(prior_cfg, args.steps, bf16=True)
+                    print(
+                        f"tier {tier} {prior_net} bf16-mixed {mixed:.3f}s:"
+                        f" {seconds[prior_net] / mixed:.2f}x the float32 speed"
+                    )
 
 
 if __name__ == "__main__":

@@ -89,13 +89,14 @@ def main() -> None:
     parser.add_argument(
         "--vqvae-only",
         action="store_true",
-        help="time the RVQ-VAE alone (its warm-up and adversarial steps, and without its texture head)",
+        help="time the RVQ-VAE alone (its warm-up and adversarial steps, without its texture head, in bf16-mixed)",
     )
     args = parser.parse_args()
     common = [
         f"data.path={args.folder.resolve()}",
         f"trainer={args.trainer}",
         "trainer.enable_progress_bar=false",
+        "cpu_bf16=false",  # float32 unless a line says otherwise, so that every ratio compares alike
     ]
     device = "cuda" if args.trainer == "gpu" else "cpu"
     print(f"torch {torch.__version__}, device {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}")
@@ -129,11 +130,21 @@ def main() -> None:
                 root / "vqvae-plain",
                 args.steps // 2,
             )
+            # bfloat16 mixed precision (cpu_bf16), reconstruction steps as the default trains.
+            mixed_timer, _ = run(
+                "vqvae",
+                [*common, f"paths.cache_dir={root / 'cache'}", "cpu_bf16=true"],
+                root / "vqvae-bf16",
+                args.steps // 2,
+            )
             with_texture = statistics.median(s for s, n in vq_timer.rows[WARMUP:] if n == 1)
             plain = statistics.median(s for s, n in plain_timer.rows[WARMUP:] if n == 1)
+            mixed = statistics.median(s for s, n in mixed_timer.rows[WARMUP:] if n == 1)
             lines += [
                 f"{'vqvae, no texture head':<22} {plain:8.3f} s/batch",
                 f"{'texture head / none':<22} {with_texture / plain:8.2f}x",
+                f"{'vqvae, bf16-mixed':<22} {mixed:8.3f} s/batch",
+                f"{'float32 / bf16-mixed':<22} {with_texture / mixed:8.2f}x",
             ]
             print("\n".join(["", f"training on {args.trainer} ({args.folder.name}, data=auto):", *lines]))
             return

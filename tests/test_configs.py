@@ -21,12 +21,18 @@ def test_every_group_has_its_options():
     assert options("model/prior_net") == ["column", "flat"]
 
 
-def fake_vqvae_run(run_dir: Path, folder: Path, mel: dict | None = None) -> Path:
+def fake_vqvae_run(
+    run_dir: Path, folder: Path, mel: dict | None = None, bands_per_row: int | None = None
+) -> Path:
     """A run folder with just the config.yaml the prior's config reads its grid shape from
-    (``mel``: its data.mel node; none, as a config.yaml may lack one)."""
+    (``mel``: its data.mel node; none, as a config.yaml may lack one; ``bands_per_row``: its
+    encoder's, none as in runs from before it was a setting)."""
     run_dir.mkdir(parents=True)
+    net = {"quantizer": {"num_levels": 3, "codebook_size": 64}}
+    if bands_per_row is not None:
+        net["encoder"] = {"bands_per_row": bands_per_row}
     settings = {
-        "model": {"net": {"quantizer": {"num_levels": 3, "codebook_size": 64}}},
+        "model": {"net": net},
         "data": {"path": str(folder), **({"mel": mel} if mel is not None else {})},
     }
     OmegaConf.save(OmegaConf.create(settings), run_dir / "config.yaml")
@@ -48,6 +54,18 @@ def test_the_prior_reads_its_rows_from_the_vqvae_runs_mel(compose_cfg, tmp_path:
     for name, mel, rows in (("as-run", target, 8), ("narrow", {**target, "n_mels": 64}, 4)):
         run = fake_vqvae_run(tmp_path / name, tmp_path / "sounds", mel=mel)
         assert compose_cfg(["model=prior", f"model.vqvae={run}"]).model.net.rows == rows, name
+    run = fake_vqvae_run(tmp_path / "fine", tmp_path / "sounds", mel=target, bands_per_row=8)
+    assert compose_cfg(["model=prior", f"model.vqvae={run}"]).model.net.rows == 16
+
+
+def test_the_dead_code_threshold_counts_the_cells_of_the_grid_as_built(compose_cfg, tmp_path: Path):
+    # Half the bands per cell doubles the cells per batch, and so each code's expected use.
+    overrides = ["model=vqvae", "data=small", f"data.path={tmp_path}"]
+    coarse = compose_cfg(overrides).model.net.quantizer.threshold_ema_dead_code
+    fine = compose_cfg(
+        [*overrides, "model.net.encoder.bands_per_row=8"]
+    ).model.net.quantizer.threshold_ema_dead_code
+    assert fine == pytest.approx(2 * coarse) and coarse > 0
 
 
 @pytest.mark.parametrize("model", options("model"))
@@ -128,7 +146,16 @@ def test_each_generator_option_is_named_as_its_kind():
     assert vocoder_names() == {vocoder.kind: vocoder.display_name for vocoder in imported}
 
 
-SETUP_KEYS = {"task_name", "next_step", "data", "callbacks", "package_components", "vocoder_run", "quality"}
+SETUP_KEYS = {
+    "task_name",
+    "next_step",
+    "data",
+    "callbacks",
+    "package_components",
+    "vocoder_run",
+    "quality",
+    "cpu_bf16",
+}
 
 
 def test_each_model_kind_has_one_setup_file():
@@ -214,3 +241,40 @@ def test_slurm_launcher_composes(tmp_path: Path):
         )
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.partition == "gpu" and cfg.hydra.launcher.timeout_min == 240
+
+
+def test_cpu_precision_follows_cpu_bf16_and_what_the_cpu_has(monkeypatch: pytest.MonkeyPatch):
+    import torch
+
+    from distill.config import resolvers
+    from distill.errors import UserError
+
+    assert resolvers.cpu_precision(True) == "bf16-mixed" and resolvers.cpu_precision(False) == "32-true"
+    for capabilities, native in (({"amx_bf16": True}, True), ({"avx512_bf16": True}, True), ({"avx2": True}, False)):
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda found=capabilities: found)
+        assert resolvers.native_bf16() is native
+        assert resolvers.cpu_precision("auto") == ("bf16-mixed" if native else "32-true")
+    with pytest.raises(UserError, match="cpu_bf16 must be auto, true or false, got 'yes'"):
+        resolvers.cpu_precision("yes")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_each_model_trains_in_its_measured_precision(compose_cfg, tmp_path: Path, monkeypatch, native: bool):
+    from distill.config import resolvers
+
+    monkeypatch.setattr(resolvers, "native_bf16", lambda: native)
+    mixed = "bf16-mixed" if native else "32-true"
+    run = fake_vqvae_run(tmp_path / "vq", tmp_path / "sounds")
+    folder = [f"data.path={tmp_path}", "data=small"]
+    expected = {
+        ("model=vqvae",): mixed,
+        ("model=vocoder",): "32-true",
+        ("model=prior", f"model.vqvae={run}"): mixed,
+        ("model=prior", f"model.vqvae={run}", "model/prior_net=column"): "32-true",
+        ("model=vqvae", "cpu_bf16=false"): "32-true",
+        ("model=vocoder", "cpu_bf16=true"): "bf16-mixed",
+        ("model=vqvae", "trainer=gpu"): "16-mixed",
+        ("model=vqvae", "trainer=ddp"): "32-true",
+    }
+    for overrides, precision in expected.items():
+        assert compose_cfg([*overrides, *folder]).trainer.precision == precision, overrides

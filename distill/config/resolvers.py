@@ -16,7 +16,9 @@ from omegaconf import OmegaConf
 from distill.errors import UserError
 
 
-def dead_code_threshold(batch_size: int, crop_frames: int, codebook_size: int, fraction: float) -> float:
+def dead_code_threshold(
+    batch_size: int, crop_frames: int, codebook_size: int, fraction: float, bands_per_row: int
+) -> float:
     """``fraction`` of the expected uses of each code in one batch (cells per batch / codebook size).
 
     The library compares this with each code's EMA use count, whose steady state is exactly that
@@ -25,7 +27,7 @@ def dead_code_threshold(batch_size: int, crop_frames: int, codebook_size: int, f
     from distill.audio.mel import MelConfig
     from distill.nn.conv_codec import grid_shape
 
-    rows, columns = grid_shape(MelConfig().n_mels, crop_frames)
+    rows, columns = grid_shape(MelConfig().n_mels, crop_frames, bands_per_row)
     cells = batch_size * rows * columns
     return fraction * cells / codebook_size
 
@@ -46,16 +48,18 @@ def run_setting(run: str, key: str) -> Any:
 
 
 def run_grid_rows(run: str) -> int:
-    """Frequency rows of the code grids of a VQ-VAE run: the bands of its mel over the cell.
+    """Frequency rows of the code grids of a VQ-VAE run: the bands of its mel over its cell's.
 
     The mel is the run's ``data.mel`` over ``MelConfig``'s defaults, so a run whose config.yaml
-    names only the mel's ``_target_`` (every run so far), or no mel at all, reads as 128 bands.
+    names only the mel's ``_target_`` (every run so far), or no mel at all, reads as 128 bands;
+    a run without ``bands_per_row`` (those before it was a setting) has 16-band cells.
     """
     from distill.audio.mel import MelConfig
-    from distill.nn.conv_codec import grid_shape
+    from distill.nn.conv_codec import DOWNSAMPLE, grid_shape
     from distill.runs import read_run_config, run_folder_of
 
-    mel = OmegaConf.select(read_run_config(run), "data.mel", throw_on_missing=False)
+    config = read_run_config(run)
+    mel = OmegaConf.select(config, "data.mel", throw_on_missing=False)
     settings = OmegaConf.to_container(mel) if OmegaConf.is_config(mel) else {}
     settings.pop("_target_", None)
     try:
@@ -64,7 +68,31 @@ def run_grid_rows(run: str) -> int:
         raise UserError(
             f"The run {run_folder_of(run)} has a mel setting distill does not know ({error})."
         ) from None
-    return grid_shape(n_mels, 0)[0]
+    bands_per_row = OmegaConf.select(config, "model.net.encoder.bands_per_row", default=DOWNSAMPLE)
+    return grid_shape(n_mels, 0, bands_per_row)[0]
+
+
+def cpu_precision(bf16: bool | str) -> str:
+    """Lightning's ``precision`` for a run on the CPU from ``cpu_bf16``: bfloat16 mixed precision
+    where it is true, or "auto" and the CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16),
+    else float32. Where bfloat16 is emulated it is slower than float32, so "auto" never picks it there.
+    """
+    if bf16 == "auto":
+        bf16 = native_bf16()
+    if not isinstance(bf16, bool):
+        raise UserError(f"cpu_bf16 must be auto, true or false, got {bf16!r}.")
+    return "bf16-mixed" if bf16 else "32-true"
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (x86 AMX-BF16 or AVX512-BF16)."""
+    import torch
+
+    capabilities = getattr(torch.cpu, "get_capabilities", None)  # torch >= 2.10
+    if capabilities is not None:
+        found = capabilities()
+        return bool(found.get("amx_bf16") or found.get("avx512_bf16"))
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
 
 
 def folder_name(path: str) -> str:
@@ -96,5 +124,6 @@ def register() -> None:
     OmegaConf.register_new_resolver("run_setting", run_setting, replace=True)
     OmegaConf.register_new_resolver("run_grid_rows", run_grid_rows, replace=True)
     OmegaConf.register_new_resolver("folder_name", folder_name, replace=True)
+    OmegaConf.register_new_resolver("cpu_precision", cpu_precision, replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
     OmegaConf.register_new_resolver("config_options", config_options, replace=True)

@@ -108,7 +108,7 @@ class VQVAEModule(L.LightningModule):
             for batch in loader:
                 mel = batch.mel.to(self.device)
                 mels.append(mel)
-                rows, columns = grid_shape(mel.shape[1], mel.shape[2])
+                rows, columns = grid_shape(mel.shape[1], mel.shape[2], self.net.encoder.bands_per_row)
                 cells += mel.shape[0] * rows * columns
                 if cells >= wanted:
                     break

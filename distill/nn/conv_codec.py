@@ -1,7 +1,8 @@
 """2-D convolutional encoder and decoder of the RVQ-VAE: the log-mel treated as a 1-channel image.
 
 The encoder maps a mel [B, 128, T] to a latent grid [B, D, 8, T/16] (four stride-2 stages, 16x down
-in frequency and time); the decoder mirrors it back. Both are fully convolutional in time with
+in frequency and time; ``bands_per_row`` < 16 keeps more of the frequency axis, e.g. 16 rows at 8);
+the decoder mirrors it back. Both are fully convolutional in time with
 zero 'same' padding and no normalisation layer, so encoding a long clip in one piece equals
 encoding crops of it wherever the receptive field stays inside the crop (the code grid of a clip
 of any length is one continuous grid, docs/DESIGN.md).
@@ -37,16 +38,36 @@ from distill.audio.mel import MelConfig
 SILENCE_LOG_MEL = math.log(MelConfig().log_floor)
 MEL_HALF_RANGE = 7.25
 STAGES = 4  # stride-2 stages of the encoder, mirrored by the decoder
-# Mel bands and frames per code cell (16): the one home of the code grid's geometry. A grid has
-# n_mels / 16 frequency rows (8 for the 128-band mel) and ceil(frames / 16) time columns.
+# Mel frames per code column and, by default, mel bands per code row (16): the one home of the code
+# grid's geometry. A grid has n_mels / bands_per_row frequency rows (8 for the 128-band mel at the
+# default 16) and ceil(frames / 16) time columns.
 DOWNSAMPLE = 2**STAGES
 TEXTURE_START_LOG_SCALE = math.log(0.5)
 TEXTURE_LOG_SCALE_RANGE = (math.log(1e-3), math.log(8.0))  # in log-mel units
 
 
-def grid_shape(n_mels: int, frames: int) -> tuple[int, int]:
+def grid_shape(n_mels: int, frames: int, bands_per_row: int = DOWNSAMPLE) -> tuple[int, int]:
     """(rows, columns) of the code grid of a mel [n_mels, frames] (frames padded to whole columns)."""
-    return n_mels // DOWNSAMPLE, -(-frames // DOWNSAMPLE)
+    return n_mels // bands_per_row, -(-frames // DOWNSAMPLE)
+
+
+def frequency_strides(bands_per_row: int) -> list[int]:
+    """Each stage's stride in frequency: the first log2(bands_per_row) stages halve the bands, the
+    rest keep them (the coarsest stages, where a full-height grid costs least)."""
+    halvings = round(math.log2(bands_per_row)) if bands_per_row > 0 else -1
+    if not 0 <= halvings <= STAGES or 2**halvings != bands_per_row:
+        raise ValueError(f"bands_per_row must be a power of 2 from 1 to {DOWNSAMPLE}, got {bands_per_row}")
+    return [2] * halvings + [1] * (STAGES - halvings)
+
+
+def _stage_shape(frequency_stride: int) -> dict[str, tuple[int, int]]:
+    # Kernel 4 = 2 x stride where a stage halves an axis (overlapping windows avoid aliasing between
+    # the two phases); a 3-tap kernel where it keeps the frequency axis.
+    return {
+        "kernel_size": (4 if frequency_stride == 2 else 3, 4),
+        "stride": (frequency_stride, 2),
+        "padding": (1, 1),
+    }
 
 
 def _check_widths(channels: Sequence[int], residual_time_kernel: int) -> None:
@@ -118,7 +139,7 @@ def _output_span(layers: nn.Sequential) -> tuple[int, int]:
 
 
 class ConvEncoder(nn.Module):
-    """Mel [B, 128, T] -> latent grid [B, D, 128/16, T/16].
+    """Mel [B, 128, T] -> latent grid [B, D, 128 / bands_per_row, T/16].
 
     A small VQ-VAE encoder (van den Oord et al. 2017, "Neural Discrete Representation Learning")
     in 2-D: 3x3 stem, four (act, 4x4 stride-2 conv, residual blocks) stages, act, 1x1 to D.
@@ -131,20 +152,24 @@ class ConvEncoder(nn.Module):
         latent_dim: int,
         blocks_per_stage: int,
         residual_time_kernel: int,
+        bands_per_row: int = DOWNSAMPLE,  # 16 for RVQ-VAEs trained before it was a setting
     ) -> None:
         """channels: widths at full, 1/2, 1/4, 1/8 and 1/16 resolution (5 ints).
         blocks_per_stage: residual blocks after each downsampling (none at full resolution,
         where they would cost most of the compute). residual_time_kernel: odd time width of the
         residual blocks' inner conv; 1 keeps the receptive field at 48 frames (module docstring).
+        bands_per_row: mel bands per code cell (a power of 2 up to 16; the grid has n_mels /
+        bands_per_row rows).
         """
         super().__init__()
         _check_widths(channels, residual_time_kernel)
         self.latent_dim = latent_dim
+        self.bands_per_row = bands_per_row
         act = nn.SiLU
         layers: list[nn.Module] = [nn.Conv2d(1, channels[0], 3, padding=1)]
-        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True):
-            # Kernel 4 = 2 x stride: overlapping windows avoid aliasing between the two phases.
-            layers += [act(), nn.Conv2d(c_in, c_out, 4, stride=2, padding=1)]
+        strides = frequency_strides(bands_per_row)
+        for c_in, c_out, stride in zip(channels[:-1], channels[1:], strides, strict=True):
+            layers += [act(), nn.Conv2d(c_in, c_out, **_stage_shape(stride))]
             layers += [
                 ResBlock2d(channels=c_out, time_kernel=residual_time_kernel) for _ in range(blocks_per_stage)
             ]
@@ -163,11 +188,11 @@ class ConvEncoder(nn.Module):
         return hi - lo + 1
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        # mel: [B, n_mels, T] with n_mels and T multiples of 16 -> [B, D, n_mels/16, T/16]
-        if mel.dim() != 3 or mel.shape[1] % DOWNSAMPLE or mel.shape[2] % DOWNSAMPLE:
+        # mel: [B, n_mels, T] with T a multiple of 16 -> [B, D, n_mels / bands_per_row, T/16]
+        if mel.dim() != 3 or mel.shape[1] % self.bands_per_row or mel.shape[2] % DOWNSAMPLE:
             raise ValueError(
-                f"encoder needs [B, n_mels, T] with n_mels and T multiples of {DOWNSAMPLE},"
-                f" got {tuple(mel.shape)}"
+                f"encoder needs [B, n_mels, T] with n_mels a multiple of {self.bands_per_row}"
+                f" and T of {DOWNSAMPLE}, got {tuple(mel.shape)}"
             )
         x = ((mel - SILENCE_LOG_MEL) / MEL_HALF_RANGE).unsqueeze(1)  # [B, 1, n_mels, T]
         return self.layers(x)
@@ -175,12 +200,14 @@ class ConvEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class DecodedMel:
-    mean: torch.Tensor  # [B, 16R, 16C] log-mel: what the codes determine
-    log_scale: torch.Tensor | None  # [B, 16R, 16C] log of the spread around it, None without a texture head
+    mean: torch.Tensor  # [B, n_mels, 16C] log-mel: what the codes determine
+    log_scale: (
+        torch.Tensor | None
+    )  # [B, n_mels, 16C] log of the spread around it, None without a texture head
 
 
 class ConvDecoder(nn.Module):
-    """Latent grid [B, D, R, C] -> mel [B, 16R, 16C]; the mirror of ``ConvEncoder``
+    """Latent grid [B, D, R, C] -> mel [B, bands_per_row x R, 16C]; the mirror of ``ConvEncoder``
     (van den Oord et al. 2017, "Neural Discrete Representation Learning"): 1x1 from D, four
     (residual blocks, act, 4x4 stride-2 transposed conv) stages, act, 3x3 to one channel.
 
@@ -199,20 +226,23 @@ class ConvDecoder(nn.Module):
         blocks_per_stage: int,
         residual_time_kernel: int,
         texture_head: bool = False,  # False for RVQ-VAEs trained before the head existed
+        bands_per_row: int = DOWNSAMPLE,
     ) -> None:
         """Same arguments as ``ConvEncoder``; channels are listed from full resolution up, like there."""
         super().__init__()
         _check_widths(channels, residual_time_kernel)
         self.latent_dim = latent_dim
+        self.bands_per_row = bands_per_row
         act = nn.SiLU
         rev = list(channels)[::-1]  # 1/16 resolution first
+        strides = frequency_strides(bands_per_row)[::-1]
         layers: list[nn.Module] = [nn.Conv2d(latent_dim, rev[0], 1)]
-        for c_in, c_out in zip(rev[:-1], rev[1:], strict=True):
+        for c_in, c_out, stride in zip(rev[:-1], rev[1:], strides, strict=True):
             layers += [
                 ResBlock2d(channels=c_in, time_kernel=residual_time_kernel) for _ in range(blocks_per_stage)
             ]
             # Kernel 4, stride 2, padding 1 doubles the length exactly and overlaps evenly (no checkerboard).
-            layers += [act(), nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)]
+            layers += [act(), nn.ConvTranspose2d(c_in, c_out, **_stage_shape(stride))]
         layers += [act(), nn.Conv2d(rev[-1], 1, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
         self.texture = nn.Conv2d(rev[-1], 1, 3, padding=1) if texture_head else None
@@ -240,12 +270,12 @@ class ConvDecoder(nn.Module):
         return self.layers[-1].weight
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        # latent: [B, D, R, C] -> mel [B, 16R, 16C]
+        # latent: [B, D, R, C] -> mel [B, n_mels, 16C]
         return self.decode(latent).mean
 
     def decode(self, latent: torch.Tensor) -> DecodedMel:
-        """The mel's mean and, with the texture head, its per-bin log scale: [B, D, R, C] -> [B, 16R, 16C] each."""
-        features = self.layers[:-1](latent)  # [B, C0, 16R, 16C]
+        """The mel's mean and, with the texture head, its per-bin log scale: [B, D, R, C] -> [B, n_mels, 16C] each."""
+        features = self.layers[:-1](latent)  # [B, C0, n_mels, 16C]
         mean = self.layers[-1](features).squeeze(1) * MEL_HALF_RANGE + SILENCE_LOG_MEL  # silence = 0 inside
         if self.texture is None:
             return DecodedMel(mean=mean, log_scale=None)

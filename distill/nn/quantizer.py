@@ -90,6 +90,13 @@ class ResidualQuantizer(nn.Module):
 
     def forward(self, latent: torch.Tensor) -> QuantizedResult:
         # latent: [B, D, R, C]
+        # Always in float32, also under mixed precision: in bfloat16 (8 bits of mantissa) the distances
+        # to nearby codes round alike, so cells would pick codes by rounding, and the EMA statistics
+        # would drift. The library turns autocast off for CUDA only.
+        with torch.autocast(latent.device.type, enabled=False):
+            return self._quantize(latent.float())
+
+    def _quantize(self, latent: torch.Tensor) -> QuantizedResult:
         _, _, rows, cols = latent.shape
         x = rearrange(latent, "b d r c -> b (r c) d")  # each cell is one vector to quantize
         if self.training:

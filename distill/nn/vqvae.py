@@ -1,8 +1,9 @@
 """RVQ-VAE: mel -> continuous latent grid -> residual codes -> mel.
 
-The code grid of a clip is [levels, freq_rows, time_cols] = [Q, 8, ceil(T / 16)] (docs/DESIGN.md). Any
-clip length is accepted: the mel is padded with digital-silence frames to a multiple of 16 (what
-the clip "continues" with after it ends) and the reconstruction is trimmed back.
+The code grid of a clip is [levels, freq_rows, time_cols] = [Q, n_mels / bands_per_row, ceil(T / 16)]
+(8 rows by default; docs/DESIGN.md). Any clip length is accepted: the mel is padded with
+digital-silence frames to a multiple of 16 (what the clip "continues" with after it ends) and the
+reconstruction is trimmed back.
 
 Texture: a decoder with a texture head also predicts how far a real mel spreads around the mean the
 codes determine. ``decode`` (what every rendering of a code grid goes through) draws that detail:
@@ -36,10 +37,10 @@ class VQVAEOutput:
     recon: torch.Tensor  # [B, n_mels, T] reconstructed log-mel (the mean), trimmed to the input length
     # [B, n_mels, T] the log scale of its texture (``ConvDecoder``); None without a texture head
     recon_log_scale: torch.Tensor | None
-    codes: torch.Tensor  # [B, Q, n_mels/16, ceil(T/16)] long
+    codes: torch.Tensor  # [B, Q, R, ceil(T/16)] long
     commit_loss: torch.Tensor  # scalar, summed over levels
-    latent: torch.Tensor  # [B, D, n_mels/16, ceil(T/16)] encoder output before quantization
-    quantized: torch.Tensor  # [B, D, n_mels/16, ceil(T/16)] what the decoder consumed
+    latent: torch.Tensor  # [B, D, R, ceil(T/16)] encoder output before quantization
+    quantized: torch.Tensor  # [B, D, R, ceil(T/16)] what the decoder consumed
 
 
 class RVQVAE(nn.Module):
@@ -67,6 +68,10 @@ class RVQVAE(nn.Module):
             raise ValueError(
                 f"latent widths disagree: encoder {encoder.latent_dim}, quantizer {quantizer.dim}, "
                 f"decoder {decoder.latent_dim}"
+            )
+        if encoder.bands_per_row != decoder.bands_per_row:
+            raise ValueError(
+                f"bands per row disagree: encoder {encoder.bands_per_row}, decoder {decoder.bands_per_row}"
             )
         self.encoder = encoder
         self.quantizer = quantizer
@@ -110,7 +115,7 @@ class RVQVAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, mel: torch.Tensor) -> torch.Tensor:
-        """Code grid of a mel of any length: [B, n_mels, T] -> [B, Q, n_mels/16, ceil(T/16)] long.
+        """Code grid of a mel of any length: [B, n_mels, T] -> [B, Q, R, ceil(T/16)] long.
 
         Needs eval mode: a train-mode forward would update the EMA codebooks (and, with quantize
         dropout, return -1 for dropped levels).
@@ -130,7 +135,7 @@ class RVQVAE(nn.Module):
     def decode(
         self, codes: torch.Tensor, n_frames: int | None = None, *, start_frame: int = 0
     ) -> torch.Tensor:
-        """Mel of a code grid: [B, Q, R, C] -> [B, 16R, n_frames] (n_frames defaults to 16C), with its
+        """Mel of a code grid: [B, Q, R, C] -> [B, n_mels, n_frames] (n_frames defaults to 16C), with its
         texture drawn (module docstring). start_frame: where the grid starts in the clip it is part
         of (a window of a longer grid), which places it on the texture's noise field."""
         full = DOWNSAMPLE * codes.shape[-1]
@@ -138,10 +143,10 @@ class RVQVAE(nn.Module):
             raise ValueError(
                 f"n_frames must be in 1..{full} for {codes.shape[-1]} code columns, got {n_frames}"
             )
-        decoded = self.decoder.decode(self.quantizer.codes_to_latent(codes))  # [B, 16R, 16C] each
+        decoded = self.decoder.decode(self.quantizer.codes_to_latent(codes))  # [B, n_mels, 16C] each
         mel = decoded.mean
         if self.texture > 0 and decoded.log_scale is not None:
             frames = torch.arange(start_frame, start_frame + mel.shape[-1], device=mel.device)
-            noise = self.texture_noise[: mel.shape[1], frames % TEXTURE_FIELD_FRAMES]  # [16R, 16C]
+            noise = self.texture_noise[: mel.shape[1], frames % TEXTURE_FIELD_FRAMES]  # [n_mels, 16C]
             mel = mel + self.texture * decoded.log_scale.exp() * noise.to(mel.dtype)
         return mel if n_frames is None else mel[..., :n_frames]

@@ -26,9 +26,26 @@ def test_shapes():
     assert dec(latent).shape == (3, 128, 96)
 
 
+@pytest.mark.parametrize(("bands_per_row", "rows"), [(16, 8), (8, 16), (4, 32)])
+def test_fewer_bands_per_row_give_more_rows_and_the_same_mel_and_time_span(bands_per_row, rows):
+    torch.manual_seed(0)
+    enc = ConvEncoder(**KW, residual_time_kernel=1, bands_per_row=bands_per_row).double().eval()
+    dec = ConvDecoder(**KW, residual_time_kernel=1, bands_per_row=bands_per_row).double().eval()
+    latent = enc(torch.randn(2, 128, 96, dtype=torch.float64))
+    assert latent.shape == (2, 12, rows, 6)
+    assert dec(latent).shape == (2, 128, 96)
+    assert enc.temporal_span == dec.temporal_span == (-16, 31)  # time is unchanged
+
+
+@pytest.mark.parametrize("bands_per_row", [0, 3, 32])
+def test_bands_per_row_must_be_a_power_of_two_up_to_the_cell(bands_per_row):
+    with pytest.raises(ValueError, match="bands_per_row must be a power of 2 from 1 to 16"):
+        ConvEncoder(**KW, residual_time_kernel=1, bands_per_row=bands_per_row)
+
+
 def test_rejects_lengths_not_multiple_of_16():
     enc, _ = _codec()
-    with pytest.raises(ValueError, match="multiples of 16"):
+    with pytest.raises(ValueError, match="T of 16"):
         enc(torch.zeros(1, 128, 40))
 
 

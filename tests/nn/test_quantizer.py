@@ -123,3 +123,19 @@ def test_state_dict_round_trips_codebooks_ema_and_init_flag():
     before = restored.rvq.layers[0]._codebook.embed.clone()
     restored.train()(x)
     assert torch.allclose(restored.rvq.layers[0]._codebook.embed, before, atol=1.0)
+
+
+def test_mixed_precision_quantizes_in_float32():
+    # Under bfloat16 autocast (cpu_bf16) the encoder hands over a bfloat16 latent; the distances to
+    # the codes must still be float32, or cells pick their codes by rounding.
+    torch.manual_seed(0)
+    q = _quantizer(num_levels=4, codebook_size=64)
+    q.train()(torch.randn(16, 8, 8, 40))  # k-means init on 5,120 cells
+    q.eval()
+    latent = torch.randn(8, 8, 8, 40).bfloat16()
+    expected = q(latent.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = q(latent)
+    assert mixed.quantized.dtype == torch.float32
+    assert torch.equal(mixed.codes, expected.codes)
+    assert torch.equal(mixed.quantized, expected.quantized)

@@ -9,10 +9,10 @@ from distill.nn.vqvae import RVQVAE, VQVAEOutput
 WIDTHS = dict(channels=(8, 16, 16, 24, 24), latent_dim=12, blocks_per_stage=1, residual_time_kernel=1)
 
 
-def _model(latent_dim: int = 12) -> RVQVAE:
+def _model(latent_dim: int = 12, bands_per_row: int = 16, decoder_bands_per_row: int | None = None) -> RVQVAE:
     torch.manual_seed(0)
     return RVQVAE(
-        encoder=ConvEncoder(**WIDTHS),
+        encoder=ConvEncoder(**WIDTHS, bands_per_row=bands_per_row),
         quantizer=ResidualQuantizer(
             dim=latent_dim,
             num_levels=4,
@@ -23,7 +23,7 @@ def _model(latent_dim: int = 12) -> RVQVAE:
             threshold_ema_dead_code=2,
             quantize_dropout=False,
         ),
-        decoder=ConvDecoder(**WIDTHS),
+        decoder=ConvDecoder(**WIDTHS, bands_per_row=decoder_bands_per_row or bands_per_row),
     )
 
 
@@ -48,6 +48,18 @@ def test_forward_shapes():
 def test_mismatched_widths_are_rejected():
     with pytest.raises(ValueError, match="latent widths disagree"):
         _model(latent_dim=10)
+
+
+def test_mismatched_cells_are_rejected():
+    with pytest.raises(ValueError, match="bands per row disagree: encoder 8, decoder 16"):
+        _model(bands_per_row=8, decoder_bands_per_row=16)
+
+
+def test_eight_band_cells_round_trip_a_grid_of_sixteen_rows():
+    model = _trained(_model(bands_per_row=8))
+    codes = model.encode(_mel(2, 37))
+    assert codes.shape == (2, 4, 16, 3)
+    assert model.decode(codes, n_frames=37).shape == (2, 128, 37)
 
 
 def test_gradients_reach_encoder_and_decoder_through_quantizer():
