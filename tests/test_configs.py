@@ -250,7 +250,11 @@ def test_cpu_precision_follows_cpu_bf16_and_what_the_cpu_has(monkeypatch: pytest
     from distill.errors import UserError
 
     assert resolvers.cpu_precision(True) == "bf16-mixed" and resolvers.cpu_precision(False) == "32-true"
-    for capabilities, native in (({"amx_bf16": True}, True), ({"avx512_bf16": True}, True), ({"avx2": True}, False)):
+    for capabilities, native in (
+        ({"amx_bf16": True}, True),
+        ({"avx512_bf16": True}, True),
+        ({"avx2": True}, False),
+    ):
         monkeypatch.setattr(torch.cpu, "get_capabilities", lambda found=capabilities: found)
         assert resolvers.native_bf16() is native
         assert resolvers.cpu_precision("auto") == ("bf16-mixed" if native else "32-true")

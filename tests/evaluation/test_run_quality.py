@@ -4,8 +4,8 @@ embedding, as quality/* metrics in the summary, on the loggers and as a sweep's 
 from __future__ import annotations
 
 import json
-import time
 import logging
+import time
 from pathlib import Path
 
 import pytest
