@@ -17,12 +17,13 @@ from distill.errors import UserError
 
 
 def dead_code_threshold(
-    batch_size: int, crop_frames: int, codebook_size: int, fraction: float, bands_per_row: int
+    batch_size: int, crop_frames: int, codebook_size: int, fraction: float, bands_per_row: int = 16
 ) -> float:
     """``fraction`` of the expected uses of each code in one batch (cells per batch / codebook size).
 
     The library compares this with each code's EMA use count, whose steady state is exactly that
     expectation for a uniformly used codebook, so the rule means the same at any batch or crop size.
+    ``bands_per_row`` defaults to the 16 of configs written before it was a setting.
     """
     from distill.audio.mel import MelConfig
     from distill.nn.conv_codec import grid_shape
