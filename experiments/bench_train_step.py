@@ -131,9 +131,10 @@ def main() -> None:
                 args.steps // 2,
             )
             # bfloat16 mixed precision (cpu_bf16), reconstruction steps as the default trains.
+            float32_free = [override for override in common if not override.startswith("cpu_bf16=")]
             mixed_timer, _ = run(
                 "vqvae",
-                [*common, f"paths.cache_dir={root / 'cache'}", "cpu_bf16=true"],
+                [*float32_free, f"paths.cache_dir={root / 'cache'}", "cpu_bf16=true"],
                 root / "vqvae-bf16",
                 args.steps // 2,
             )

@@ -76,7 +76,7 @@ def run_grid_rows(run: str) -> int:
 def cpu_precision(bf16: bool | str) -> str:
     """Lightning's ``precision`` for a run on the CPU from ``cpu_bf16``: bfloat16 mixed precision
     where it is true, or "auto" and the CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16),
-    else float32. Where bfloat16 is emulated it is slower than float32, so "auto" never picks it there.
+    else float32. Where bfloat16 is emulated in software, "auto" does not pick it (no speed to gain).
     """
     if bf16 == "auto":
         bf16 = native_bf16()
