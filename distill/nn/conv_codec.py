@@ -54,9 +54,10 @@ def grid_shape(n_mels: int, frames: int, bands_per_row: int = DOWNSAMPLE) -> tup
 def frequency_strides(bands_per_row: int) -> list[int]:
     """Each stage's stride in frequency: the first log2(bands_per_row) stages halve the bands, the
     rest keep them (the coarsest stages, where a full-height grid costs least)."""
-    halvings = round(math.log2(bands_per_row)) if bands_per_row > 0 else -1
-    if not 0 <= halvings <= STAGES or 2**halvings != bands_per_row:
+    allowed = [2**halvings for halvings in range(STAGES + 1)]
+    if bands_per_row not in allowed:
         raise ValueError(f"bands_per_row must be a power of 2 from 1 to {DOWNSAMPLE}, got {bands_per_row}")
+    halvings = allowed.index(bands_per_row)
     return [2] * halvings + [1] * (STAGES - halvings)
 
 
