@@ -376,6 +376,6 @@ def generate(
 ) -> Audio:
     """A new sound from ``model``: ``model.generate(...).audio``. ``settings`` are fields of
     ``GenerationParams`` (mode, temperature, top_k, top_p, seed, vocoder, overlap; ``mode`` None
-    follows the collection)."""
+    follows the collection; stereo, pan, binaural with hrtf for a stereo file)."""
     prompt = None if prompt_audio is None else str(prompt_audio)
     return model.generate(duration_s=duration_s, prompt=prompt, **settings).audio

@@ -74,6 +74,28 @@ def generate(
         DEFAULTS.overlap, help="Share of each mel decoding window crossfaded into the next (long sounds)."
     ),
     prompt: Path = typer.Option(None, "--prompt", help="An audio file the new sound continues from."),
+    stereo: float = typer.Option(
+        DEFAULTS.stereo,
+        "--stereo",
+        help="Stereo width 0..1: the second side is the sound with its fine codes drawn again"
+        " (left + right is mono-safe); 0 = mono.",
+    ),
+    pan_position: float = typer.Option(
+        DEFAULTS.pan,
+        "--pan",
+        help="Place the sound from -1 (left) through 0 (centre) to 1 (right); writes stereo.",
+    ),
+    binaural: str = typer.Option(
+        None,
+        "--binaural",
+        help="AZIMUTH,ELEVATION in degrees (azimuth counter-clockwise from the front, e.g. 90,0 = left):"
+        " render for headphones through --hrtf.",
+    ),
+    hrtf: Path = typer.Option(
+        None,
+        "--hrtf",
+        help="A SOFA file (SimpleFreeFieldHRIR) of head-related impulse responses, for --binaural.",
+    ),
     output: Path = typer.Option(
         None,
         "--output",
@@ -128,6 +150,10 @@ def generate(
                 vocoder=vocoder,
                 overlap=overlap,
                 prompt=None if prompt is None else str(prompt.expanduser().resolve()),
+                stereo=stereo,
+                pan=pan_position,
+                binaural=None if binaural is None else _direction(binaural),
+                hrtf=None if hrtf is None else str(hrtf.expanduser().resolve()),
             )
             params.check()  # bad values fail before a model is loaded
             if isinstance(count, bool) or count < 1:
@@ -136,6 +162,18 @@ def generate(
             sounds = [replace(params, seed=seed + index) for index in range(count)]
             plan = _Plan(model=model, sounds=sounds, output=output, export=export)
         _make(console, plan, library=library, plot=plot)
+
+
+def _direction(text: str) -> tuple[float, float]:
+    """``--binaural AZIMUTH,ELEVATION`` as two numbers of degrees."""
+    parts = text.split(",")
+    try:
+        azimuth, elevation = (float(part) for part in parts)
+    except ValueError:
+        raise UserError(
+            f"--binaural takes AZIMUTH,ELEVATION in degrees (e.g. 90,0 for the left), got {text!r}."
+        ) from None
+    return azimuth, elevation
 
 
 def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
@@ -185,8 +223,9 @@ def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
                 console.print(f"mode: {result.params.mode}; {escape(result.vocoder.reason)}")
                 if result.vocoder.warning:
                     console.print(f"[yellow]warning:[/] {escape(result.vocoder.warning)}")
+            stereo = ", stereo" if result.audio.channels == 2 else ""
             console.print(
-                f"wrote {escape(str(written.path))} ({written.duration_s:.2f} s, {written.sample_rate} Hz)"
+                f"wrote {escape(str(written.path))} ({written.duration_s:.2f} s, {written.sample_rate} Hz{stereo})"
             )
             for warning in result.warnings:
                 console.print(f"[yellow]warning:[/] {escape(written.path.name)}: {escape(warning)}")

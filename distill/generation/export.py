@@ -70,20 +70,23 @@ FORMATS: dict[str, _FileFormat] = {
 
 @dataclass(frozen=True, eq=False)
 class Audio:
-    """A rendered mono sound: ``samples`` float32 [T] at ``sample_rate`` (44100 inside distill).
+    """A rendered sound: ``samples`` float32 [T] (mono) or [T, 2] (left, right) at ``sample_rate``
+    (44100 inside distill).
 
     ``metadata`` is a JSON-safe dict (model id/name, generation parameters, seed, distill version)
     that ``export_audio`` copies into the sidecar so the file can be regenerated.
     """
 
-    samples: np.ndarray  # [T] float32 mono
+    samples: np.ndarray  # [T] float32 mono, or [T, 2] stereo
     sample_rate: int
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         samples = np.ascontiguousarray(np.asarray(self.samples), dtype=np.float32)
-        if samples.ndim != 1:
-            raise ValueError(f"Audio.samples must be mono [T], got shape {tuple(samples.shape)}")
+        if not (samples.ndim == 1 or (samples.ndim == 2 and samples.shape[1] == 2)):
+            raise ValueError(
+                f"Audio.samples must be mono [T] or stereo [T, 2], got shape {tuple(samples.shape)}"
+            )
         if isinstance(self.sample_rate, bool) or not isinstance(self.sample_rate, numbers.Integral):
             raise ValueError(f"Audio.sample_rate must be an int, got {self.sample_rate!r}")
         if self.sample_rate <= 0:
@@ -101,6 +104,10 @@ class Audio:
     @property
     def duration_s(self) -> float:
         return len(self.samples) / self.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.samples.ndim == 1 else self.samples.shape[1]
 
     def save(self, path: str | Path, **options: Any) -> ExportResult:
         """Export to ``path``; ``options`` are ``export_audio``'s keyword arguments."""
@@ -317,7 +324,7 @@ def _fit_length(samples: np.ndarray, n: int) -> np.ndarray:
     # soxr rounds the output length up; the contract is exactly round(T * out / in) samples.
     if len(samples) >= n:
         return np.ascontiguousarray(samples[:n], dtype=np.float32)
-    return np.concatenate([samples, np.zeros(n - len(samples), dtype=np.float32)])
+    return np.concatenate([samples, np.zeros((n - len(samples), *samples.shape[1:]), dtype=np.float32)])
 
 
 def _encode(samples: np.ndarray, sample_rate: int, file_format: _FileFormat, subtype: str) -> bytes:

@@ -34,6 +34,21 @@ class GenerationParams:
     overlap: float = 0.1  # share of a decoding window crossfaded with the next
     decode_window_columns: int = 64  # 64 columns = 11.9 s of mel per decoding window
     prompt: str | None = None  # audio file the sound continues from
+    # Stereo placement (distill.audio.spatial); all off gives a mono file.
+    stereo: float = 0.0  # width 0..1 of a second rendering that shares the coarse codes
+    pan: float = 0.0  # -1 (left) .. 1 (right); 0 leaves a mono sound mono
+    binaural: tuple[float, float] | None = None  # (azimuth, elevation) in degrees, heard through hrtf
+    hrtf: str | None = None  # SOFA file of head-related impulse responses
+    hrtf_sha256: str | None = None  # of that file, as resolved: a remake refuses another set
+
+    def __post_init__(self) -> None:
+        if isinstance(self.binaural, list):  # as a sidecar's JSON gives it back
+            object.__setattr__(self, "binaural", tuple(self.binaural))
+
+    @property
+    def spatial(self) -> bool:
+        """Whether the sound is written in stereo."""
+        return self.stereo > 0 or self.pan != 0 or self.binaural is not None
 
     def check(self) -> None:
         """Raise a UserError naming the first bad value and what it must be."""
@@ -60,6 +75,38 @@ class GenerationParams:
             raise UserError(f"decode window must be >= 4 columns, got {self.decode_window_columns}.")
         if self.prompt is not None and not Path(self.prompt).expanduser().is_file():
             raise UserError(f"Prompt file {self.prompt} does not exist.")
+        self._check_spatial()
+
+    def _check_spatial(self) -> None:
+        if not (_is_number(self.stereo) and 0 <= self.stereo <= 1):
+            raise UserError(f"stereo width must be in [0, 1] (0 = mono, 1 = widest), got {self.stereo}.")
+        if not (_is_number(self.pan) and -1 <= self.pan <= 1):
+            raise UserError(f"pan must be in [-1, 1] (-1 = left, 0 = centre, 1 = right), got {self.pan}.")
+        if self.binaural is None:
+            if self.hrtf is not None:
+                raise UserError(
+                    "An HRTF file is only used with --binaural AZIMUTH,ELEVATION; give both or neither."
+                )
+            return
+        if not (
+            isinstance(self.binaural, tuple)
+            and len(self.binaural) == 2
+            and all(_is_number(value) for value in self.binaural)
+            and -90 <= self.binaural[1] <= 90
+        ):
+            raise UserError(
+                f"binaural needs AZIMUTH,ELEVATION in degrees with elevation in [-90, 90], got {self.binaural}."
+            )
+        if self.stereo > 0 or self.pan != 0:
+            raise UserError(
+                "Binaural rendering places the sound itself; give --binaural without --stereo or --pan."
+            )
+        if self.hrtf is None:
+            raise UserError(
+                "--binaural needs --hrtf FILE.sofa, a SOFA file of head-related impulse responses."
+            )
+        if not Path(self.hrtf).expanduser().is_file():
+            raise UserError(f"The HRTF file {self.hrtf} does not exist; give a SOFA file (.sofa).")
 
 
 def _is_number(value: Any) -> bool:

@@ -103,7 +103,11 @@ def sidecar_json(
         "audio_file": result.path.name,
         "sha256": hashlib.sha256(audio_bytes).hexdigest(),
         "metadata": metadata,
-        "source": {"sample_rate": audio.sample_rate, "n_samples": len(audio.samples)},
+        "source": {
+            "sample_rate": audio.sample_rate,
+            "n_samples": len(audio.samples),
+            "channels": audio.channels,
+        },
         "export": {
             "sample_rate": result.sample_rate,
             "format": result.format,

@@ -137,7 +137,7 @@ def test_sidecar_round_trips_and_reproduces_the_file(tmp_path):
     raw = json.loads(result.sidecar_path.read_text())
     assert raw["metadata"] == METADATA
     assert raw["sha256"] == hashlib.sha256(result.path.read_bytes()).hexdigest()
-    assert raw["source"] == {"sample_rate": SR, "n_samples": len(audio.samples)}
+    assert raw["source"] == {"sample_rate": SR, "n_samples": len(audio.samples), "channels": 1}
     assert raw["result"]["gain_db"] == pytest.approx(result.gain_db) and result.gain_db < 0
 
     side = read_sidecar(result.path)
@@ -289,3 +289,23 @@ def test_output_paths(tmp_path):
     for bad in (0, -1, 2.5, True):
         with pytest.raises(UserError, match="count"):
             output_paths("out.wav", bad)
+
+
+def test_stereo_is_resampled_per_channel_limited_by_one_gain_and_read_back_as_two_channels(tmp_path):
+    left = tone(0.25, amplitude=1.4).samples  # would clip: one gain for both channels
+    right = tone(0.25, amplitude=0.3, freq=1000.0).samples
+    audio = Audio(samples=np.stack([left, right], axis=1), sample_rate=SR, metadata=METADATA)
+    assert audio.channels == 2 and audio.duration_s == pytest.approx(0.25)
+    result = export_audio(audio, tmp_path / "pair.wav", subtype="float")
+    data, rate = sf.read(result.path, dtype="float32", always_2d=True)
+    assert data.shape == (round(0.25 * 48000), 2) and rate == 48000
+    np.testing.assert_allclose(np.abs(data).max(), db(-1.0), rtol=1e-4)
+    gain = db(result.gain_db)
+    np.testing.assert_allclose(data[:, 1], _fit(resample(right, SR, 48000), len(data)) * gain, atol=1e-4)
+    assert json.loads(sidecar_path(result.path).read_text())["source"]["channels"] == 2
+    with pytest.raises(ValueError, match=r"stereo \[T, 2\]"):
+        Audio(samples=np.zeros((10, 3)), sample_rate=SR)
+
+
+def _fit(samples: np.ndarray, n: int) -> np.ndarray:
+    return samples[:n] if len(samples) >= n else np.pad(samples, (0, n - len(samples)))

@@ -1,6 +1,6 @@
 """generate(): reproducible, exact durations, prompts, long outputs, clear errors, sidecar replay."""
 
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pytest
@@ -237,3 +237,59 @@ def test_a_one_shot_that_starts_in_silence_is_drawn_again_from_derived_seeds(mod
     assert (
         redraw_seed(2, 1) != redraw_seed(3, 1) and redraw_seed(2, 1) >= 1000
     )  # apart from neighbouring seeds
+
+
+class _SineBankVocoder(Vocoder):
+    """Each mel band's level drives a sine at the band's centre: every code change is heard."""
+
+    sample_rate, hop_length, kind, description = 44100, 512, "hifigan", "a sine bank"
+
+    def __call__(self, mel):
+        t = torch.arange(mel.shape[-1] * 512) / 44100
+        carriers = torch.sin(2 * torch.pi * torch.linspace(60, 16000, 128)[:, None] * t)  # [128, T]
+        levels = mel.exp().repeat_interleave(512, dim=-1)  # [B, 128, T]
+        return (levels * carriers).sum(dim=1, keepdim=True) * 0.05
+
+
+@dataclass
+class _CodesAsMel(TinyModel):
+    """Decodes each cell's codes straight to its mel level, the fine level a quarter of the coarse:
+    the fine codes matter, as in a trained model (the tiny untrained decoder renders near-silence)."""
+
+    def decode(self, grid, *, window_columns, overlap, texture_seed=None):
+        codes = grid.codes.float()
+        cells = codes[0] / 8 + codes[1] / 32  # [R, C]
+        mel = cells.repeat_interleave(16, dim=0).repeat_interleave(16, dim=1) - 4
+        return mel[:, : grid.n_frames]
+
+
+def _codes_as_mel(model: TinyModel) -> TinyModel:
+    kept = {f.name: getattr(model, f.name) for f in fields(model) if f.name != "own_vocoder"}
+    return _CodesAsMel(**kept, own_vocoder=_SineBankVocoder())
+
+
+def test_stereo_width_draws_the_fine_codes_again_and_folds_back_to_the_mono_sound(model):
+    audible = _codes_as_mel(model)
+    mono = run_generation(audible, GenerationParams(mode="continuous", duration_s=1.0, seed=5))
+    wide = run_generation(audible, GenerationParams(mode="continuous", duration_s=1.0, seed=5, stereo=1.0))
+    left, right = wide.audio.samples[:, 0].astype(np.float64), wide.audio.samples[:, 1].astype(np.float64)
+    assert wide.audio.channels == 2 and len(left) == len(mono.audio.samples)
+    np.testing.assert_allclose((left + right) / 2, mono.audio.samples, atol=1e-6)  # mono-safe
+    assert np.sqrt(np.mean((left - right) ** 2)) > 0.05 * np.sqrt(np.mean(left**2))
+    assert torch.equal(wide.grid.codes, mono.grid.codes) and torch.equal(wide.mel, mono.mel)
+    again = run_generation(audible, GenerationParams(mode="continuous", duration_s=1.0, seed=5, stereo=1.0))
+    assert np.array_equal(again.audio.samples, wide.audio.samples)
+    narrower = run_generation(
+        audible, GenerationParams(mode="continuous", duration_s=1.0, seed=5, stereo=0.4)
+    )
+    assert np.std(np.diff(narrower.audio.samples, axis=1)) < np.std(np.diff(wide.audio.samples, axis=1))
+
+
+def test_the_stereo_variation_keeps_the_coarse_levels_and_the_prompt(model, tmp_path):
+    from distill.generation.pipeline import _fine_variation
+
+    params = GenerationParams(seed=2)
+    codes = sample(model.prior, n_columns=6, temperature=1.0, top_k=0, top_p=1.0, seed=1, file_start=True)
+    variation = _fine_variation(model.prior, params, codes, prompt_columns=2)
+    assert torch.equal(variation[0], codes[0]) and torch.equal(variation[:, :, :2], codes[:, :, :2])
+    assert not torch.equal(variation[1, :, 2:], codes[1, :, 2:])
