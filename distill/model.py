@@ -338,13 +338,21 @@ class DistillModel:
         result = run_generation(self, replace(params or GenerationParams(), **settings), on_stage=on_stage)
         if self.path is None or self.content_sha256 is None:
             return result
-        if self._file_record is None:
-            self._file_record = model_file_record(self.path, self.content_sha256)
         audio = result.audio
-        metadata = {**audio.metadata, "model": {**audio.metadata.get("model", {}), **self._file_record}}
+        metadata = {**audio.metadata, "model": {**audio.metadata.get("model", {}), **self.file_record()}}
         return replace(
             result, audio=Audio(samples=audio.samples, sample_rate=audio.sample_rate, metadata=metadata)
         )
+
+    def file_record(self) -> dict[str, str]:
+        """What a sound's metadata records of this model: its id and name and, when it was loaded
+        from a file, that file (``distill.generation.remake.model_file_record``)."""
+        record = {"id": self.id, "name": self.name}
+        if self.path is None or self.content_sha256 is None:
+            return record
+        if self._file_record is None:
+            self._file_record = model_file_record(self.path, self.content_sha256)
+        return {**record, **self._file_record}
 
     def remake(
         self, sidecar: str | Path | RecordedSound, *, on_stage: Callable[[str], None] | None = None
@@ -353,6 +361,11 @@ class DistillModel:
         bit for bit with the same software. A UserError when another model made it
         (``distill.generation.remake.find_recorded_model`` finds the one that did)."""
         recorded = sidecar if isinstance(sidecar, RecordedSound) else read_recorded(sidecar)
+        if recorded.blend is not None:
+            raise UserError(
+                f"{recorded.sidecar} records a blend of two models; `distill generate --from {recorded.sidecar}`"
+                " finds both and remakes it."
+            )
         if not recorded.made_by(self.content_sha256, self.path):
             maker = recorded.model.get("name") or recorded.model.get("id") or "another model"
             why = (

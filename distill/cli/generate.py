@@ -19,6 +19,7 @@ from distill.errors import UserError
 from distill.generation.params import STAGES, GenerationParams
 
 if TYPE_CHECKING:
+    from distill.generation.blend import BlendParams
     from distill.generation.remake import RecordedSound
 
 DEFAULTS = GenerationParams()
@@ -27,7 +28,7 @@ _FROM_ALSO_TAKES = ("output", "plot", "library")
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """What to make: with which model, one sound per settings, written alike."""
 
     model: str | Path  # as given to DistillModel.load
@@ -35,6 +36,8 @@ class _Plan:
     output: Path | None  # None: <model name>.<format> here
     export: dict[str, Any]  # keyword arguments of Audio.save
     recorded: RecordedSound | None = None  # --from: the sound to remake
+    blend: BlendParams | None = None  # a blend of ``model`` towards ``second`` (distill blend)
+    second: str | Path | None = None
 
 
 def generate(
@@ -160,8 +163,8 @@ def generate(
                 raise UserError(f"--count must be at least 1, got {count}.")
             export = dict(sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak)
             sounds = [replace(params, seed=seed + index) for index in range(count)]
-            plan = _Plan(model=model, sounds=sounds, output=output, export=export)
-        _make(console, plan, library=library, plot=plot)
+            plan = Plan(model=model, sounds=sounds, output=output, export=export)
+        make_sounds(console, plan, library=library, plot=plot)
 
 
 def _direction(text: str) -> tuple[float, float]:
@@ -176,7 +179,7 @@ def _direction(text: str) -> tuple[float, float]:
     return azimuth, elevation
 
 
-def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
+def make_sounds(console, plan: Plan, *, library: Path | None, plot: bool) -> None:
     """Load the plan's model, then generate, export and report each sound."""
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -187,6 +190,7 @@ def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
     from distill.model import DistillModel
 
     loaded = DistillModel.load(plan.model, library=library)
+    second = None if plan.second is None else DistillModel.load(plan.second, library=library)
     count = len(plan.sounds)
     audio_format = plan.export["format"]
     base = plan.output
@@ -211,7 +215,11 @@ def _make(console, plan: _Plan, *, library: Path | None, plot: bool) -> None:
                 if name != STAGES[0]:
                     progress.advance(task)
 
-            if plan.recorded is not None:
+            if plan.blend is not None:
+                from distill.generation.blend import run_blend
+
+                result = run_blend(loaded, second, params, plan.blend, on_stage=on_stage)
+            elif plan.recorded is not None:
                 result = loaded.remake(plan.recorded, on_stage=on_stage)
             else:
                 result = loaded.generate(params, on_stage=on_stage)
@@ -271,15 +279,24 @@ def _check_only_output_options(ctx: typer.Context, model: str | None) -> None:
         )
 
 
-def _replay_plan(sidecar: Path, output: Path | None, library: Path | None) -> _Plan:
+def _replay_plan(sidecar: Path, output: Path | None, library: Path | None) -> Plan:
     from distill.generation.remake import find_recorded_model, read_recorded
 
     recorded = read_recorded(sidecar)
     target = recorded.target(output)
-    return _Plan(
+    blend = second = None
+    if recorded.blend is not None:
+        from distill.generation.blend import BlendParams
+
+        settings = recorded.blend
+        blend = BlendParams(kind=settings["kind"], weight=settings["weight"], curve=settings["curve"])
+        second = find_recorded_model(replace(recorded, model=settings["second"]), library=library)
+    return Plan(
         model=find_recorded_model(recorded, library=library),
         sounds=[recorded.params],
         output=target,
         export=recorded.export,
         recorded=recorded,
+        blend=blend,
+        second=second,
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from distill.cli.blend import blend
 from distill.cli.codes import codes_app, decode, edit, encode
 from distill.cli.errors import exit_on_user_error, fail
 from distill.cli.evaluate import evaluate
@@ -108,6 +109,7 @@ app.add_typer(vocoder_app, name="vocoder")
 app.add_typer(models_app, name="models")
 app.command("package")(package)
 app.command("generate")(generate)
+app.command("blend")(blend)
 app.command("memorization")(memorization)
 app.command("evaluate")(evaluate)
 app.command("report")(report)

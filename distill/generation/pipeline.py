@@ -208,7 +208,7 @@ def run_generation(
 
     def trimmed(rendering: np.ndarray) -> np.ndarray:
         kept = rendering[: prompt_samples + new_samples]
-        return _fade_out(kept, per_column * mel_config.hop_length) if one_shot else kept
+        return fade_out(kept, per_column * mel_config.hop_length) if one_shot else kept
 
     samples = trimmed(rendered.samples)
     if params.stereo > 0:  # a second rendering, the coarse level kept and the finer ones drawn again
@@ -291,7 +291,7 @@ def _levels(vqvae: RVQVAE, grid: torch.Tensor) -> torch.Tensor:
         return column_levels(vqvae.decode(grid[None])[0], vqvae.frames_per_column)
 
 
-def _fade_out(samples: np.ndarray, length: int) -> np.ndarray:
+def fade_out(samples: np.ndarray, length: int) -> np.ndarray:
     """A half-cosine fade over the last ``length`` samples: a one-shot ends without a click."""
     length = min(length, len(samples))
     faded = samples.copy()

@@ -46,6 +46,7 @@ class RecordedSound:
     params: GenerationParams  # as resolved, with the vocoder that rendered it
     export: dict[str, Any]  # keyword arguments of Audio.save that write it alike
     sha256: str | None  # what the remade file's sha256 should be; None for a lossy format
+    blend: dict[str, Any] | None = None  # a blend's settings and its second model (generation/blend.py)
 
     def made_by(self, content_sha256: str | None, path: Path | None) -> bool:
         """Whether the model file at ``path``, whose weights and configs have digest
@@ -101,7 +102,25 @@ def read_recorded(sidecar: str | Path) -> RecordedSound:
         params=params,
         export=export,
         sha256=recorded.sha256 if exact and isinstance(recorded.sha256, str) else None,
+        blend=_recorded_blend(metadata, where),
     )
+
+
+def _recorded_blend(metadata: dict[str, Any], where: Path) -> dict[str, Any] | None:
+    """A blend's record, checked: its settings and the second model's record."""
+    from distill.generation.blend import BlendParams
+
+    blend = metadata.get("blend")
+    if blend is None:
+        return None
+    try:
+        BlendParams(kind=blend["kind"], weight=blend["weight"], curve=blend["curve"]).check()
+        second = blend["second"]
+    except (KeyError, TypeError) as error:
+        raise UserError(f"The sidecar {where} records a blend without usable settings ({error}).") from None
+    if not isinstance(second, dict):
+        raise UserError(f"The sidecar {where} records a blend without its second model.")
+    return blend
 
 
 def _vocoder_choice_for(kind: str) -> str:
