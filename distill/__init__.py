@@ -9,6 +9,7 @@ The public API, ``from distill import DistillModel, CodeGrid, generate, ...``::
     hit.audio.save("hit.wav")                   # with a sidecar JSON that remakes it
     again = model.remake("hit.wav.json")        # the same sound again
     audio = generate(model, seed=3)             # the same as model.generate(seed=3).audio
+    between = blend(model, DistillModel.load("piano"), weight=0.3)  # a sound between two models
 
 ``GenerationParams`` holds every generation setting; ``CodeEditor`` (and ``CodeEditorWidget`` in
 a notebook) edits code grids with undo and replayable sessions; ``plot_generation`` and
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 _PUBLIC = {
     "DistillModel": "distill.model",
     "generate": "distill.model",
+    "blend": "distill.generation.blend",
     "CodeGrid": "distill.codes.grid",
     "GenerationParams": "distill.generation.params",
     "CodeEditor": "distill.codes.editor",
@@ -41,6 +43,7 @@ __all__ = [
     "DistillModel",
     "GenerationParams",
     "__version__",
+    "blend",
     "generate",
     "plot_edit",
     "plot_generation",
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from distill.codes.grid import CodeGrid
     from distill.codes.plot import plot_edit, plot_generation
     from distill.codes.widget import CodeEditorWidget
+    from distill.generation.blend import blend
     from distill.generation.params import GenerationParams
     from distill.model import DistillModel, generate
 

@@ -16,9 +16,9 @@ model files, the settings and the seed, so the sidecar (which records both model
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -84,6 +84,24 @@ def parse_curve(text: str) -> tuple[tuple[float, float], ...]:
         raise UserError(
             f"--curve takes TIME:WEIGHT points separated by commas (e.g. 0:0,1:1), got {text!r}."
         ) from None
+
+
+def blend(
+    first: DistillModel,
+    second: DistillModel,
+    params: GenerationParams | None = None,
+    *,
+    weight: float = 0.5,
+    curve: Sequence[Sequence[float]] | None = None,
+    how: str = "mix",
+    **settings: Any,
+) -> Generation:
+    """A sound between ``first`` (weight 0) and ``second`` (1), as ``distill blend`` makes it:
+    ``blend(drums, piano, weight=0.3, seed=2).audio.save("x.wav")``. ``curve``: (time share,
+    weight) points over the sound's length; ``settings``: fields of ``GenerationParams``."""
+    points = None if curve is None else tuple(tuple(point) for point in curve)
+    settings_made = replace(params or GenerationParams(), **settings)
+    return run_blend(first, second, settings_made, BlendParams(kind=how, weight=weight, curve=points))
 
 
 def run_blend(

@@ -109,3 +109,14 @@ def test_a_bad_curve_text_and_spatial_options_and_other_mels_are_refused(pair):
     other_mel = replace(second, mel_config=MelConfig(sample_rate=22050))
     with pytest.raises(UserError, match="different mels"):
         run_blend(first, other_mel, PARAMS, BlendParams())
+
+
+def test_the_public_blend_is_run_blend_with_settings(pair):
+    from distill import blend
+
+    first, second = pair
+    made = blend(
+        first, second, weight=0.3, curve=[[0, 0.2], [1, 0.6]], mode="continuous", duration_s=1.0, seed=4
+    )
+    expected = run_blend(first, second, PARAMS, BlendParams(weight=0.3, curve=((0, 0.2), (1, 0.6))))
+    assert np.array_equal(made.audio.samples, expected.audio.samples)
