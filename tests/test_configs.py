@@ -282,3 +282,12 @@ def test_each_model_trains_in_its_measured_precision(compose_cfg, tmp_path: Path
     }
     for overrides, precision in expected.items():
         assert compose_cfg([*overrides, *folder]).trainer.precision == precision, overrides
+
+
+def test_the_spectral_refiner_is_off_by_default_and_one_override_builds_it(compose_cfg):
+    plain = compose_cfg(["model=vqvae"])
+    assert plain.model.net.decoder.refiner_channels == 0
+    assert hydra.utils.instantiate(plain.model.net.decoder).refiner is None
+    refined = compose_cfg(["model=vqvae", "model.net.decoder.refiner_channels=32"])
+    decoder = hydra.utils.instantiate(refined.model.net.decoder)
+    assert decoder.refiner is not None and decoder.refiner[0].out_channels == 32

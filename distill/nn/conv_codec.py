@@ -42,6 +42,7 @@ STAGES = 4  # stride-2 stages of the encoder, mirrored by the decoder
 # grid's geometry. A grid has n_mels / bands_per_row frequency rows (8 for the 128-band mel at the
 # default 16) and ceil(frames / 16) time columns.
 DOWNSAMPLE = 2**STAGES
+N_MELS = MelConfig().n_mels  # the decoder's output bands: the fixed distill mel's
 TEXTURE_START_LOG_SCALE = math.log(0.5)
 TEXTURE_LOG_SCALE_RANGE = (math.log(1e-3), math.log(8.0))  # in log-mel units
 
@@ -69,6 +70,24 @@ def _stage_shape(frequency_stride: int) -> dict[str, tuple[int, int]]:
         "stride": (frequency_stride, 2),
         "padding": (1, 1),
     }
+
+
+def _spectral_refiner(cell_channels: int, width: int) -> nn.Sequential:
+    """The decoder's spectral refiner: frame by frame, a 1-D network over time that reads the 2-D
+    decoder's mel and the column's latent cells (every row at once) and adds a correction to the
+    mel. Its output layer has weights per mel band, so it can place the comb of a pitch's partials,
+    which the 2-D convolutions (the same filters at every frequency) cannot. It starts as no change
+    (zero output layer): training begins from the 2-D decoder alone."""
+    out = nn.Conv1d(width, N_MELS, 1)
+    nn.init.zeros_(out.weight)
+    nn.init.zeros_(out.bias)
+    return nn.Sequential(
+        nn.Conv1d(N_MELS + cell_channels, width, 3, padding=1),
+        nn.SiLU(),
+        nn.Conv1d(width, width, 3, padding=1),
+        nn.SiLU(),
+        out,
+    )
 
 
 def _check_widths(channels: Sequence[int], residual_time_kernel: int) -> None:
@@ -217,6 +236,10 @@ class ConvDecoder(nn.Module):
     cymbal, the fine structure between partials, which a code cell of 16 bands x 16 frames cannot
     pin down and a decoder trained on a distance can only average. It reads the decoder's last
     features detached, so it learns the spread without changing the mean.
+
+    With ``refiner_channels`` a spectral refiner (``_spectral_refiner``) corrects the mean frame by
+    frame from the whole column: it brings back pitch harmonics the 2-D path averages away. Its two
+    3-frame convolutions widen the decoder's temporal span by 2 frames on each side (52 frames).
     """
 
     def __init__(
@@ -228,8 +251,10 @@ class ConvDecoder(nn.Module):
         residual_time_kernel: int,
         texture_head: bool = False,  # False for RVQ-VAEs trained before the head existed
         bands_per_row: int = DOWNSAMPLE,
+        refiner_channels: int = 0,  # 0 (no refiner) for RVQ-VAEs trained before it existed
     ) -> None:
-        """Same arguments as ``ConvEncoder``; channels are listed from full resolution up, like there."""
+        """Same arguments as ``ConvEncoder``; channels are listed from full resolution up, like there.
+        refiner_channels: width of the spectral refiner (class docstring); 0 = none."""
         super().__init__()
         _check_widths(channels, residual_time_kernel)
         self.latent_dim = latent_dim
@@ -247,6 +272,8 @@ class ConvDecoder(nn.Module):
         layers += [act(), nn.Conv2d(rev[-1], 1, 3, padding=1)]
         self.layers = nn.Sequential(*layers)
         self.texture = nn.Conv2d(rev[-1], 1, 3, padding=1) if texture_head else None
+        rows = N_MELS // bands_per_row
+        self.refiner = _spectral_refiner(rows * latent_dim, refiner_channels) if refiner_channels else None
 
     @property
     def has_texture(self) -> bool:
@@ -255,7 +282,11 @@ class ConvDecoder(nn.Module):
     @property
     def temporal_span(self) -> tuple[int, int]:
         """Output frames [16c + lo, 16c + hi] (inclusive) that latent column c influences."""
-        return _output_span(self.layers)
+        lo, hi = _output_span(self.layers)
+        if self.refiner is not None:  # its 'same' convolutions spread each frame further
+            reach = sum(m.kernel_size[0] // 2 for m in self.refiner if isinstance(m, nn.Conv1d))
+            lo, hi = lo - reach, hi + reach
+        return lo, hi
 
     @property
     def receptive_field(self) -> int:
@@ -277,7 +308,12 @@ class ConvDecoder(nn.Module):
     def decode(self, latent: torch.Tensor) -> DecodedMel:
         """The mel's mean and, with the texture head, its per-bin log scale: [B, D, R, C] -> [B, n_mels, 16C] each."""
         features = self.layers[:-1](latent)  # [B, C0, n_mels, 16C]
-        mean = self.layers[-1](features).squeeze(1) * MEL_HALF_RANGE + SILENCE_LOG_MEL  # silence = 0 inside
+        inside = self.layers[-1](features).squeeze(1)  # the log-mel with silence at 0
+        if self.refiner is not None:
+            b, d, rows, columns = latent.shape
+            cells = latent.transpose(1, 2).reshape(b, rows * d, columns).repeat_interleave(DOWNSAMPLE, dim=-1)
+            inside = inside + self.refiner(torch.cat([inside, cells], dim=1))
+        mean = inside * MEL_HALF_RANGE + SILENCE_LOG_MEL
         if self.texture is None:
             return DecodedMel(mean=mean, log_scale=None)
         # Log-mel units; starts near a scale of 0.5 (the spread measured around L1 decoders' means)

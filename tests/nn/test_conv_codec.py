@@ -125,3 +125,62 @@ def test_gradients_reach_every_parameter():
     dec(enc(mel)).sub(mel).abs().mean().backward()
     for name, p in [*enc.named_parameters(), *dec.named_parameters()]:
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def _refined_codec(seed: int = 0) -> ConvDecoder:
+    """A decoder with a spectral refiner whose output layer is not zero (as after training)."""
+    torch.manual_seed(seed)
+    dec = ConvDecoder(**KW, residual_time_kernel=1, refiner_channels=16).double().eval()
+    with torch.no_grad():
+        dec.refiner[-1].weight.normal_(0.0, 0.1)
+    return dec
+
+
+def test_the_refiner_starts_as_no_change():
+    torch.manual_seed(0)
+    plain = ConvDecoder(**KW, residual_time_kernel=1).double().eval()
+    torch.manual_seed(0)
+    refined = ConvDecoder(**KW, residual_time_kernel=1, refiner_channels=16).double().eval()
+    latent = torch.randn(2, 12, 8, 6, dtype=torch.float64)
+    torch.testing.assert_close(refined(latent), plain(latent))
+    assert refined.temporal_span == (-18, 33) and plain.temporal_span == (-16, 31)
+
+
+def test_the_refiner_span_matches_measured_influence_and_crops_equal_the_whole():
+    dec = _refined_codec()
+    n_cols, col = 20, 10
+    base = torch.randn(1, 12, 8, n_cols, dtype=torch.float64)
+    bumped = base.clone()
+    bumped[..., col] += 1.0
+    changed = (dec(bumped) != dec(base)).any(dim=1)[0].nonzero().flatten()
+    lo, hi = dec.temporal_span
+    assert (int(changed[0]), int(changed[-1])) == (DOWNSAMPLE * col + lo, DOWNSAMPLE * col + hi)
+    whole = dec(base)
+    start_col, width = 6, 8
+    crop = dec(base[..., start_col : start_col + width])
+    frames = list(range(hi - DOWNSAMPLE + 1, DOWNSAMPLE * width + lo))
+    offset = DOWNSAMPLE * start_col
+    torch.testing.assert_close(crop[..., frames], whole[..., [offset + t for t in frames]])
+
+
+def test_the_refiner_sees_every_row_of_its_column():
+    # A change in the top row's cell moves the lowest bands: pitch is shared across the spectrum.
+    dec = _refined_codec()
+    base = torch.randn(1, 12, 8, 4, dtype=torch.float64)
+    bumped = base.clone()
+    bumped[:, :, 7, 2] += 1.0
+    assert (dec(bumped) - dec(base))[0, :16, 32:48].abs().max() > 1e-6
+
+
+def test_the_refiner_learns_after_one_step():
+    torch.manual_seed(0)
+    enc = ConvEncoder(**KW, residual_time_kernel=1)
+    dec = ConvDecoder(**KW, residual_time_kernel=1, refiner_channels=16)
+    optimizer = torch.optim.SGD(dec.parameters(), lr=0.1)
+    mel = torch.randn(2, 128, 32)
+    for _ in range(2):  # the zero output layer moves first, then the layers before it get gradients
+        optimizer.zero_grad()
+        dec(enc(mel)).sub(mel).abs().mean().backward()
+        optimizer.step()
+    for name, p in dec.refiner.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name

@@ -126,3 +126,39 @@ def test_decode_rejects_impossible_lengths():
 
 def test_silence_buffer_is_not_in_state_dict():
     assert not any("silence" in key for key in _model().state_dict())
+
+
+def test_an_rvqvae_with_a_spectral_refiner_trains_and_round_trips_its_state():
+    from distill.nn.conv_codec import ConvDecoder, ConvEncoder
+    from distill.nn.quantizer import ResidualQuantizer
+    from distill.nn.vqvae import RVQVAE
+
+    def build() -> RVQVAE:
+        widths = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
+        quantizer = ResidualQuantizer(
+            dim=8, num_levels=2, codebook_size=16, decay=0.8, commitment_weight=0.25, kmeans_iters=2,
+            threshold_ema_dead_code=0, quantize_dropout=False,
+        )  # fmt: skip
+        return RVQVAE(
+            encoder=ConvEncoder(**widths),
+            quantizer=quantizer,
+            decoder=ConvDecoder(**widths, texture_head=True, refiner_channels=16),
+            texture=0.5,
+        )
+
+    torch.manual_seed(0)
+    net = build().train()
+    mel = torch.randn(4, 128, 64) * 2 - 6
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(3):
+        out = net(mel)
+        loss = (out.recon - mel).abs().mean() + out.commit_loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert net.decoder.refiner[-1].weight.abs().sum() > 0  # it moved from its zero start
+    net.eval()
+    again = build().eval()
+    again.load_state_dict(net.state_dict())
+    codes = net.encode(mel)
+    torch.testing.assert_close(again.decode(codes), net.decode(codes))
