@@ -4,13 +4,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import typer
 
 from distill.cli.errors import exit_on_user_error
-from distill.errors import UserError
 from distill.generation.params import GenerationParams
 
 DEFAULTS = GenerationParams()
@@ -64,7 +62,7 @@ def blend(
     """
     from rich.console import Console
 
-    from distill.cli.generate import Plan, make_sounds
+    from distill.cli.generate import Plan, make_sounds, variations
     from distill.generation.blend import BlendParams, parse_curve
 
     console = Console(stderr=True)
@@ -80,14 +78,11 @@ def blend(
             seed=seed,
             vocoder=vocoder,
         )
-        params.check()
-        if isinstance(count, bool) or count < 1:
-            raise UserError(f"--count must be at least 1, got {count}.")
         if output is None:
             output = Path(f"{Path(first).stem}-{Path(second).stem}.{audio_format or 'wav'}")
         plan = Plan(
             model=first,
-            sounds=[replace(params, seed=seed + index) for index in range(count)],
+            sounds=variations(params, count),
             output=output,
             export=dict(sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak),
             blend=settings,

@@ -158,13 +158,17 @@ def generate(
                 binaural=None if binaural is None else _direction(binaural),
                 hrtf=None if hrtf is None else str(hrtf.expanduser().resolve()),
             )
-            params.check()  # bad values fail before a model is loaded
-            if isinstance(count, bool) or count < 1:
-                raise UserError(f"--count must be at least 1, got {count}.")
             export = dict(sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak)
-            sounds = [replace(params, seed=seed + index) for index in range(count)]
-            plan = Plan(model=model, sounds=sounds, output=output, export=export)
+            plan = Plan(model=model, sounds=variations(params, count), output=output, export=export)
         make_sounds(console, plan, library=library, plot=plot)
+
+
+def variations(params: GenerationParams, count: int) -> list[GenerationParams]:
+    """``count`` sounds with seeds seed, seed+1, ...; bad values fail here, before a model is loaded."""
+    params.check()
+    if isinstance(count, bool) or count < 1:
+        raise UserError(f"--count must be at least 1, got {count}.")
+    return [replace(params, seed=params.seed + index) for index in range(count)]
 
 
 def _direction(text: str) -> tuple[float, float]:
