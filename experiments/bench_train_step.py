@@ -130,6 +130,18 @@ def main() -> None:
                 root / "vqvae-plain",
                 args.steps // 2,
             )
+            # What the pitch input and head cost: the same reconstruction steps without them.
+            no_pitch_timer, _ = run(
+                "vqvae",
+                [
+                    *common,
+                    f"paths.cache_dir={root / 'cache'}",
+                    "model.net.encoder.pitch_input=false",
+                    "model.net.decoder.pitch_head_channels=0",
+                ],
+                root / "vqvae-no-pitch",
+                args.steps // 2,
+            )
             # bfloat16 mixed precision (cpu_bf16), reconstruction steps as the default trains.
             float32_free = [override for override in common if not override.startswith("cpu_bf16=")]
             mixed_timer, _ = run(
@@ -141,9 +153,12 @@ def main() -> None:
             with_texture = statistics.median(s for s, n in vq_timer.rows[WARMUP:] if n == 1)
             plain = statistics.median(s for s, n in plain_timer.rows[WARMUP:] if n == 1)
             mixed = statistics.median(s for s, n in mixed_timer.rows[WARMUP:] if n == 1)
+            no_pitch = statistics.median(s for s, n in no_pitch_timer.rows[WARMUP:] if n == 1)
             lines += [
                 f"{'vqvae, no texture head':<22} {plain:8.3f} s/batch",
                 f"{'texture head / none':<22} {with_texture / plain:8.2f}x",
+                f"{'vqvae, no pitch head':<22} {no_pitch:8.3f} s/batch",
+                f"{'pitch head / none':<22} {with_texture / no_pitch:8.2f}x",
                 f"{'vqvae, bf16-mixed':<22} {mixed:8.3f} s/batch",
                 f"{'float32 / bf16-mixed':<22} {with_texture / mixed:8.2f}x",
             ]

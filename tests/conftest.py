@@ -78,6 +78,7 @@ TINY_VQVAE = [
     "model=vqvae",
     "model.net.encoder.channels=[4,8,8,16,16]",
     "model.net.encoder.latent_dim=8",
+    "model.net.decoder.pitch_head_channels=16",
     "model.net.quantizer.num_levels=2",
     "model.kmeans_cells_per_code=2",
     "codebook=k64",  # last: a test swaps it (TINY_VQVAE[:-1])
@@ -184,9 +185,12 @@ def package_trained(runs: dict[str, Path], *, name: str, **where):
     return package_runs(vqvae=runs["vqvae"], prior=runs["prior"], vocoder=runs["vocoder"], name=name, **where)
 
 
-def tiny_rvqvae(*, levels: int = 2, codebook_size: int = 16, seed: int = 0, texture: float = 0.0):
+def tiny_rvqvae(
+    *, levels: int = 2, codebook_size: int = 16, seed: int = 0, texture: float = 0.0, pitch_head: int = 0
+):
     """A debug-size RVQ-VAE (8-dim latent) with k-means-initialised codebooks, in eval mode; with
-    ``texture`` > 0 its decoder has a texture head and decoding draws it (else: as before the head)."""
+    ``texture`` > 0 its decoder has a texture head and decoding draws it (else: as before the head);
+    with ``pitch_head`` > 0 its codes carry the pitch (a head of that width; else: as before it)."""
     import torch
 
     from distill.nn.conv_codec import ConvDecoder, ConvEncoder
@@ -196,7 +200,7 @@ def tiny_rvqvae(*, levels: int = 2, codebook_size: int = 16, seed: int = 0, text
     widths = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
     torch.manual_seed(seed)
     net = RVQVAE(
-        encoder=ConvEncoder(**widths),
+        encoder=ConvEncoder(**widths, pitch_input=pitch_head > 0),
         quantizer=ResidualQuantizer(
             dim=8,
             num_levels=levels,
@@ -207,7 +211,7 @@ def tiny_rvqvae(*, levels: int = 2, codebook_size: int = 16, seed: int = 0, text
             threshold_ema_dead_code=0,
             quantize_dropout=False,
         ),
-        decoder=ConvDecoder(**widths, texture_head=texture > 0),
+        decoder=ConvDecoder(**widths, texture_head=texture > 0, pitch_head_channels=pitch_head),
         texture=texture,
     )
     net.train()(torch.randn(4, 128, 64) * 2 - 6)  # a train-mode forward runs the k-means init

@@ -291,3 +291,14 @@ def test_the_spectral_refiner_is_off_by_default_and_one_override_builds_it(compo
     refined = compose_cfg(["model=vqvae", "model.net.decoder.refiner_channels=32"])
     decoder = hydra.utils.instantiate(refined.model.net.decoder)
     assert decoder.refiner is not None and decoder.refiner[0].out_channels == 32
+
+
+def test_the_pitch_head_is_on_by_default_and_overrides_turn_it_off(compose_cfg):
+    default = compose_cfg(["model=vqvae"])
+    net = hydra.utils.instantiate(default.model.net)
+    assert net.encoder.has_pitch and net.decoder.has_pitch and default.model.pitch_weight > 0
+    off = compose_cfg(
+        ["model=vqvae", "model.net.encoder.pitch_input=false", "model.net.decoder.pitch_head_channels=0"]
+    )
+    net = hydra.utils.instantiate(off.model.net)
+    assert not net.encoder.has_pitch and not net.decoder.has_pitch

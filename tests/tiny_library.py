@@ -32,15 +32,21 @@ _QUANTIZER = dict(
     quantize_dropout=False,
 )
 TEXTURE = 0.5  # decoding draws the texture, as today's models do
+PITCH_HEAD = 8  # the codes carry the pitch, as today's models' do
 _GENERATOR = {**NARROW_V2, "upsample_initial_channel": 16}
 
 
 def _configs() -> dict[str, str]:
     vqvae = {
         "_target_": "distill.nn.vqvae.RVQVAE",
-        "encoder": {"_target_": "distill.nn.conv_codec.ConvEncoder", **_CODEC},
+        "encoder": {"_target_": "distill.nn.conv_codec.ConvEncoder", **_CODEC, "pitch_input": True},
         "quantizer": {"_target_": "distill.nn.quantizer.ResidualQuantizer", **_QUANTIZER},
-        "decoder": {"_target_": "distill.nn.conv_codec.ConvDecoder", **_CODEC, "texture_head": True},
+        "decoder": {
+            "_target_": "distill.nn.conv_codec.ConvDecoder",
+            **_CODEC,
+            "texture_head": True,
+            "pitch_head_channels": PITCH_HEAD,
+        },
         "texture": TEXTURE,
     }
     return {
@@ -60,7 +66,7 @@ def tiny_model_file(path: Path, *, name: str = "tiny", seed: int = 0) -> Path:
     """Write a tiny model (VQ-VAE, prior, HiFi-GAN vocoder) to ``path``; ``seed`` picks its weights."""
     import torch
 
-    vqvae = tiny_rvqvae(seed=seed, texture=TEXTURE)
+    vqvae = tiny_rvqvae(seed=seed, texture=TEXTURE, pitch_head=PITCH_HEAD)
     with torch.no_grad():
         # Untrained, the decoder maps every code grid to nearly the same flat mel (differences of
         # 1e-5), so seeds would write the same file; 3x its weights makes the codes heard.

@@ -19,6 +19,7 @@ from distill.nn.gan_losses import (
     hinge_discriminator_loss,
     hinge_generator_loss,
 )
+from distill.nn.pitch_head import pitch_loss
 from distill.nn.spectral_loss import MultiScaleMelLoss, texture_nll
 from distill.nn.vqvae import RVQVAE
 
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class VQVAEModule(L.LightningModule):
-    """Trains the RVQ-VAE on mel crops: multi-scale mel L1 + summed commitment loss (no KL term),
+    """Trains the RVQ-VAE on mel crops: multi-scale mel L1 + summed commitment loss (no KL term)
+    (+ the texture head's NLL, + ``pitch_weight`` x the pitch head's loss when it has them),
     and with a ``mel_discriminator`` adversarially as VQGAN (Esser et al. 2021) / SpecVQGAN
     (Iashin & Rahtu 2021) do: after a reconstruction warm-up (the first ``adversarial.start`` share
     of the run's budget), each step updates the discriminator on real vs reconstructed mels (hinge
@@ -51,6 +53,7 @@ class VQVAEModule(L.LightningModule):
         mel_discriminator: nn.Module | Mapping | None = None,
         adversarial: Mapping[str, float] | None = None,
         discriminator_optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        pitch_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.net = net
@@ -58,6 +61,7 @@ class VQVAEModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.kmeans_cells_per_code = kmeans_cells_per_code
+        self.pitch_weight = pitch_weight
         if isinstance(mel_discriminator, Mapping):  # model/mel_discriminator=none composes to {}
             if mel_discriminator:
                 raise ValueError(f"mel_discriminator has no _target_: {dict(mel_discriminator)}")
@@ -160,6 +164,9 @@ class VQVAEModule(L.LightningModule):
                 out.recon, out.recon_log_scale, batch.mel, batch.frame_mask
             )
             total = total + losses["train/texture_nll"]
+        if out.pitch is not None:  # the pitch head learns the tracked pitch from the codes
+            losses["train/pitch"] = pitch_loss(out.pitch, out.pitch_target, batch.frame_mask)
+            total = total + self.pitch_weight * losses["train/pitch"]
         if not self.automatic_optimization:
             total = self._manual_step(batch.mel, out.recon, spectral, total, losses)
         losses["train/loss"] = total
@@ -236,6 +243,8 @@ class VQVAEModule(L.LightningModule):
             metrics["val/texture_nll"] = texture_nll(
                 out.recon, out.recon_log_scale, batch.mel, batch.frame_mask
             )
+        if out.pitch is not None:
+            metrics["val/pitch"] = pitch_loss(out.pitch, out.pitch_target, batch.frame_mask)
         self.log_dict(metrics, prog_bar=True, batch_size=len(batch))
         return {"codes": out.codes, "frame_mask": batch.frame_mask}
 

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from distill.audio.mel import MelConfig
+from distill.nn.pitch_head import PitchHead, PitchPrediction
 
 # Every band of digital silence is log(log_floor) = -11.5129 (tested against silence_frame()).
 # Shifting by it makes silence 0 inside the network, so the zero padding of the first and last
@@ -173,13 +174,15 @@ class ConvEncoder(nn.Module):
         blocks_per_stage: int,
         residual_time_kernel: int,
         bands_per_row: int = DOWNSAMPLE,  # 16 for RVQ-VAEs trained before it was a setting
+        pitch_input: bool = False,  # False for RVQ-VAEs trained before the pitch head existed
     ) -> None:
         """channels: widths at full, 1/2, 1/4, 1/8 and 1/16 resolution (5 ints).
         blocks_per_stage: residual blocks after each downsampling (none at full resolution,
         where they would cost most of the compute). residual_time_kernel: odd time width of the
         residual blocks' inner conv; 1 keeps the receptive field at 48 frames (module docstring).
         bands_per_row: mel bands per code cell (a power of 2 up to 16; the grid has n_mels /
-        bands_per_row rows).
+        bands_per_row rows). pitch_input: whether ``forward`` takes the tracked pitch's harmonic
+        pattern beside the mel (``distill.nn.pitch_head``), added after the stem.
         """
         super().__init__()
         _check_widths(channels, residual_time_kernel)
@@ -187,6 +190,7 @@ class ConvEncoder(nn.Module):
         self.bands_per_row = bands_per_row
         act = nn.SiLU
         layers: list[nn.Module] = [nn.Conv2d(1, channels[0], 3, padding=1)]
+        self.pitch_in = nn.Conv2d(1, channels[0], 3, padding=1) if pitch_input else None
         strides = frequency_strides(bands_per_row)
         for c_in, c_out, stride in zip(channels[:-1], channels[1:], strides, strict=True):
             layers += [act(), nn.Conv2d(c_in, c_out, **_stage_shape(stride))]
@@ -207,15 +211,25 @@ class ConvEncoder(nn.Module):
         lo, hi = self.temporal_span
         return hi - lo + 1
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        # mel: [B, n_mels, T] with T a multiple of 16 -> [B, D, n_mels / bands_per_row, T/16]
+    @property
+    def has_pitch(self) -> bool:
+        return self.pitch_in is not None
+
+    def forward(self, mel: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        # mel: [B, n_mels, T] with T a multiple of 16 -> [B, D, n_mels / bands_per_row, T/16];
+        # pitch: [B, n_mels, T] the harmonic pattern (``PitchTrack.pattern``), with a pitch input
         if mel.dim() != 3 or mel.shape[1] % self.bands_per_row or mel.shape[2] % DOWNSAMPLE:
             raise ValueError(
                 f"encoder needs [B, n_mels, T] with n_mels a multiple of {self.bands_per_row}"
                 f" and T of {DOWNSAMPLE}, got {tuple(mel.shape)}"
             )
         x = ((mel - SILENCE_LOG_MEL) / MEL_HALF_RANGE).unsqueeze(1)  # [B, 1, n_mels, T]
-        return self.layers(x)
+        if (pitch is None) != (self.pitch_in is None):
+            raise ValueError("the encoder takes a pitch pattern exactly when it has a pitch input")
+        if self.pitch_in is None:
+            return self.layers(x)
+        x = self.layers[0](x) + self.pitch_in(pitch.unsqueeze(1).to(x.dtype))
+        return self.layers[1:](x)
 
 
 @dataclass(frozen=True)
@@ -224,6 +238,7 @@ class DecodedMel:
     log_scale: (
         torch.Tensor | None
     )  # [B, n_mels, 16C] log of the spread around it, None without a texture head
+    pitch: PitchPrediction | None = None  # each frame's pitch, with a pitch head
 
 
 class ConvDecoder(nn.Module):
@@ -252,9 +267,11 @@ class ConvDecoder(nn.Module):
         texture_head: bool = False,  # False for RVQ-VAEs trained before the head existed
         bands_per_row: int = DOWNSAMPLE,
         refiner_channels: int = 0,  # 0 (no refiner) for RVQ-VAEs trained before it existed
+        pitch_head_channels: int = 0,  # 0 (no pitch head) for RVQ-VAEs trained before it existed
     ) -> None:
         """Same arguments as ``ConvEncoder``; channels are listed from full resolution up, like there.
-        refiner_channels: width of the spectral refiner (class docstring); 0 = none."""
+        refiner_channels: width of the spectral refiner (class docstring); 0 = none.
+        pitch_head_channels: width of the pitch head (``distill.nn.pitch_head``); 0 = none."""
         super().__init__()
         _check_widths(channels, residual_time_kernel)
         self.latent_dim = latent_dim
@@ -274,15 +291,29 @@ class ConvDecoder(nn.Module):
         self.texture = nn.Conv2d(rev[-1], 1, 3, padding=1) if texture_head else None
         rows = N_MELS // bands_per_row
         self.refiner = _spectral_refiner(rows * latent_dim, refiner_channels) if refiner_channels else None
+        self.pitch = None
+        if pitch_head_channels:
+            self.pitch = PitchHead(
+                cell_channels=rows * latent_dim, width=pitch_head_channels, frames_per_column=DOWNSAMPLE
+            )
+            # The predicted harmonic pattern joins the features before the last activation.
+            self.pitch_in = nn.Conv2d(1, rev[-1], 3, padding=1)
 
     @property
     def has_texture(self) -> bool:
         return self.texture is not None
 
     @property
+    def has_pitch(self) -> bool:
+        return self.pitch is not None
+
+    @property
     def temporal_span(self) -> tuple[int, int]:
         """Output frames [16c + lo, 16c + hi] (inclusive) that latent column c influences."""
         lo, hi = _output_span(self.layers)
+        if self.pitch is not None:  # then pitch_in and the output conv, 3 frames each
+            pitch_lo, pitch_hi = self.pitch.temporal_span
+            lo, hi = min(lo, pitch_lo - 2), max(hi, pitch_hi + 2)
         if self.refiner is not None:  # its 'same' convolutions spread each frame further
             reach = sum(m.kernel_size[0] // 2 for m in self.refiner if isinstance(m, nn.Conv1d))
             lo, hi = lo - reach, hi + reach
@@ -307,7 +338,13 @@ class ConvDecoder(nn.Module):
 
     def decode(self, latent: torch.Tensor) -> DecodedMel:
         """The mel's mean and, with the texture head, its per-bin log scale: [B, D, R, C] -> [B, n_mels, 16C] each."""
-        features = self.layers[:-1](latent)  # [B, C0, n_mels, 16C]
+        pitch = None
+        if self.pitch is None:
+            features = self.layers[:-1](latent)  # [B, C0, n_mels, 16C]
+        else:
+            pitch = self.pitch(latent)
+            pattern = pitch.pattern().unsqueeze(1)  # [B, 1, n_mels, 16C]
+            features = self.layers[-2](self.layers[:-2](latent) + self.pitch_in(pattern.to(latent.dtype)))
         inside = self.layers[-1](features).squeeze(1)  # the log-mel with silence at 0
         if self.refiner is not None:
             b, d, rows, columns = latent.shape
@@ -315,8 +352,8 @@ class ConvDecoder(nn.Module):
             inside = inside + self.refiner(torch.cat([inside, cells], dim=1))
         mean = inside * MEL_HALF_RANGE + SILENCE_LOG_MEL
         if self.texture is None:
-            return DecodedMel(mean=mean, log_scale=None)
+            return DecodedMel(mean=mean, log_scale=None, pitch=pitch)
         # Log-mel units; starts near a scale of 0.5 (the spread measured around L1 decoders' means)
         # and is clamped so a collapsing or exploding scale cannot make the loss non-finite.
         raw = self.texture(features.detach()).squeeze(1) + TEXTURE_START_LOG_SCALE
-        return DecodedMel(mean=mean, log_scale=raw.clamp(*TEXTURE_LOG_SCALE_RANGE))
+        return DecodedMel(mean=mean, log_scale=raw.clamp(*TEXTURE_LOG_SCALE_RANGE), pitch=pitch)

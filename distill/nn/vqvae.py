@@ -5,6 +5,9 @@ The code grid of a clip is [levels, freq_rows, time_cols] = [Q, n_mels / bands_p
 digital-silence frames to a multiple of 16 (what the clip "continues" with after it ends) and the
 reconstruction is trimmed back.
 
+Pitch: with a pitch input and head, the encoder also sees the mel's tracked pitch and the decoder
+decodes each frame's pitch from the codes (``distill.nn.pitch_head``); the grid stays codes alone.
+
 Texture: a decoder with a texture head also predicts how far a real mel spreads around the mean the
 codes determine. ``decode`` (what every rendering of a code grid goes through) draws that detail:
 mean + ``texture`` x scale x noise. The noise is a fixed field indexed by absolute mel frame, so
@@ -20,7 +23,9 @@ import torch
 from torch import nn
 
 from distill.audio.mel import silence_frame
+from distill.audio.mel_pitch import PitchTrack, track_pitch
 from distill.nn.conv_codec import DOWNSAMPLE, ConvDecoder, ConvEncoder, DecodedMel
+from distill.nn.pitch_head import PitchPrediction
 from distill.nn.quantizer import QuantizedResult, ResidualQuantizer
 
 TEXTURE_FIELD_FRAMES = 8192
@@ -41,6 +46,10 @@ class VQVAEOutput:
     commit_loss: torch.Tensor  # scalar, summed over levels
     latent: torch.Tensor  # [B, D, R, ceil(T/16)] encoder output before quantization
     quantized: torch.Tensor  # [B, D, R, ceil(T/16)] what the decoder consumed
+    # With a pitch head: the input's tracked pitch (the target) and the decoder's prediction of it,
+    # both over the padded frames [B, 16 ceil(T/16)]
+    pitch_target: PitchTrack | None = None
+    pitch: PitchPrediction | None = None
 
 
 class RVQVAE(nn.Module):
@@ -68,6 +77,10 @@ class RVQVAE(nn.Module):
             raise ValueError(
                 f"latent widths disagree: encoder {encoder.latent_dim}, quantizer {quantizer.dim}, "
                 f"decoder {decoder.latent_dim}"
+            )
+        if encoder.has_pitch != decoder.has_pitch:
+            raise ValueError(
+                f"pitch disagrees: encoder input {encoder.has_pitch}, decoder head {decoder.has_pitch}"
             )
         if encoder.bands_per_row != decoder.bands_per_row:
             raise ValueError(
@@ -97,12 +110,24 @@ class RVQVAE(nn.Module):
     def forward(self, mel: torch.Tensor) -> VQVAEOutput:
         # mel: [B, n_mels, T], any T >= 1
         n_frames = mel.shape[-1]
-        latent = self.encoder(self._pad(mel))  # [B, D, R, C]
+        padded = self._pad(mel)
+        track = track_pitch(padded) if self.encoder.has_pitch else None
+        latent = self._encode(padded, track)  # [B, D, R, C]
         q = self.quantizer(latent)
-        return self._output(self.decoder.decode(q.quantized), n_frames, q, latent)
+        return self._output(self.decoder.decode(q.quantized), n_frames, q, latent, track)
+
+    def _encode(self, padded: torch.Tensor, track: PitchTrack | None = None) -> torch.Tensor:
+        """The latent grid of a padded mel; an encoder with a pitch input also sees its tracked pitch."""
+        if not self.encoder.has_pitch:
+            return self.encoder(padded)
+        if track is None:
+            track = track_pitch(padded)
+        return self.encoder(padded, track.pattern().to(padded.dtype))
 
     @staticmethod
-    def _output(decoded: DecodedMel, n_frames: int, q: QuantizedResult, latent: torch.Tensor) -> VQVAEOutput:
+    def _output(
+        decoded: DecodedMel, n_frames: int, q: QuantizedResult, latent: torch.Tensor, track: PitchTrack | None
+    ) -> VQVAEOutput:
         log_scale = decoded.log_scale
         return VQVAEOutput(
             recon=decoded.mean[..., :n_frames],  # [B, n_mels, T]
@@ -111,6 +136,8 @@ class RVQVAE(nn.Module):
             commit_loss=q.commit_loss,
             latent=latent,
             quantized=q.quantized,
+            pitch_target=track,
+            pitch=decoded.pitch,
         )
 
     @torch.no_grad()
@@ -124,7 +151,7 @@ class RVQVAE(nn.Module):
             raise RuntimeError(
                 "RVQVAE.encode needs eval mode (call .eval()): train mode updates the codebooks"
             )
-        return self.quantizer(self.encoder(self._pad(mel))).codes
+        return self.quantizer(self._encode(self._pad(mel))).codes
 
     @torch.no_grad()
     def reconstruct(self, mel: torch.Tensor, *, start_frame: int = 0) -> torch.Tensor:

@@ -12,9 +12,9 @@ from distill.codes.convert import columns_for, decode_windowed, encode_windowed,
 from distill.nn.vqvae import RVQVAE
 
 
-@pytest.fixture(scope="module")
-def vqvae() -> RVQVAE:
-    return tiny_rvqvae()
+@pytest.fixture(scope="module", params=[0, 8], ids=["plain", "pitch"])
+def vqvae(request) -> RVQVAE:
+    return tiny_rvqvae(pitch_head=request.param)
 
 
 def test_duration_arithmetic():

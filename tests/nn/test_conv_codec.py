@@ -74,9 +74,17 @@ def test_encoder_span_matches_measured_dependence(time_kernel):
     assert (int(depends[0]), int(depends[-1])) == (DOWNSAMPLE * col + lo, DOWNSAMPLE * col + hi)
 
 
-@pytest.mark.parametrize(("time_kernel", "refined"), [(1, False), (3, False), (1, True)])
-def test_decoder_span_matches_measured_influence(time_kernel, refined):
-    dec = _refined_codec() if refined else _codec(time_kernel)[1]
+def _decoder(kind: str, time_kernel: int = 1) -> ConvDecoder:
+    return {"plain": lambda: _codec(time_kernel)[1], "refined": _refined_codec, "pitch": _pitched_decoder}[
+        kind
+    ]()
+
+
+@pytest.mark.parametrize(
+    ("time_kernel", "kind"), [(1, "plain"), (3, "plain"), (1, "refined"), (1, "pitch"), (3, "pitch")]
+)
+def test_decoder_span_matches_measured_influence(time_kernel, kind):
+    dec = _decoder(kind, time_kernel)
     n_cols, col = 20, 10
     base = torch.randn(1, 12, 8, n_cols, dtype=torch.float64)
     bumped = base.clone()
@@ -103,9 +111,9 @@ def test_encoder_crop_equals_whole_away_from_edges():
     assert not torch.allclose(crop[..., 0], whole[..., start_col])
 
 
-@pytest.mark.parametrize("refined", [False, True])
-def test_decoder_crop_equals_whole_away_from_edges(refined):
-    dec = _refined_codec() if refined else _codec()[1]
+@pytest.mark.parametrize("kind", ["plain", "refined", "pitch"])
+def test_decoder_crop_equals_whole_away_from_edges(kind):
+    dec = _decoder(kind)
     latent = torch.randn(1, 12, 8, 20, dtype=torch.float64)
     whole = dec(latent)
     start_col, n_cols = 6, 8
@@ -126,6 +134,33 @@ def test_gradients_reach_every_parameter():
     dec(enc(mel)).sub(mel).abs().mean().backward()
     for name, p in [*enc.named_parameters(), *dec.named_parameters()]:
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def _pitched_decoder(time_kernel: int = 1) -> ConvDecoder:
+    torch.manual_seed(0)
+    return ConvDecoder(**KW, residual_time_kernel=time_kernel, pitch_head_channels=16).double().eval()
+
+
+def test_a_pitch_head_keeps_the_decoders_span_and_an_encoder_with_a_pitch_input_needs_the_pattern():
+    assert _pitched_decoder().temporal_span == (-16, 31)  # inside the 2-D path's: windows are unchanged
+    enc = ConvEncoder(**KW, residual_time_kernel=1, pitch_input=True).double()
+    mel = torch.randn(1, 128, 32, dtype=torch.float64)
+    with pytest.raises(ValueError, match="pitch pattern"):
+        enc(mel)
+    with pytest.raises(ValueError, match="pitch pattern"):
+        _codec()[0](mel, torch.zeros_like(mel))
+    assert enc(mel, torch.zeros_like(mel)).shape == (1, 12, 8, 2)
+
+
+def test_the_decoded_pitch_pattern_reaches_the_mel():
+    dec = _pitched_decoder()
+    latent = torch.randn(1, 12, 8, 4, dtype=torch.float64)
+    decoded = dec.decode(latent)
+    assert decoded.pitch is not None and decoded.pitch.logits.shape[-1] == 64
+    with torch.no_grad():
+        dec.pitch_in.weight.zero_()
+        dec.pitch_in.bias.zero_()
+    assert not torch.equal(dec.decode(latent).mean, decoded.mean)
 
 
 def _refined_codec(seed: int = 0) -> ConvDecoder:

@@ -162,3 +162,60 @@ def test_an_rvqvae_with_a_spectral_refiner_trains_and_round_trips_its_state():
     again.load_state_dict(net.state_dict())
     codes = net.encode(mel)
     torch.testing.assert_close(again.decode(codes), net.decode(codes))
+
+
+def test_an_rvqvae_with_pitch_learns_the_pitch_from_its_codes_and_round_trips_its_state():
+    import math
+
+    from distill.audio.mel import log_mel
+    from distill.audio.mel_pitch import track_pitch
+    from distill.nn.conv_codec import ConvDecoder, ConvEncoder
+    from distill.nn.pitch_head import pitch_loss
+    from distill.nn.quantizer import ResidualQuantizer
+    from distill.nn.vqvae import RVQVAE
+
+    def build() -> RVQVAE:
+        widths = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
+        quantizer = ResidualQuantizer(
+            dim=8, num_levels=2, codebook_size=16, decay=0.8, commitment_weight=0.25, kmeans_iters=2,
+            threshold_ema_dead_code=0, quantize_dropout=False,
+        )  # fmt: skip
+        return RVQVAE(
+            encoder=ConvEncoder(**widths, pitch_input=True),
+            quantizer=quantizer,
+            decoder=ConvDecoder(**widths, texture_head=True, pitch_head_channels=16),
+            texture=0.5,
+        )
+
+    t = torch.arange(64 * 512) / 44100
+    tones = [sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 12)) * 0.2 for f0 in (110, 220)]
+    mel = log_mel(torch.stack(tones))  # [2, 128, 64]
+    torch.manual_seed(0)
+    net = build().train()
+    out = net(mel)
+    assert out.pitch_target is not None and out.pitch.logits.shape[-1] == 64
+    mask = torch.ones(2, 64, dtype=torch.bool)
+    first = float(pitch_loss(out.pitch, out.pitch_target, mask).detach())
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        out = net(mel)
+        loss = (
+            (out.recon - mel).abs().mean() + out.commit_loss + pitch_loss(out.pitch, out.pitch_target, mask)
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(pitch_loss(out.pitch, out.pitch_target, mask)) < first / 2
+    net.eval()
+    codes = net.encode(mel)
+    decoded = net.decoder.decode(net.quantizer.codes_to_latent(codes)).pitch
+    tracked = track_pitch(mel)
+    # the two tones' pitches, decoded from the codes alone: each within a semitone (4 candidates) of
+    # the tracked one, which are an octave (48 candidates) apart
+    decoded_f0 = decoded.logits[:, :, 8:56].argmax(1).float().median(dim=-1).values
+    tracked_f0 = tracked.candidate[:, 8:56].float().median(dim=-1).values
+    assert tracked_f0[1] - tracked_f0[0] == 48
+    assert (decoded_f0 - tracked_f0).abs().max() <= 4
+    again = build().eval()
+    again.load_state_dict(net.state_dict())
+    torch.testing.assert_close(again.decode(codes), net.decode(codes))

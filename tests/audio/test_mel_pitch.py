@@ -1,0 +1,78 @@
+import math
+
+import pytest
+import torch
+
+from distill.audio.mel import log_mel
+from distill.audio.mel_pitch import (
+    F0_MAX,
+    F0_MIN,
+    STEPS_PER_OCTAVE,
+    candidate_f0,
+    candidate_patterns,
+    track_pitch,
+)
+
+RATE = 44100
+
+
+def _harmonic_tone(f0: float, seconds: float = 0.6, partials: int = 30, seed: int = 0) -> torch.Tensor:
+    """A tone with 1/k partials (a sawtooth-like spectrum) up to Nyquist, random phases."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * RATE) // 512 * 512, dtype=torch.float64) / RATE
+    tone = torch.zeros_like(t)
+    for k in range(1, partials + 1):
+        if k * f0 < RATE / 2:
+            phase = float(torch.rand((), generator=generator, dtype=torch.float64)) * 2 * math.pi
+            tone += torch.sin(2 * math.pi * k * f0 * t + phase) / k
+    return (0.3 * tone / tone.abs().max()).float()
+
+
+def _semitones(a: torch.Tensor, b: float) -> torch.Tensor:
+    return 12 * torch.log2(a / b)
+
+
+def test_candidates_span_the_range_in_quarter_semitones():
+    f0 = candidate_f0()
+    assert f0[0] == pytest.approx(F0_MIN) and f0[-1] <= F0_MAX < f0[-1] * 2 ** (1 / STEPS_PER_OCTAVE)
+    steps = 12 * torch.log2(f0[1:] / f0[:-1])
+    torch.testing.assert_close(steps, torch.full_like(steps, 12 / STEPS_PER_OCTAVE))
+
+
+def test_a_pattern_has_peaks_at_its_harmonics_and_nothing_where_no_harmonic_is_resolved():
+    f0 = candidate_f0()
+    index = int((f0 - 200.0).abs().argmin())
+    pattern = candidate_patterns()[index]
+    assert pattern.shape == (128,)
+    mel = log_mel(_harmonic_tone(float(f0[index])))[:, 5:-5].mean(-1)
+    # where the pattern is clearly up (on a harmonic) the tone's mel is higher than where it is down
+    fine = mel - torch.nn.functional.avg_pool1d(mel[None, None], 9, 1, 4, count_include_pad=False)[0, 0]
+    assert fine[pattern > 0.5].mean() > fine[pattern < -0.5].mean() + 1.0
+    assert (pattern[100:] == 0).all()  # above 6 kHz no harmonic of any f0 in range is resolved
+
+
+@pytest.mark.parametrize("f0", [98.0, 196.0, 330.0, 523.0])
+def test_tracks_a_harmonic_tone_within_a_semitone(f0):
+    track = track_pitch(log_mel(_harmonic_tone(f0))[None])
+    middle = slice(4, -4)  # away from the reflect-padded ends
+    error = _semitones(track.f0()[0, middle], f0).abs()
+    assert error.median() < 1.0
+    assert track.confidence[0, middle].median() > 0.5
+
+
+def test_noise_and_silence_are_not_confidently_pitched():
+    noise = 0.1 * torch.randn(RATE // 2 // 512 * 512, generator=torch.Generator().manual_seed(1))
+    tone = track_pitch(log_mel(_harmonic_tone(196.0))[None]).confidence[0, 4:-4].median()
+    noisy = track_pitch(log_mel(noise)[None]).confidence[0, 4:-4].median()
+    silent = track_pitch(log_mel(torch.zeros(RATE // 2 // 512 * 512))[None]).confidence
+    assert noisy < tone - 0.2
+    assert (silent == 0).all()
+
+
+def test_the_pattern_is_zero_where_confidence_is_zero_and_batched():
+    mel = torch.stack([log_mel(_harmonic_tone(196.0)), log_mel(torch.zeros(_harmonic_tone(196.0).shape))])
+    track = track_pitch(mel)
+    pattern = track.pattern()
+    assert pattern.shape == mel.shape
+    assert (pattern[1] == 0).all()
+    assert pattern[0].abs().sum() > 0
