@@ -294,11 +294,11 @@ def test_the_spectral_refiner_is_off_by_default_and_one_override_builds_it(compo
 
 
 def test_the_pitch_head_is_on_by_default_and_overrides_turn_it_off(compose_cfg):
-    default = compose_cfg(["model=vqvae"])
-    net = hydra.utils.instantiate(default.model.net)
-    assert net.encoder.has_pitch and net.decoder.has_pitch and default.model.pitch_weight > 0
+    default = compose_cfg(["model=vqvae"]).model
+    encoder, decoder = (hydra.utils.instantiate(default.net[part]) for part in ("encoder", "decoder"))
+    assert encoder.has_pitch and decoder.has_pitch and default.pitch_weight > 0
     off = compose_cfg(
         ["model=vqvae", "model.net.encoder.pitch_input=false", "model.net.decoder.pitch_head_channels=0"]
-    )
-    net = hydra.utils.instantiate(off.model.net)
-    assert not net.encoder.has_pitch and not net.decoder.has_pitch
+    ).model
+    encoder, decoder = (hydra.utils.instantiate(off.net[part]) for part in ("encoder", "decoder"))
+    assert not encoder.has_pitch and not decoder.has_pitch
