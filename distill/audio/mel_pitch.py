@@ -97,9 +97,12 @@ def track_pitch(log_mel: torch.Tensor, config: MelConfig = MelConfig()) -> Pitch
     """[B, n_mels, T] -> each frame's best-matching candidate and its confidence: the normalised
     correlation of the frame's fine structure with the candidate's, below 0 clamped to 0."""
     patterns = _matching_patterns(config).to(log_mel.device)
-    fine = fine_structure(log_mel.float())
-    fine = fine * (patterns.abs().sum(0) > 0)[None, :, None]  # the bands some candidate resolves
-    norm = fine.norm(dim=1).clamp_min(1e-6)  # [B, T]
-    scores = torch.einsum("pm,bmt->bpt", patterns, fine) / norm[:, None]
+    # In float32 even under mixed precision: bfloat16 scores would tie neighbouring candidates, and
+    # training would then see other pitches than inference for the same mel.
+    with torch.autocast(device_type=log_mel.device.type, enabled=False):
+        fine = fine_structure(log_mel.float())
+        fine = fine * (patterns.abs().sum(0) > 0)[None, :, None]  # the bands some candidate resolves
+        norm = fine.norm(dim=1).clamp_min(1e-6)  # [B, T]
+        scores = torch.einsum("pm,bmt->bpt", patterns, fine) / norm[:, None]
     best, index = scores.max(dim=1)
     return PitchTrack(candidate=index, confidence=best.clamp(0.0, 1.0))

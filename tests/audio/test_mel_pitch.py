@@ -76,3 +76,13 @@ def test_the_pattern_is_zero_where_confidence_is_zero_and_batched():
     assert pattern.shape == mel.shape
     assert (pattern[1] == 0).all()
     assert pattern[0].abs().sum() > 0
+
+
+def test_mixed_precision_training_tracks_the_same_pitch_as_inference():
+    mel = torch.stack([log_mel(_harmonic_tone(f0, seed=3)) for f0 in (110.0, 247.0)])
+    mel = mel + 0.3 * torch.randn(mel.shape, generator=torch.Generator().manual_seed(2))
+    plain = track_pitch(mel)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = track_pitch(mel)
+    assert torch.equal(mixed.candidate, plain.candidate)
+    assert torch.equal(mixed.confidence, plain.confidence)
