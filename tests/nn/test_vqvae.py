@@ -128,26 +128,29 @@ def test_silence_buffer_is_not_in_state_dict():
     assert not any("silence" in key for key in _model().state_dict())
 
 
+def _tiny_textured(*, pitch: bool = False, refiner_channels: int = 0) -> RVQVAE:
+    """A debug-size RVQ-VAE with a texture head (and a pitch input and head, or a refiner), untrained."""
+    widths = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
+    quantizer = ResidualQuantizer(
+        dim=8, num_levels=2, codebook_size=16, decay=0.8, commitment_weight=0.25, kmeans_iters=2,
+        threshold_ema_dead_code=0, quantize_dropout=False,
+    )  # fmt: skip
+    return RVQVAE(
+        encoder=ConvEncoder(**widths, pitch_input=pitch),
+        quantizer=quantizer,
+        decoder=ConvDecoder(
+            **widths,
+            texture_head=True,
+            refiner_channels=refiner_channels,
+            pitch_head_channels=16 if pitch else 0,
+        ),
+        texture=0.5,
+    )
+
+
 def test_an_rvqvae_with_a_spectral_refiner_trains_and_round_trips_its_state():
-    from distill.nn.conv_codec import ConvDecoder, ConvEncoder
-    from distill.nn.quantizer import ResidualQuantizer
-    from distill.nn.vqvae import RVQVAE
-
-    def build() -> RVQVAE:
-        widths = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
-        quantizer = ResidualQuantizer(
-            dim=8, num_levels=2, codebook_size=16, decay=0.8, commitment_weight=0.25, kmeans_iters=2,
-            threshold_ema_dead_code=0, quantize_dropout=False,
-        )  # fmt: skip
-        return RVQVAE(
-            encoder=ConvEncoder(**widths),
-            quantizer=quantizer,
-            decoder=ConvDecoder(**widths, texture_head=True, refiner_channels=16),
-            texture=0.5,
-        )
-
     torch.manual_seed(0)
-    net = build().train()
+    net = _tiny_textured(refiner_channels=16).train()
     mel = torch.randn(4, 128, 64) * 2 - 6
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(3):
@@ -158,7 +161,7 @@ def test_an_rvqvae_with_a_spectral_refiner_trains_and_round_trips_its_state():
         optimizer.step()
     assert net.decoder.refiner[-1].weight.abs().sum() > 0  # it moved from its zero start
     net.eval()
-    again = build().eval()
+    again = _tiny_textured(refiner_channels=16).eval()
     again.load_state_dict(net.state_dict())
     codes = net.encode(mel)
     torch.testing.assert_close(again.decode(codes), net.decode(codes))
@@ -169,29 +172,13 @@ def test_an_rvqvae_with_pitch_learns_the_pitch_from_its_codes_and_round_trips_it
 
     from distill.audio.mel import log_mel
     from distill.audio.mel_pitch import track_pitch
-    from distill.nn.conv_codec import ConvDecoder, ConvEncoder
     from distill.nn.pitch_head import pitch_loss
-    from distill.nn.quantizer import ResidualQuantizer
-    from distill.nn.vqvae import RVQVAE
-
-    def build() -> RVQVAE:
-        widths = dict(channels=(4, 8, 8, 8, 8), latent_dim=8, blocks_per_stage=1, residual_time_kernel=1)
-        quantizer = ResidualQuantizer(
-            dim=8, num_levels=2, codebook_size=16, decay=0.8, commitment_weight=0.25, kmeans_iters=2,
-            threshold_ema_dead_code=0, quantize_dropout=False,
-        )  # fmt: skip
-        return RVQVAE(
-            encoder=ConvEncoder(**widths, pitch_input=True),
-            quantizer=quantizer,
-            decoder=ConvDecoder(**widths, texture_head=True, pitch_head_channels=16),
-            texture=0.5,
-        )
 
     t = torch.arange(64 * 512) / 44100
     tones = [sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 12)) * 0.2 for f0 in (110, 220)]
     mel = log_mel(torch.stack(tones))  # [2, 128, 64]
     torch.manual_seed(0)
-    net = build().train()
+    net = _tiny_textured(pitch=True).train()
     out = net(mel)
     assert out.pitch_target is not None and out.pitch.logits.shape[-1] == 64
     mask = torch.ones(2, 64, dtype=torch.bool)
@@ -216,6 +203,6 @@ def test_an_rvqvae_with_pitch_learns_the_pitch_from_its_codes_and_round_trips_it
     tracked_f0 = tracked.candidate[:, 8:56].float().median(dim=-1).values
     assert tracked_f0[1] - tracked_f0[0] == 48
     assert (decoded_f0 - tracked_f0).abs().max() <= 4
-    again = build().eval()
+    again = _tiny_textured(pitch=True).eval()
     again.load_state_dict(net.state_dict())
     torch.testing.assert_close(again.decode(codes), net.decode(codes))
