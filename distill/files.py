@@ -30,16 +30,70 @@ _NO_ROOM = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)-[0-9a-f]{16}\.tmp$")
 
 
-class DiskFullError(UserError):
-    """A write ran out of room; nothing was left under the final name."""
+# What to do about a file-system failure, by errno: (what happened, what to do).
+_ADVICE = {
+    errno.EACCES: ("permission denied", "check its and its folders' permissions, or choose another place"),
+    errno.EPERM: (
+        "operation not permitted",
+        "check its and its folders' permissions, or choose another place",
+    ),
+    errno.EROFS: ("the file system is read-only", "choose a place on a writable disk"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "give a path whose folders are folders"),
+    errno.EISDIR: ("it is a folder", "give a file name"),
+    errno.ENAMETOOLONG: ("the name is too long for the file system", "use a shorter name"),
+    errno.ENOENT: ("it does not exist (or vanished while distill used it)", "check the path"),
+    errno.ELOOP: ("too many symbolic links", "check the links on the path"),
+    errno.EEXIST: ("something of that name is in the way", "use another name or remove it"),
+}
 
-    def __init__(self, path: Path, error: OSError) -> None:
+
+def os_error_reason(error: OSError) -> str:
+    """What happened, in a few words ("permission denied", "it is a folder")."""
+    if error.errno in _ADVICE:
+        return _ADVICE[error.errno][0]
+    return (os.strerror(error.errno) if error.errno else str(error)).lower()
+
+
+class FileSystemError(UserError):
+    """A file could not be read or written: one sentence naming the path, what happened and what to
+    do. ``action`` is the verb ("write", "read", "use")."""
+
+    def __init__(self, path: Path, error: OSError, *, action: str = "use") -> None:
         self.path = path
         self.error = error  # kept so a caller can name the file the user knows instead of a temp
-        super().__init__(
-            f"Cannot write {path}: {os.strerror(error.errno or errno.ENOSPC).lower()} "
+        self.action = action
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        advice = _ADVICE.get(self.error.errno, (None, "check the path and try again"))[1]
+        return f"Cannot {self.action} {self.path}: {os_error_reason(self.error)}. Nothing was changed there; {advice}."
+
+    def at(self, path: Path) -> FileSystemError:
+        """The same failure told under ``path``, the name the user knows (not a temp or staging name)."""
+        return type(self)(path, self.error, action=self.action)
+
+
+class DiskFullError(FileSystemError):
+    """A write ran out of room; nothing was left under the final name."""
+
+    def __init__(self, path: Path, error: OSError, *, action: str = "write") -> None:
+        super().__init__(path, error, action=action)
+
+    def _describe(self) -> str:
+        return (
+            f"Cannot write {self.path}: {os.strerror(self.error.errno or errno.ENOSPC).lower()} "
             "(disk full or file-size limit). Nothing was written; free some space and run it again."
         )
+
+
+def file_system_error(error: OSError, *, action: str = "use") -> FileSystemError | None:
+    """``error`` told as one sentence, when it names a file (an OSError from the file system);
+    None for one that does not (a socket's, say): that is not the user's to fix."""
+    if error.filename is None:
+        return None
+    if error.errno in _NO_ROOM:
+        return DiskFullError(Path(os.fsdecode(error.filename)), error)
+    return FileSystemError(Path(os.fsdecode(error.filename)), error, action=action)
 
 
 def _no_room(error: BaseException | None) -> OSError | None:
@@ -63,14 +117,24 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Write ``path`` with ``write(handle)``: temp file, fsync, rename over ``path``, fsync the folder.
 
     A disk that fills up (or a file-size limit) raises ``DiskFullError`` with the temp file removed
-    and any earlier ``path`` untouched.
+    and any earlier ``path`` untouched; a place that cannot be written (permissions, a read-only
+    disk, a folder in the way, a name too long) raises ``FileSystemError`` before anything is written.
     """
     path = Path(path)
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(path)
-    # os.open rather than tempfile: mode 0o666 lets the umask decide permissions, as for any new file.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        if path.is_dir():  # checked first: the rename would fail only after the whole write
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        # Missing folders on the way are made (`-o new/folder/x.wav` works), as `mkdir -p` would.
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as error:  # a file where a folder of the path should be
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename) from None
+        # os.open rather than tempfile: mode 0o666 lets the umask decide permissions, as for any new file.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as error:
+        raise FileSystemError(path, error, action="write") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -81,6 +145,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
         temp.unlink(missing_ok=True)
         if (no_room := _no_room(error)) is not None:
             raise DiskFullError(path, no_room) from None
+        if isinstance(error, OSError) and error.filename in (str(temp), str(path)):
+            raise FileSystemError(path, error, action="write") from None  # e.g. the rename refused
         raise
     fsync_directory(folder)
     return path

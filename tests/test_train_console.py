@@ -64,6 +64,8 @@ def test_hydra_help_names_the_app_shows_examples_and_only_user_groups(tmp_path: 
         ("trainer.max_steps=abc", "trainer.max_steps=abc is not valid: it takes a whole number"),
         ("data.batch_size=0", "data.batch_size=0 is not valid: it must be at least 1"),
         ("trainer=gpu", "trainer=gpu asks for a CUDA GPU, but this torch"),
+        # Hydra's own composition errors, which it would print as a trimmed traceback (exit 1).
+        ("model=nonexistent", "Could not find 'model/nonexistent' Available options in 'model': prior"),
     ],
 )
 def test_bad_settings_are_one_line(tmp_path: Path, override: str, expected: str):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.files import os_error_reason
+
 # Extensions treated as audio; everything else in a folder is ignored without a warning.
 AUDIO_EXTENSIONS = frozenset(
     {
@@ -75,9 +77,12 @@ def load_audio(path: Path | str, *, sample_rate: int) -> LoadedAudio:
     import soundfile as sf
 
     path = Path(path)
-    if path.stat().st_size == 0:
-        raise UnusableAudioError(path, "empty file (0 bytes)")
-    _check_riff_size(path)
+    try:  # a file we may not read, or one removed since the folder was listed, is skipped, said why
+        if path.stat().st_size == 0:
+            raise UnusableAudioError(path, "empty file (0 bytes)")
+        _check_riff_size(path)
+    except OSError as error:
+        raise UnusableAudioError(path, f"cannot be read: {os_error_reason(error)}") from error
     try:
         info = sf.info(str(path))
         data, source_rate = sf.read(str(path), dtype="float32", always_2d=True)

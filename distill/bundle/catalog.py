@@ -53,7 +53,13 @@ from distill.bundle.format import (
     verify_model_file,
 )
 from distill.bundle.names import name_problem
-from distill.files import DiskFullError, fsync_directory, remove_abandoned_temps, temp_path_for
+from distill.files import (
+    DiskFullError,
+    FileSystemError,
+    fsync_directory,
+    remove_abandoned_temps,
+    temp_path_for,
+)
 
 # 2: vocoder_mstft (the bundled vocoder's held-out M-STFT); 3: only on today's MSTFT_VERSION scale.
 # A changed version re-indexes the files.
@@ -135,8 +141,8 @@ class ModelLibrary:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             try:
                 copy_model_file(source, staging, metadata=metadata)
-            except DiskFullError as error:
-                raise DiskFullError(path, error.error) from None  # the name the user asked for
+            except FileSystemError as error:
+                raise error.at(path) from None  # the name the user asked for
             with self._write_transaction() as con:
                 self._check_free(con, entry)
                 os.replace(staging, path)

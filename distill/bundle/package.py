@@ -62,7 +62,7 @@ from distill.bundle.errors import (
     PriorMismatchError,
 )
 from distill.bundle.format import MODEL_SUFFIX, ComponentPayload, write_model_file
-from distill.files import DiskFullError, remove_abandoned_temps, temp_path_for
+from distill.files import FileSystemError, remove_abandoned_temps, temp_path_for
 from distill.nn.mel_generator import MelGenerator
 from distill.runs import CONFIG_FILE, SUMMARY_FILE, RunSummary, RunSummaryError, find_run
 from distill.vocoders.quality import VocoderQuality
@@ -325,10 +325,10 @@ def package_runs(
     try:
         write_model_file(staged, payloads, metadata)
         entry = lib.add(staged, name=name, tags=tags)
-    except DiskFullError as error:
+    except FileSystemError as error:
         if error.path != staged:
             raise
-        raise DiskFullError(lib.path_for(name), error.error) from None  # a name the user knows
+        raise error.at(lib.path_for(name)) from None  # a name the user knows
     finally:
         staged.unlink(missing_ok=True)
     return PackagedModel(path=entry.path, metadata={**metadata, "tags": list(entry.tags)}, entry=entry)

@@ -21,7 +21,16 @@ def fail(message: str) -> None:
 
 @contextmanager
 def exit_on_user_error() -> Iterator[None]:
+    """User errors, and file-system failures that name their file (permission denied, a read-only
+    disk, a folder in the way, a file gone), end as one line and exit 2; anything else is a bug
+    and keeps its traceback."""
+    from distill.files import file_system_error
+
     try:
         yield
     except UserError as error:
         fail(str(error))
+    except OSError as error:
+        if (told := file_system_error(error)) is None:
+            raise
+        fail(str(told))

@@ -104,7 +104,7 @@ def generate(
         "--output",
         "-o",
         help="Output file (default: <model name>.<format> here; with --from, the recorded file's name"
-        " beside the sidecar); its suffix sets the format.",
+        " beside the sidecar); its suffix sets the format. Missing folders on its path are made.",
     ),
     audio_format: str = typer.Option(
         None, "--format", help="wav, flac or ogg (default: from --output, else wav)."

@@ -137,7 +137,8 @@ def vocoder_download(
 
 def main() -> None:
     try:
-        app()
+        with exit_on_user_error():  # what a command's own checks did not foresee, still one line
+            app()
     except KeyboardInterrupt:
         fail("interrupted")
 

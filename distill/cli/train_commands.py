@@ -34,12 +34,26 @@ def hydra_main() -> None:
 
     Built on call so that ``distill --help`` does not pay for importing Hydra.
     """
-    import hydra
+    import os
 
+    import hydra
+    from hydra.errors import CompactHydraException
+
+    from distill.cli.errors import exit_on_user_error, fail
     from distill.config import CONFIG_DIR, resolvers
 
     resolvers.register()  # before Hydra composes: its --help text reads options through one
-    hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_train_job)()
+    app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")(_train_job)
+    # Hydra prints its own failures (a config it cannot compose, a run folder it may not make) as a
+    # trimmed traceback and exits 1. Raised to us instead (HYDRA_FULL_ERROR), they become one line
+    # and exit 2 like every other bad input; a bug still shows its whole traceback.
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    with exit_on_user_error():
+        try:
+            app()
+        except CompactHydraException as error:
+            told = str(error).split("Config search path")[0]  # where Hydra looked: not the user's concern
+            fail(" ".join(line.strip() for line in told.splitlines() if line.strip()))
 
 
 def _launch(program: str, overrides: list[str]) -> None:

@@ -22,7 +22,7 @@ import torch
 from distill.audio.io import LoadedAudio, UnusableAudioError, load_audio
 from distill.audio.mel import MelConfig, log_mel
 from distill.files import (
-    DiskFullError,
+    FileSystemError,
     fsync_directory,
     remove_abandoned_temps,
     temp_path_for,
@@ -122,8 +122,8 @@ class MelCache:
                 for name, array in arrays.items():
                     write_npy_atomic(staging / f"{name}.npy", array)
                 write_text_atomic(staging / "meta.json", json.dumps(meta))
-            except DiskFullError as error:
-                raise DiskFullError(entry, error.error) from None  # not the staging folder's name
+            except FileSystemError as error:
+                raise error.at(entry) from None  # not the staging folder's name
             try:
                 os.replace(staging, entry)
             except OSError:

@@ -214,7 +214,6 @@ def export_audio(
         else None
     )
 
-    _make_parent(path)
     old_sidecar = sidecar_path(path)
 
     def write_audio(handle: BinaryIO) -> None:
@@ -363,13 +362,6 @@ def _drop_riff_chunk(data: bytes, chunk_id: bytes) -> bytes:
     kept.append(data[offset:])
     body = b"".join(kept)
     return body[:4] + (len(body) - 8).to_bytes(4, "little") + body[8:]
-
-
-def _make_parent(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"Cannot create the output folder {path.parent} ({error.strerror}).") from None
 
 
 def _dbfs(peak: float) -> float | None:

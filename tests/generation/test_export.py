@@ -250,8 +250,9 @@ def test_bad_samples_raise(tmp_path, samples, message):
 
 def test_output_folder_that_cannot_be_created(tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    with pytest.raises(UserError, match="Cannot create the output folder"):
+    with pytest.raises(UserError, match="out.wav: a part of the path is a file, not a folder"):
         export_audio(tone(), tmp_path / "file" / "out.wav")
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["file"]
 
 
 def test_audio_validates_and_copies_its_inputs():

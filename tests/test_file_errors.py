@@ -1,0 +1,199 @@
+"""File-system failures are one sentence naming the path and what to do, never a traceback, and
+never a partial file: a folder in the way, a file where a folder should be, a name too long,
+permission denied (as an ordinary user: the suite may run as root, who is never denied), and a
+file that cannot be read while scanning."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from distill.files import FileSystemError, atomic_write, file_system_error, write_text_atomic
+
+NOBODY = 65534
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(entry.name for entry in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_folder_where_the_file_should_go_is_named_and_nothing_is_written(tmp_path):
+    (tmp_path / "x.wav").mkdir()
+    written = []
+    with pytest.raises(FileSystemError, match=r"^Cannot write .*x\.wav: it is a folder\. .*give a file name"):
+        atomic_write(tmp_path / "x.wav", lambda handle: written.append(handle.write(b"data")))
+    assert written == []  # refused before the (possibly long) write, not after it
+    assert leftovers(tmp_path) == ["x.wav"] and leftovers(tmp_path / "x.wav") == []
+
+
+def test_a_file_where_a_folder_should_be_is_named(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileSystemError, match="a part of the path is a file, not a folder") as caught:
+        write_text_atomic(tmp_path / "notes.txt" / "sub" / "x.json", "{}")
+    assert str(caught.value).startswith(f"Cannot write {tmp_path / 'notes.txt' / 'sub' / 'x.json'}: ")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert leftovers(tmp_path) == ["notes.txt"]
+
+
+def test_a_name_too_long_is_named(tmp_path):
+    with pytest.raises(FileSystemError, match="the name is too long for the file system. .*shorter name"):
+        write_text_atomic(tmp_path / ("x" * 300 + ".json"), "{}")
+    assert leftovers(tmp_path) == []
+
+
+def test_missing_folders_on_the_way_are_made(tmp_path):
+    target = tmp_path / "new" / "sub" / "x.json"
+    write_text_atomic(target, "{}")
+    assert target.read_text() == "{}"
+
+
+def test_an_os_error_is_told_by_its_file_and_one_without_a_file_is_left_alone():
+    told = file_system_error(PermissionError(13, "Permission denied", "/some/where.wav"))
+    assert str(told).startswith("Cannot use /some/where.wav: permission denied. ")
+    gone = file_system_error(FileNotFoundError(2, "No such file or directory", "/some/gone.wav"))
+    assert "it does not exist (or vanished while distill used it)" in str(gone)
+    assert file_system_error(ConnectionResetError(104, "Connection reset by peer")) is None
+    moved = told.at(Path("/the/name/the/user/knows.wav"))
+    assert type(moved) is FileSystemError and "knows.wav: permission denied" in str(moved)
+
+
+# --- as an ordinary user --------------------------------------------------------------------
+
+
+def as_ordinary_user(command: list[str], home: Path, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``command`` as an unprivileged user with its own ``home``: as it is when the suite is not
+    root, else as nobody (given ``home``)."""
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: no ordinary user to be")
+        command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
+        os.chown(home, NOBODY, NOBODY)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200", "HOME": str(home)}
+    for name in ("DISTILL_HOME", "DISTILL_CACHE_DIR", "DISTILL_LOG_DIR", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
+        env.pop(name, None)  # the user's own places, under their home
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, **kwargs)
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder an ordinary user can reach (pytest's tmp_path sits under a root-only folder), with
+    a home of theirs in it."""
+    folder = Path(tempfile.mkdtemp(prefix="distill-perm-"))
+    folder.chmod(0o755)
+    (folder / "home").mkdir()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def child_can_import_distill(folder: Path) -> None:
+    probe = as_ordinary_user([sys.executable, "-c", "import distill.files"], folder / "home")
+    if probe.returncode != 0:
+        pytest.skip(f"an ordinary user cannot run this interpreter here: {probe.stderr.strip()[-200:]}")
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+
+
+def test_permission_denied_on_write_is_one_sentence_as_an_ordinary_user(shared_folder):
+    child_can_import_distill(shared_folder)
+    locked = shared_folder / "locked"
+    locked.mkdir(mode=0o755)
+    if os.geteuid() != 0:
+        locked.chmod(0o555)  # an ordinary user's own folder, made read-only
+    script = "from distill.files import write_text_atomic; write_text_atomic({!r}, 'x')"
+    result = as_ordinary_user(
+        [sys.executable, "-c", script.format(str(locked / "x.json"))], shared_folder / "home"
+    )
+    assert result.returncode != 0
+    assert f"FileSystemError: Cannot write {locked / 'x.json'}: permission denied. " in result.stderr
+    assert leftovers(locked) == []
+
+
+@pytest.mark.slow  # a child process that runs the CLI (imports torch): several seconds
+def test_scan_skips_a_file_it_may_not_read_and_says_why(shared_folder):
+    child_can_import_distill(shared_folder)
+    sounds = shared_folder / "sounds"
+    sounds.mkdir(mode=0o755)
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)
+    for name in ("open.wav", "private.wav"):
+        sf.write(sounds / name, tone, 22050)
+    (sounds / "private.wav").chmod(0o000 if os.geteuid() != 0 else 0o600)  # root owns it: nobody may not read
+    scan = [str(Path(sys.executable).parent / "distill"), "scan", str(sounds), "--no-cache"]
+    result = as_ordinary_user(scan, shared_folder / "home")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "private.wav" in result.stdout and "cannot be read: permission denied" in result.stdout
+    assert "1 usable, 1 skipped" in result.stdout
+
+
+@pytest.mark.slow  # generates with the tiny model
+def test_generate_into_a_path_under_a_file_is_one_line_and_writes_nothing(tmp_path):
+    from tiny_library import tiny_model_file
+    from typer.testing import CliRunner
+
+    from distill.cli.main import app
+
+    model = tiny_model_file(tmp_path / "tiny.distillgan")
+    (tmp_path / "taken").write_text("mine")
+    for target, reason in [
+        (tmp_path / "taken" / "x.wav", "a part of the path is a file, not a folder"),
+        (tmp_path / ("y" * 300 + ".wav"), "the name is too long for the file system"),
+    ]:
+        result = CliRunner().invoke(app, ["generate", str(model), "-d", "1", "-o", str(target)])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().startswith(f"error: Cannot write {target}") and reason in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["taken", "tiny.distillgan"]
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+@pytest.mark.slow  # a child process that runs the CLI (imports torch): several seconds
+def test_generate_into_a_folder_it_may_not_write_is_one_line_as_an_ordinary_user(shared_folder):
+    from tiny_library import tiny_model_file
+
+    child_can_import_distill(shared_folder)
+    model = tiny_model_file(shared_folder / "tiny.distillgan")
+    model.chmod(0o644)
+    locked = shared_folder / "out"
+    locked.mkdir(mode=0o755)
+    if os.geteuid() != 0:
+        locked.chmod(0o555)
+    command = [str(Path(sys.executable).parent / "distill"), "generate", str(model), "-d", "1",
+               "--mode", "continuous", "-o", str(locked / "x.wav")]  # fmt: skip
+    result = as_ordinary_user(command, shared_folder / "home")
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: Cannot write {locked / 'x.wav'}: permission denied"
+    )
+    assert leftovers(locked) == []
+
+
+@pytest.mark.slow  # a child process that runs train.py (imports torch and Hydra): several seconds
+def test_train_py_with_a_run_folder_it_may_not_make_is_one_line_as_an_ordinary_user(shared_folder):
+    child_can_import_distill(shared_folder)
+    sounds = shared_folder / "sounds"
+    sounds.mkdir(mode=0o755)
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)
+    sf.write(sounds / "tone.wav", tone, 22050)
+    locked = shared_folder / "runs"
+    locked.mkdir(mode=0o755)
+    if os.geteuid() != 0:
+        locked.chmod(0o555)
+    train_py = Path(__file__).resolve().parents[1] / "train.py"
+    command = [sys.executable, str(train_py), f"data.path={sounds}", f"hydra.run.dir={locked / 'run'}",
+               f"paths.cache_dir={shared_folder / 'cache'}", "trainer.max_steps=1"]  # fmt: skip
+    result = as_ordinary_user(command, shared_folder / "home", cwd=shared_folder)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith(f"error: Cannot use {locked / 'run'}: permission denied")
+    assert leftovers(locked) == []
