@@ -49,6 +49,11 @@ def main() -> None:
     parser.add_argument("--mode", default=None, choices=["one-shot", "continuous"])
     parser.add_argument("--reuse", action="store_true", help="keep stages that already finished")
     parser.add_argument(
+        "--vocoder-on-codes",
+        action="store_true",
+        help="train the vocoder after the RVQ-VAE, on what its codes decode (model.vqvae=<run>)",
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="STAGE:OVERRIDE", help="a Hydra override for one stage"
     )
     args = parser.parse_args()
@@ -69,10 +74,12 @@ def main() -> None:
     python = sys.executable
     runs = {stage: out / "runs" / stage for stage in SHARES}
     # The vocoder trains first, so the RVQ-VAE's and the prior's runs measure their quality with it
-    # when they end (quality/* in their summaries) and the prior packages it.
+    # when they end (quality/* in their summaries) and the prior packages it. On the codes, it
+    # trains after the RVQ-VAE, whose own run then measures no audio.
+    order = ["vqvae", "vocoder", "prior"] if args.vocoder_on_codes else list(SHARES)
     extra = {
-        "vocoder": [],
-        "vqvae": [f"vocoder_run={runs['vocoder']}"],
+        "vocoder": [f"model.vqvae={runs['vqvae']}"] if args.vocoder_on_codes else [],
+        "vqvae": [] if args.vocoder_on_codes else [f"vocoder_run={runs['vocoder']}"],
         "prior": [
             f"model.vqvae={runs['vqvae']}",
             f"vocoder_run={runs['vocoder']}",
@@ -80,7 +87,8 @@ def main() -> None:
             f"package_name={args.name}",
         ],
     }
-    for stage, share in SHARES.items():
+    for stage in order:
+        share = SHARES[stage]
         if args.reuse and (runs[stage] / "summary.json").exists():
             print(f"{stage}: reusing {runs[stage]}")
             continue

@@ -297,6 +297,9 @@ def test_the_pitch_head_is_on_by_default_and_overrides_turn_it_off(compose_cfg):
     default = compose_cfg(["model=vqvae"]).model
     encoder, decoder = (hydra.utils.instantiate(default.net[part]) for part in ("encoder", "decoder"))
     assert encoder.has_pitch and decoder.has_pitch and default.pitch_weight > 0
+    assert decoder.pitch_f0_max == decoder.pitch.f0_max == 1200.0
+    wide = compose_cfg(["model=vqvae", "model.net.decoder.pitch_f0_max=4400"]).model
+    assert hydra.utils.instantiate(wide.net.decoder).pitch.f0_max == 4400.0  # the top of a piano
     off = compose_cfg(
         ["model=vqvae", "model.net.encoder.pitch_input=false", "model.net.decoder.pitch_head_channels=0"]
     ).model

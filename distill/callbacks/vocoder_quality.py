@@ -13,7 +13,9 @@ from distill.vocoders.quality import MSTFT_VERSION
 
 
 class VocoderQualityRecord(L.Callback):
-    """Tracks the validation scores (``val/mel_l1``, ``val/mstft``) of the best epoch by ``monitor``."""
+    """Tracks the validation scores (``val/mel_l1``, ``val/mstft``) of the best epoch by ``monitor``,
+    or of the latest epoch for a module that does not rank its checkpoints (``ranks_checkpoints``:
+    such a run stands for its last one)."""
 
     def __init__(self, *, monitor: str) -> None:
         self.monitor = monitor
@@ -30,7 +32,8 @@ class VocoderQualityRecord(L.Callback):
         if trainer.sanity_checking or self.monitor not in metrics:
             return
         score = float(metrics[self.monitor])
-        if self.best is None or score < self.best["score"]:
+        ranked = getattr(pl_module, "ranks_checkpoints", True)
+        if self.best is None or not ranked or score < self.best["score"]:
             self.best = {
                 "score": score,
                 "mel_l1": round(float(metrics["val/mel_l1"]), 6),

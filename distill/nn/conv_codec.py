@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from distill.audio.mel import MelConfig
+from distill.audio.mel_pitch import CODES_F0_MAX
 from distill.nn.pitch_head import PitchHead, PitchPrediction
 
 # Every band of digital silence is log(log_floor) = -11.5129 (tested against silence_frame()).
@@ -268,14 +269,17 @@ class ConvDecoder(nn.Module):
         bands_per_row: int = DOWNSAMPLE,
         refiner_channels: int = 0,  # 0 (no refiner) for RVQ-VAEs trained before it existed
         pitch_head_channels: int = 0,  # 0 (no pitch head) for RVQ-VAEs trained before it existed
+        pitch_f0_max: float = CODES_F0_MAX,  # also what RVQ-VAEs trained before the option decode
     ) -> None:
         """Same arguments as ``ConvEncoder``; channels are listed from full resolution up, like there.
         refiner_channels: width of the spectral refiner (class docstring); 0 = none.
-        pitch_head_channels: width of the pitch head (``distill.nn.pitch_head``); 0 = none."""
+        pitch_head_channels: width of the pitch head (``distill.nn.pitch_head``); 0 = none.
+        pitch_f0_max: the highest pitch tracked and decoded, in Hz (the RVQ-VAE tracks with it too)."""
         super().__init__()
         _check_widths(channels, residual_time_kernel)
         self.latent_dim = latent_dim
         self.bands_per_row = bands_per_row
+        self.pitch_f0_max = float(pitch_f0_max)
         act = nn.SiLU
         rev = list(channels)[::-1]  # 1/16 resolution first
         strides = frequency_strides(bands_per_row)[::-1]
@@ -294,7 +298,10 @@ class ConvDecoder(nn.Module):
         self.pitch = None
         if pitch_head_channels:
             self.pitch = PitchHead(
-                cell_channels=rows * latent_dim, width=pitch_head_channels, frames_per_column=DOWNSAMPLE
+                cell_channels=rows * latent_dim,
+                width=pitch_head_channels,
+                frames_per_column=DOWNSAMPLE,
+                f0_max=pitch_f0_max,
             )
             # The predicted harmonic pattern joins the features before the last activation.
             self.pitch_in = nn.Conv2d(1, rev[-1], 3, padding=1)

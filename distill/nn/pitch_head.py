@@ -16,17 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distill.audio.mel_pitch import PitchTrack, candidate_f0, candidate_patterns
+from distill.audio.mel_pitch import CODES_F0_MAX, PitchTrack, candidate_f0, candidate_patterns
 
 
 @dataclass(frozen=True)
 class PitchPrediction:
-    logits: torch.Tensor  # [B, P, T] over candidate_f0()
+    logits: torch.Tensor  # [B, P, T] over candidate_f0(f0_max=f0_max)
     voicing_logit: torch.Tensor  # [B, T]: the tracker's confidence, as a logit
+    f0_max: float
 
     def pattern(self) -> torch.Tensor:
         """[B, n_mels, T]: the expected harmonic pattern under the prediction, x its voicing."""
-        patterns = candidate_patterns().to(self.logits.device, self.logits.dtype)  # [P, n_mels]
+        patterns = candidate_patterns(f0_max=self.f0_max).to(self.logits.device, self.logits.dtype)
         expected = torch.einsum("bpt,pm->bmt", self.logits.softmax(dim=1), patterns)
         return expected * torch.sigmoid(self.voicing_logit)[:, None]
 
@@ -39,10 +40,13 @@ class PitchHead(nn.Module):
     contour within a column) and overlaps neighbouring columns by 8 frames (smooth joins).
     """
 
-    def __init__(self, *, cell_channels: int, width: int, frames_per_column: int) -> None:
+    def __init__(
+        self, *, cell_channels: int, width: int, frames_per_column: int, f0_max: float = CODES_F0_MAX
+    ) -> None:
         super().__init__()
         self.frames_per_column = frames_per_column
-        n_out = len(candidate_f0()) + 1
+        self.f0_max = float(f0_max)  # its candidates: candidate_f0(f0_max=f0_max)
+        n_out = len(candidate_f0(f0_max=self.f0_max)) + 1
         self.net = nn.Sequential(
             nn.Conv1d(cell_channels, width, 1),
             nn.SiLU(),
@@ -68,7 +72,7 @@ class PitchHead(nn.Module):
     def forward(self, latent: torch.Tensor) -> PitchPrediction:
         b, d, rows, columns = latent.shape
         out = self.net(latent.transpose(1, 2).reshape(b, rows * d, columns))  # [B, P + 1, 16C]
-        return PitchPrediction(logits=out[:, :-1], voicing_logit=out[:, -1])
+        return PitchPrediction(logits=out[:, :-1], voicing_logit=out[:, -1], f0_max=self.f0_max)
 
 
 def pitch_loss(prediction: PitchPrediction, target: PitchTrack, frame_mask: torch.Tensor) -> torch.Tensor:

@@ -111,7 +111,7 @@ class RVQVAE(nn.Module):
         # mel: [B, n_mels, T], any T >= 1
         n_frames = mel.shape[-1]
         padded = self._pad(mel)
-        track = track_pitch(padded) if self.encoder.has_pitch else None
+        track = self._track(padded) if self.encoder.has_pitch else None
         latent = self._encode(padded, track)  # [B, D, R, C]
         q = self.quantizer(latent)
         return self._output(self.decoder.decode(q.quantized), n_frames, q, latent, track)
@@ -121,8 +121,12 @@ class RVQVAE(nn.Module):
         if not self.encoder.has_pitch:
             return self.encoder(padded)
         if track is None:
-            track = track_pitch(padded)
+            track = self._track(padded)
         return self.encoder(padded, track.pattern().to(padded.dtype))
+
+    def _track(self, padded: torch.Tensor) -> PitchTrack:
+        """The tracked pitch, over the candidates the decoder's pitch head decodes."""
+        return track_pitch(padded, f0_max=self.decoder.pitch_f0_max)
 
     @staticmethod
     def _output(

@@ -5,6 +5,7 @@ import torch
 
 from distill.audio.mel import log_mel
 from distill.audio.mel_pitch import (
+    CODES_F0_MAX,
     F0_MAX,
     F0_MIN,
     STEPS_PER_OCTAVE,
@@ -48,10 +49,11 @@ def test_a_pattern_has_peaks_at_its_harmonics_and_nothing_where_no_harmonic_is_r
     # where the pattern is clearly up (on a harmonic) the tone's mel is higher than where it is down
     fine = mel - torch.nn.functional.avg_pool1d(mel[None, None], 9, 1, 4, count_include_pad=False)[0, 0]
     assert fine[pattern > 0.5].mean() > fine[pattern < -0.5].mean() + 1.0
-    assert (pattern[100:] == 0).all()  # above 6 kHz no harmonic of any f0 in range is resolved
+    assert (pattern[100:] == 0).all()  # above 6 kHz no harmonic of a low f0 is resolved
 
 
-@pytest.mark.parametrize("f0", [98.0, 196.0, 330.0, 523.0])
+# Up to the top of a piano: above 1200 Hz the tracker used to answer an octave or two low.
+@pytest.mark.parametrize("f0", [98.0, 196.0, 330.0, 523.0, 1480.0, 2093.0, 3520.0])
 def test_tracks_a_harmonic_tone_within_a_semitone(f0):
     track = track_pitch(log_mel(_harmonic_tone(f0))[None])
     middle = slice(4, -4)  # away from the reflect-padded ends
@@ -86,3 +88,18 @@ def test_mixed_precision_training_tracks_the_same_pitch_as_inference():
         mixed = track_pitch(mel)
     assert torch.equal(mixed.candidate, plain.candidate)
     assert torch.equal(mixed.confidence, plain.confidence)
+
+
+def test_a_high_pattern_has_its_second_harmonic_and_the_legacy_range_is_unchanged():
+    f0 = candidate_f0()
+    high = candidate_patterns()[int((f0 - 3520.0).abs().argmin())]
+    mel = log_mel(_harmonic_tone(3520.0))[:, 5:-5].mean(-1)
+    assert mel[high > 0.5].mean() > mel[high < -0.5].mean() + 1.0  # both partials below 8.8 kHz
+    assert (high > 0.5).sum() >= 2
+    # The RVQ-VAE's narrower range is the first candidates of the tracker's, with the same patterns.
+    legacy = candidate_f0(f0_max=CODES_F0_MAX)
+    assert len(legacy) == 221 and torch.equal(legacy, f0[: len(legacy)])
+    torch.testing.assert_close(candidate_patterns(f0_max=CODES_F0_MAX), candidate_patterns()[: len(legacy)])
+    tone = log_mel(_harmonic_tone(330.0))[None]
+    assert track_pitch(tone, f0_max=CODES_F0_MAX).f0().shape == track_pitch(tone).f0().shape
+    assert track_pitch(tone, f0_max=CODES_F0_MAX).pattern().shape == tone.shape

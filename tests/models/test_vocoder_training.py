@@ -10,7 +10,7 @@ from conftest import SHORT_RUN, TINY_HIFIGAN, TINY_VOCODER, make_sound_folder
 from distill.models.loading import load_trained_module
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.vocos import VocosGenerator
-from distill.runs import RunSummary
+from distill.runs import RunSummary, find_run
 from distill.train import train
 
 pytestmark = pytest.mark.slow
@@ -76,10 +76,17 @@ def test_fine_tuning_renders_the_frozen_rvqvae_reconstruction(compose_cfg, train
         f"data.path={trained_runs['sounds']}",
         "data=small",
         "data.crop_frames=16",  # whole code columns (the RVQ-VAE works in 16-frame cells)
-        "trainer.max_epochs=1",
+        "trainer.max_epochs=2",
         f"model.vqvae={vqvae_run}",
     ]
     metrics, objects = train(compose_cfg(overrides))
+    # It stands for its last checkpoint, not one ranked by a val/loss the codes set, and its
+    # recorded quality is that checkpoint's (the last epoch's).
+    run = Path(objects["cfg"].paths.output_dir)
+    summary = RunSummary.read(run)
+    assert not summary.checkpoints.get("best") and find_run(run)[1].name == "last.ckpt"
+    assert summary.vocoder["quality"]["epoch"] == 1
+    assert summary.vocoder["quality"]["generator_updates"] == summary.vocoder["generator_updates"]
     module = objects["model"]
     reference, _ = load_trained_module(vqvae_run)
     # Frozen: no gradient and no EMA codebook update moved it (a train-mode forward would).

@@ -1,12 +1,12 @@
 import torch
 
-from distill.audio.mel_pitch import PitchTrack, candidate_f0, candidate_patterns
+from distill.audio.mel_pitch import CODES_F0_MAX, F0_MAX, PitchTrack, candidate_f0, candidate_patterns
 from distill.nn.pitch_head import PitchHead, PitchPrediction, pitch_loss
 
 
 def _head() -> PitchHead:
     torch.manual_seed(0)
-    return PitchHead(cell_channels=2 * 6, width=16, frames_per_column=16).double()
+    return PitchHead(cell_channels=2 * 6, width=16, frames_per_column=16, f0_max=F0_MAX).double()
 
 
 def test_a_frame_per_mel_frame_and_a_logit_per_candidate():
@@ -14,6 +14,15 @@ def test_a_frame_per_mel_frame_and_a_logit_per_candidate():
     assert prediction.logits.shape == (3, len(candidate_f0()), 80)
     assert prediction.voicing_logit.shape == (3, 80)
     assert prediction.pattern().shape == (3, 128, 80)
+
+
+def test_a_head_made_before_the_range_was_an_option_keeps_its_candidates():
+    """An RVQ-VAE trained before decodes 1200 Hz at most: its head is built, and loads, as it was."""
+    legacy = PitchHead(cell_channels=12, width=16, frames_per_column=16)  # no f0_max: older configs
+    assert legacy.f0_max == CODES_F0_MAX
+    prediction = legacy(torch.randn(1, 6, 2, 2))
+    assert prediction.logits.shape[1] == len(candidate_f0(f0_max=CODES_F0_MAX)) == 221
+    assert prediction.pattern().shape == (1, 128, 32)
 
 
 def test_span_matches_measured_influence():
@@ -32,7 +41,8 @@ def test_a_confident_one_hot_prediction_renders_its_candidates_pattern():
     candidates = len(candidate_f0())
     logits = torch.full((1, candidates, 4), -1e4)
     logits[0, 17] = 1e4
-    prediction = PitchPrediction(logits=logits, voicing_logit=torch.tensor([[1e4, 1e4, -1e4, -1e4]]))
+    voicing = torch.tensor([[1e4, 1e4, -1e4, -1e4]])
+    prediction = PitchPrediction(logits=logits, voicing_logit=voicing, f0_max=F0_MAX)
     pattern = prediction.pattern()
     torch.testing.assert_close(pattern[0, :, 0], candidate_patterns()[17])
     assert (pattern[0, :, 2:] == 0).all()  # unvoiced frames carry no pattern
@@ -42,7 +52,7 @@ def test_the_loss_ignores_the_pitch_of_unconfident_frames_and_padding():
     candidates = len(candidate_f0())
     logits = torch.zeros(1, candidates, 32)
     logits[0, 3] = 10.0  # predicts candidate 3 everywhere
-    prediction = PitchPrediction(logits=logits, voicing_logit=torch.full((1, 32), -10.0))
+    prediction = PitchPrediction(logits=logits, voicing_logit=torch.full((1, 32), -10.0), f0_max=F0_MAX)
     target = PitchTrack(candidate=torch.full((1, 32), 40), confidence=torch.zeros(1, 32))
     mask = torch.ones(1, 20, dtype=torch.bool)
     unconfident = pitch_loss(prediction, target, mask)
@@ -56,7 +66,7 @@ def test_the_loss_ignores_the_pitch_of_unconfident_frames_and_padding():
 
 def test_the_head_learns_a_pitch_from_the_cells():
     torch.manual_seed(0)
-    head = PitchHead(cell_channels=8, width=32, frames_per_column=16)
+    head = PitchHead(cell_channels=8, width=32, frames_per_column=16, f0_max=F0_MAX)
     latent = torch.randn(8, 4, 2, 3)
     # the target candidate is a function of the cells (their sign), confidently pitched
     candidate = (latent[:, 0, 0, :] > 0).long().repeat_interleave(16, dim=-1) * 50 + 20
