@@ -197,3 +197,49 @@ def test_train_py_with_a_run_folder_it_may_not_make_is_one_line_as_an_ordinary_u
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith(f"error: Cannot use {locked / 'run'}: permission denied")
     assert leftovers(locked) == []
+
+
+@pytest.mark.slow  # child processes that run the CLI (import torch): several seconds each
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        # Another user's library: even reading its WAL index needs a file beside it.
+        (["models", "list", "--library", "{library}"], "error: Cannot use the model library {library}: "),
+        (
+            ["models", "info", "tiny", "--library", "{library}"],
+            "error: Cannot use the model library {library}: ",
+        ),
+        (
+            ["encode", "{model}", "{audio}", "-o", "{locked}/x.codes"],
+            "error: Cannot write {locked}/x.codes: ",
+        ),
+        (["models", "tag", "tiny", "mine", "--library", "{library}"], "error: Cannot use the model library "),
+    ],
+    ids=["models-list", "models-info", "encode", "models-tag"],
+)
+def test_commands_on_another_users_files_are_one_line_as_an_ordinary_user(shared_folder, command, expected):
+    from tiny_library import tiny_library, tiny_model_file
+
+    child_can_import_distill(shared_folder)
+    if os.geteuid() != 0:
+        pytest.skip("needs files owned by another user: root makes them for nobody")
+    places = {
+        "library": tiny_library(shared_folder / "library"),
+        "model": tiny_model_file(shared_folder / "tiny.distillgan"),
+        "sounds": shared_folder / "sounds",
+        "audio": shared_folder / "sounds" / "tone.wav",
+        "locked": shared_folder / "locked",
+    }
+    places["sounds"].mkdir()
+    sf.write(places["audio"], 0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050), 22050)
+    places["locked"].mkdir()
+    for path in shared_folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # readable by all, writable by root only
+    command = [part.format(**places) for part in command]
+    result = as_ordinary_user(
+        [str(Path(sys.executable).parent / "distill"), *command], shared_folder / "home"
+    )
+    lines = error_lines(result)
+    assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr, lines
+    assert len(lines) == 1 and lines[0].startswith(expected.format(**places)), lines
+    assert leftovers(places["locked"]) == []

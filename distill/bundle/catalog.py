@@ -160,13 +160,13 @@ class ModelLibrary:
         return entry
 
     def list(self) -> list[ModelEntry]:
-        with closing(self._connect()) as con:
+        with _index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
             rows = con.execute(f"SELECT {_COLUMNS} FROM models ORDER BY name").fetchall()
         return [self._from_row(row) for row in rows]
 
     def get(self, name_or_id: str) -> ModelEntry:
         """The entry named ``name_or_id`` (any case), else with that id or a unique id prefix."""
-        with closing(self._connect()) as con:
+        with _index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
             select = f"SELECT {_COLUMNS} FROM models WHERE"
             rows = con.execute(f"{select} name = ?", (name_or_id,)).fetchall()
             rows = rows or con.execute(f"{select} id = ?", (name_or_id,)).fetchall()
@@ -308,7 +308,7 @@ class ModelLibrary:
             # The files are the source of truth, so WAL's NORMAL durability is enough for the index.
             con.execute("PRAGMA synchronous=NORMAL")
             if _user_version(con) != _SCHEMA_VERSION:
-                with _full_disk_is_user_error(self.index_path), _transaction(con):
+                with _index_errors_are_user_errors(self.index_path), _transaction(con):
                     if _user_version(con) != _SCHEMA_VERSION:  # another process may have won the race
                         con.execute("DROP TABLE IF EXISTS models")
                         con.execute(_SCHEMA)
@@ -321,7 +321,7 @@ class ModelLibrary:
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
-        with _full_disk_is_user_error(self.index_path), closing(self._connect()) as con:
+        with _index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
             # Settled in a transaction of its own, so that it stands even when the change fails.
             with _transaction(con):
                 self._settle(con)
@@ -397,13 +397,22 @@ def _transaction(con: sqlite3.Connection) -> Iterator[None]:
 
 
 @contextmanager
-def _full_disk_is_user_error(index_path: Path) -> Iterator[None]:
+def _index_errors_are_user_errors(index_path: Path) -> Iterator[None]:
+    """A full disk, and an index the user may not write (a library another user owns, or on a
+    read-only disk: even reading a WAL index needs its -shm file), as one sentence."""
     try:
         yield
     except sqlite3.OperationalError as error:
-        if error.sqlite_errorcode != sqlite3.SQLITE_FULL:
-            raise
-        raise DiskFullError(index_path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from None
+        if error.sqlite_errorcode == sqlite3.SQLITE_FULL:
+            raise DiskFullError(index_path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from None
+        if error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):  # any kind
+            raise LibraryError(
+                index_path.parent,
+                f"Cannot use the model library {index_path.parent}: its index {index_path.name} cannot be"
+                f" written by you ({error}). Use a library of your own (--library or $DISTILL_HOME), or"
+                " ask its owner for write access to the folder.",
+            ) from None
+        raise
 
 
 def _names(con: sqlite3.Connection) -> list[str]:
