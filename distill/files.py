@@ -15,8 +15,11 @@ import os
 import re
 import secrets
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -150,6 +153,103 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
         raise
     fsync_directory(folder)
     return path
+
+
+class OutputBusyError(UserError):
+    """Another live process holds ``output_lock`` on the same output name."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(
+            f"Cannot write {path}: another distill{holder} is writing it right now. Wait for it to"
+            " finish, or choose another output name."
+        )
+        self.path = path
+
+
+@contextmanager
+def output_lock(path: str | Path) -> Iterator[None]:
+    """Hold the sole right to write ``path`` (and the numbered names made from it) while inside.
+
+    A second process asking for the same name gets ``OutputBusyError`` at once, rather than the two
+    writing their files in turn under the same names. The lock is an advisory ``flock`` on a hidden
+    ``.<name>.lock`` beside the output: the kernel drops it when its holder dies, and the holder
+    removes the file when done. Where ``flock`` is missing (Windows), nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = Path(path)
+    lock = path.parent / f".{path.name}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                os.close(fd)
+                raise OutputBusyError(path, f" (pid {holder})" if holder.isdigit() else "") from None
+            try:  # a holder that finished removed the file we opened: lock the new one instead
+                if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    except FileExistsError as error:  # a file where a folder of the path should be
+        raise FileSystemError(
+            path,
+            NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename),
+            action="write",
+        ) from None
+    except OSError as error:
+        raise FileSystemError(path, error, action="write") from None
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)  # before unlocking: a waiter then finds it gone and retries
+        os.close(fd)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C inside waits for the block to finish (a file and its sidecar are written as a pair),
+    then interrupts as usual. Only the main thread receives signals; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise the ``FileSystemError`` that ``atomic_write(path)`` would, without writing: for a check
+    before a long computation whose result goes to ``path``. It writes a temp file in the folder and
+    renames it over ``path``, so the folder (or the nearest one that exists, where the missing ones
+    would be made) must be writable, and ``path`` must not be a folder."""
+    path = Path(path).expanduser()
+    place = path.parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if path.is_dir():
+        error: OSError = IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    elif not place.is_dir():
+        error = NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(place))
+    elif not os.access(place, os.W_OK | os.X_OK):
+        error = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(place))
+    else:
+        return
+    raise FileSystemError(path, error, action="write")
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +218,14 @@ def tiny_rvqvae(
     )
     net.train()(torch.randn(4, 128, 64) * 2 - 6)  # a train-mode forward runs the k-means init
     return net.eval()
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder an ordinary user can reach (pytest's tmp_path sits under a root-only folder), with
+    a home of theirs in it."""
+    folder = Path(tempfile.mkdtemp(prefix="distill-perm-"))
+    folder.chmod(0o755)
+    (folder / "home").mkdir()
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

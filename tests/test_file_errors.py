@@ -6,23 +6,15 @@ file that cannot be read while scanning."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from ordinary_user import as_ordinary_user, child_can_import_distill, error_lines, leftovers
 
 from distill.files import FileSystemError, atomic_write, file_system_error, write_text_atomic
-
-NOBODY = 65534
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(entry.name for entry in folder.iterdir()) if folder.is_dir() else []
 
 
 def test_a_folder_where_the_file_should_go_is_named_and_nothing_is_written(tmp_path):
@@ -66,41 +58,6 @@ def test_an_os_error_is_told_by_its_file_and_one_without_a_file_is_left_alone():
 
 
 # --- as an ordinary user --------------------------------------------------------------------
-
-
-def as_ordinary_user(command: list[str], home: Path, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``command`` as an unprivileged user with its own ``home``: as it is when the suite is not
-    root, else as nobody (given ``home``)."""
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: no ordinary user to be")
-        command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
-        os.chown(home, NOBODY, NOBODY)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "200", "HOME": str(home)}
-    for name in ("DISTILL_HOME", "DISTILL_CACHE_DIR", "DISTILL_LOG_DIR", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
-        env.pop(name, None)  # the user's own places, under their home
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, **kwargs)
-
-
-@pytest.fixture
-def shared_folder():
-    """A folder an ordinary user can reach (pytest's tmp_path sits under a root-only folder), with
-    a home of theirs in it."""
-    folder = Path(tempfile.mkdtemp(prefix="distill-perm-"))
-    folder.chmod(0o755)
-    (folder / "home").mkdir()
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def child_can_import_distill(folder: Path) -> None:
-    probe = as_ordinary_user([sys.executable, "-c", "import distill.files"], folder / "home")
-    if probe.returncode != 0:
-        pytest.skip(f"an ordinary user cannot run this interpreter here: {probe.stderr.strip()[-200:]}")
-
-
-def error_lines(result: subprocess.CompletedProcess) -> list[str]:
-    return [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
 
 
 def test_permission_denied_on_write_is_one_sentence_as_an_ordinary_user(shared_folder):
@@ -243,3 +200,61 @@ def test_commands_on_another_users_files_are_one_line_as_an_ordinary_user(shared
     assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr, lines
     assert len(lines) == 1 and lines[0].startswith(expected.format(**places)), lines
     assert leftovers(places["locked"]) == []
+
+
+# --- a read-only disk, a file that vanishes ------------------------------------------------------
+
+
+@pytest.mark.slow  # generates with the tiny model
+def test_generate_onto_a_read_only_disk_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from cli_in_process import run_distill
+    from tiny_library import tiny_model_file
+
+    model = tiny_model_file(tmp_path / "tiny.distillgan")
+    disk = tmp_path / "mounted-read-only"
+    disk.mkdir()
+    real_open = os.open
+
+    def read_only_open(path, flags, *args, **kwargs):  # as the kernel answers on a read-only mount
+        if str(path).startswith(str(disk)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only_open)
+    outcome = run_distill(["generate", str(model), "-d", "0.5", "-n", "2", "-o", str(disk / "x.wav")])
+    assert outcome.exit_code == 2 and outcome.traceback is None, outcome.describe()
+    assert outcome.lines == [
+        f"error: Cannot write {disk / 'x.wav'}: the file system is read-only. Nothing was changed there;"
+        " choose a place on a writable disk."
+    ]
+    assert leftovers(disk) == []
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_file_that_vanishes_between_listing_and_reading_is_skipped_with_its_reason(tmp_path, cached):
+    from distill.audio.mel import MelConfig
+    from distill.data.scan import scan_folder
+    from distill.data.store import DecodingStore, MelCache
+
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)
+    for name in ("a.wav", "b.wav"):
+        sf.write(sounds / name, tone, 22050)
+    store = (
+        MelCache(root=tmp_path / "cache", mel_config=MelConfig())
+        if cached
+        else DecodingStore(mel_config=MelConfig())
+    )
+
+    def vanish(path: Path) -> None:  # another program deletes b.wav just as the scan reaches it
+        if path.name == "b.wav":
+            path.unlink()
+
+    report = scan_folder(sounds, store=store, on_file=vanish)
+    assert [entry.path.name for entry in report.usable] == ["a.wav"]
+    assert [(skipped.path.name, skipped.reason) for skipped in report.skipped] == [
+        ("b.wav", "cannot be read: it does not exist (or vanished while distill used it)")
+    ]

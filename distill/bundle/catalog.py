@@ -17,18 +17,16 @@ temp name (``distill.files``) without the lock; the lock is taken only to check 
 the file into place and insert its row. A kill at any moment leaves whole files and at most a file
 without a row or a row without a file; every change first settles those under the lock (where no
 live writer sits between rename and commit): dead writers' temp files go, the file is indexed, the
-row dropped. So the next change leaves the index as ``repair()`` would build it.
+row dropped. So the next change leaves the index as ``repair()`` would build it. The SQLite side
+(connections, transactions, and each failure of the index as one sentence): ``index_db``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import os
-import random
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -52,9 +50,15 @@ from distill.bundle.format import (
     read_manifest,
     verify_model_file,
 )
+from distill.bundle.index_db import (
+    DamagedIndexError,
+    connect,
+    index_errors_are_user_errors,
+    transaction,
+    user_version,
+)
 from distill.bundle.names import name_problem
 from distill.files import (
-    DiskFullError,
     FileSystemError,
     fsync_directory,
     remove_abandoned_temps,
@@ -64,9 +68,6 @@ from distill.files import (
 # 2: vocoder_mstft (the bundled vocoder's held-out M-STFT); 3: only on today's MSTFT_VERSION scale.
 # A changed version re-indexes the files.
 _SCHEMA_VERSION = 3
-# Writers hold the lock for a rename and a few rows (a retag rewrites one file), so a minute is
-# ample even with many processes queueing.
-_BUSY_TIMEOUT_S = 60.0
 _MIN_ID_PREFIX = 6  # shorter prefixes of a uuid4 hex collide too easily to be worth resolving
 _COLUMNS = (
     "name, id, created, tier, file_count, duration_s, components, "
@@ -160,13 +161,13 @@ class ModelLibrary:
         return entry
 
     def list(self) -> list[ModelEntry]:
-        with _index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
+        with index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
             rows = con.execute(f"SELECT {_COLUMNS} FROM models ORDER BY name").fetchall()
         return [self._from_row(row) for row in rows]
 
     def get(self, name_or_id: str) -> ModelEntry:
         """The entry named ``name_or_id`` (any case), else with that id or a unique id prefix."""
-        with _index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
+        with index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
             select = f"SELECT {_COLUMNS} FROM models WHERE"
             rows = con.execute(f"{select} name = ?", (name_or_id,)).fetchall()
             rows = rows or con.execute(f"{select} id = ?", (name_or_id,)).fetchall()
@@ -212,9 +213,8 @@ class ModelLibrary:
         """Rebuild the index from the files in ``models/``; a damaged index file is replaced."""
         try:
             return self._reindex()
-        except sqlite3.DatabaseError as error:
-            if error.sqlite_errorcode not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-                raise
+        except DamagedIndexError:
+            pass
         # The index holds nothing the files do not, so a damaged one is simply started afresh.
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
@@ -300,16 +300,11 @@ class ModelLibrary:
 
     def _connect(self) -> sqlite3.Connection:
         self.root.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are begun explicitly, as BEGIN IMMEDIATE.
-        con = sqlite3.connect(self.index_path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        con.row_factory = sqlite3.Row
+        con = connect(self.index_path)
         try:
-            _use_wal(con)
-            # The files are the source of truth, so WAL's NORMAL durability is enough for the index.
-            con.execute("PRAGMA synchronous=NORMAL")
-            if _user_version(con) != _SCHEMA_VERSION:
-                with _index_errors_are_user_errors(self.index_path), _transaction(con):
-                    if _user_version(con) != _SCHEMA_VERSION:  # another process may have won the race
+            if user_version(con) != _SCHEMA_VERSION:
+                with transaction(con):
+                    if user_version(con) != _SCHEMA_VERSION:  # another process may have won the race
                         con.execute("DROP TABLE IF EXISTS models")
                         con.execute(_SCHEMA)
                         self._index_files(con)
@@ -321,11 +316,11 @@ class ModelLibrary:
 
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
-        with _index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
+        with index_errors_are_user_errors(self.index_path), closing(self._connect()) as con:
             # Settled in a transaction of its own, so that it stands even when the change fails.
-            with _transaction(con):
+            with transaction(con):
                 self._settle(con)
-            with _transaction(con):
+            with transaction(con):
                 yield con
 
     def _settle(self, con: sqlite3.Connection) -> None:
@@ -358,70 +353,9 @@ class ModelLibrary:
         )
 
 
-def _use_wal(con: sqlite3.Connection) -> None:
-    """Put the index in WAL mode, retrying while another process holds the lock it needs.
-
-    The switch upgrades a shared lock to an exclusive one, and SQLite does not wait for that (two
-    processes doing it would deadlock), so a fresh library opened by several processes at once got
-    "database is locked" at once. WAL is persistent: once one process has switched, the others
-    read "wal" and go on.
-    """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_S
-    while True:
-        try:
-            if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                con.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if (
-                error.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-                or time.monotonic() > deadline
-            ):
-                raise
-            time.sleep(random.uniform(0.005, 0.05))
-
-
-@contextmanager
-def _transaction(con: sqlite3.Connection) -> Iterator[None]:
-    # IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so two writers never
-    # both read "name is free" and then collide at COMMIT.
-    con.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        if con.in_transaction:  # the body may have committed itself
-            con.execute("COMMIT")
-    except BaseException:
-        if con.in_transaction:  # SQLite may already have rolled back (e.g. on a full disk)
-            con.execute("ROLLBACK")
-        raise
-
-
-@contextmanager
-def _index_errors_are_user_errors(index_path: Path) -> Iterator[None]:
-    """A full disk, and an index the user may not write (a library another user owns, or on a
-    read-only disk: even reading a WAL index needs its -shm file), as one sentence."""
-    try:
-        yield
-    except sqlite3.OperationalError as error:
-        if error.sqlite_errorcode == sqlite3.SQLITE_FULL:
-            raise DiskFullError(index_path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) from None
-        if error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):  # any kind
-            raise LibraryError(
-                index_path.parent,
-                f"Cannot use the model library {index_path.parent}: its index {index_path.name} cannot be"
-                f" written by you ({error}). Use a library of your own (--library or $DISTILL_HOME), or"
-                " ask its owner for write access to the folder.",
-            ) from None
-        raise
-
-
 def _names(con: sqlite3.Connection) -> list[str]:
     """Every model name in the index (for the sentence that says a name is unknown)."""
     return [row[0] for row in con.execute("SELECT name FROM models")]
-
-
-def _user_version(con: sqlite3.Connection) -> int:
-    return con.execute("PRAGMA user_version").fetchone()[0]
 
 
 def _row(entry: ModelEntry) -> tuple[Any, ...]:

@@ -59,9 +59,12 @@ def evaluate_and_show(
     """Evaluate a loaded model (``settings``: those of ``evaluate_generation``), print the table and,
     with ``save``, record it in the model's file; ``distill package --evaluate`` runs this too."""
     from distill.evaluation.generation import evaluate_generation
-    from distill.files import write_text_atomic
+    from distill.files import check_writable, write_text_atomic
     from distill.report.tables import evaluation_lines, evaluation_tables
 
+    # Where the result goes is checked before the minutes of evaluating, not after them.
+    for target in [json_out] * (json_out is not None) + [loaded.path] * (save and loaded.path is not None):
+        check_writable(target)
     with console.status("evaluating") as status:
         result = evaluate_generation(
             loaded, on_progress=lambda message: status.update(f"evaluating: {message}"), **settings

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
 from distill.cli.blend import blend
 from distill.cli.codes import codes_app, decode, edit, encode
-from distill.cli.errors import exit_on_user_error, fail
+from distill.cli.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    exit_on_user_error,
+    fail,
+    interrupted,
+    usage_error_line,
+)
 from distill.cli.evaluate import evaluate
 from distill.cli.generate import generate
 from distill.cli.help import DistillTyper
@@ -136,11 +144,22 @@ def vocoder_download(
 
 
 def main() -> None:
+    # standalone_mode=False: click's own errors (a bad value, a missing argument) come to us, to be
+    # one line like every other bad input rather than click's usage block and boxed message.
     try:
         with exit_on_user_error():  # what a command's own checks did not foresee, still one line
-            app()
+            code = app(standalone_mode=False)
     except KeyboardInterrupt:
-        fail("interrupted")
+        code = EXIT_INTERRUPTED
+    except typer.Abort:  # a question that got no answer (stdin closed)
+        fail("stopped: a question got no answer (stdin is closed); nothing was changed.")
+    except typer.TyperException as error:  # click's usage errors
+        if type(error).__name__ == "NoArgsIsHelpError":  # a group without a command: its help is shown
+            sys.exit(EXIT_USER_ERROR)
+        fail(usage_error_line(error))
+    if code == EXIT_INTERRUPTED:
+        interrupted("stopped by Ctrl-C before it finished; what it had written is whole.")
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

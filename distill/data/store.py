@@ -24,6 +24,7 @@ from distill.audio.mel import MelConfig, log_mel
 from distill.files import (
     FileSystemError,
     fsync_directory,
+    os_error_reason,
     remove_abandoned_temps,
     temp_path_for,
     write_npy_atomic,
@@ -54,10 +55,15 @@ class PreparedFile:
 
 
 def content_hash(path: Path) -> str:
+    """The recording's identity in the cache; one it may not read (permissions, or gone since it was
+    listed) is unusable with the reason, as when decoding it fails."""
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise UnusableAudioError(path, f"cannot be read: {os_error_reason(error)}") from error
     return digest.hexdigest()
 
 

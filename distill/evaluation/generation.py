@@ -159,6 +159,9 @@ def _stft_distance():
     return hydra.utils.instantiate(stft_distance_config())
 
 
+MAX_COUNT = 10_000  # sounds one evaluation generates: the distances settle long before
+
+
 def evaluate_generation(
     model: DistillModel,
     *,
@@ -175,8 +178,15 @@ def evaluate_generation(
     ``generated``: measure these clips (mono, at the model's rate) instead, e.g. files another
     version of distill wrote; their code grids for the memorization check are then encoded.
     """
-    if generated is None and (isinstance(count, bool) or not isinstance(count, int) or count < 2):
-        raise UserError(f"--count must be at least 2 (a distribution needs several sounds), got {count}.")
+    if generated is None and (
+        isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= MAX_COUNT
+    ):
+        raise UserError(
+            f"--count must be from 2 (a distribution needs several sounds) to {MAX_COUNT}, got {count}."
+        )
+    if generated is None:
+        GenerationParams(seed=seed).check()
+        GenerationParams(seed=seed + count - 1).check()  # the seeds it generates with
     report = on_progress or (lambda message: None)
     mel_config = model.mel_config
     _, training, heldout, _ = collection_files(model, data)
@@ -199,7 +209,9 @@ def evaluate_generation(
     resynthesis, via_codes = _resynthesis(model, heldout, vocoder) if heldout else (None, [])
     report("rendering the training files through the vocoder and the codes")
     rendered = rendered_stages(model, training, vocoder)
-    noise = white_noise(training, len(generated), seed)
+    # The metrics' own draws (noise, resampling) need a seed numpy takes; generation's may be negative.
+    metric_seed = seed % 2**32
+    noise = white_noise(training, len(generated), metric_seed)
     stages = stage_table(
         {
             **rendered,
@@ -210,7 +222,7 @@ def evaluate_generation(
         },
         training=training,
         sample_rate=mel_config.sample_rate,
-        seed=seed,
+        seed=metric_seed,
         on_progress=report,
     )
     report("measuring")

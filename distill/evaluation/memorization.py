@@ -28,12 +28,19 @@ class ModelMemorization:
     missing: int  # listed files not found there: the check ran without them
 
 
+MAX_SAMPLES = 10_000  # the check's verdict settles with tens of sequences; more is a typo
+
+
 def model_memorization(
     model: DistillModel, *, data: Path | None = None, samples: int | None = None, seed: int | None = None
 ) -> ModelMemorization:
     """Check whether ``model``'s prior makes new material or replays its training files, on the
     files under ``data`` (default: where the model file says they were); ``samples`` and ``seed``
     None keep the training-time settings."""
+    if samples is not None and (isinstance(samples, bool) or not 1 <= samples <= MAX_SAMPLES):
+        raise UserError(f"--samples must be from 1 to {MAX_SAMPLES} sequences, got {samples}.")
+    if seed is not None and (isinstance(seed, bool) or not 0 <= seed < 2**63):
+        raise UserError(f"--seed must be a whole number from 0 to 2^63 - 1, got {seed}.")
     if model.prior is None:
         raise UserError(f"Model {model.name} has no prior, so there is nothing to check.")
     root, training, heldout, missing = collection_files(model, data)

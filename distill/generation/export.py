@@ -232,6 +232,32 @@ def export_audio(
     return result
 
 
+# What a sound's bytes are, compared with the same samples as PCM: WAV is PCM (plus a header);
+# FLAC typically keeps 50-70 % of it, Ogg Vorbis at libsndfile's default quality about a tenth.
+_TYPICAL_SHARE_OF_PCM = {"wav": 1.0, "flac": 0.7, "ogg": 0.12}
+_PCM_BYTES = {"pcm16": 2, "pcm24": 3, "float": 4, "vorbis": 2}
+_SIDECAR_BYTES = 4096  # a sidecar's JSON is 1-3 kB
+
+
+def expected_file_bytes(
+    path: str | Path,
+    duration_s: float,
+    *,
+    channels: int,
+    sample_rate: int = 48000,
+    format: str | None = None,
+    subtype: str | None = None,
+) -> int:
+    """About how many bytes one exported sound of ``duration_s`` takes with its sidecar (exact for
+    WAV up to the header; a typical compression for FLAC and Ogg). Bad settings fail here, as in
+    ``export_audio``, so a batch can be refused before anything is generated."""
+    path, format_name = _resolve_format(Path(path), format)
+    subtype_name = _resolve_subtype(format_name, FORMATS[format_name], subtype)
+    _check_sample_rate(sample_rate)
+    pcm = duration_s * sample_rate * channels * _PCM_BYTES[subtype_name]
+    return int(pcm * _TYPICAL_SHARE_OF_PCM[format_name]) + _SIDECAR_BYTES
+
+
 def output_paths(base: str | Path, count: int) -> list[Path]:
     """The file names for ``count`` variations: ``out.wav`` -> ``out-0.wav`` ... (count 1: ``out.wav``)."""
     if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:

@@ -16,6 +16,7 @@ MAX_DURATION_S = 3600.0
 # and faded; continuous: a stream of the asked duration in which new sounds may begin.
 MODES = ("one-shot", "continuous")
 CONTINUOUS_DURATION_S = 4.0  # continuous mode's length when none is asked for
+SEED_LIMIT = 2**63  # seeds are torch's: a signed 64-bit integer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,8 +68,8 @@ class GenerationParams:
         if not (_is_number(self.top_p) and 0 < self.top_p <= 1):
             raise UserError(f"top-p must be in (0, 1] (1 = off), got {self.top_p}.")
         VocoderChoice.parse(self.vocoder)
-        if not _is_int(self.seed):
-            raise UserError(f"seed must be a whole number, got {self.seed}.")
+        if not (_is_int(self.seed) and -SEED_LIMIT <= self.seed < SEED_LIMIT):
+            raise UserError(f"seed must be a whole number from -2^63 to 2^63 - 1, got {self.seed}.")
         if not (_is_number(self.overlap) and 0 <= self.overlap < 0.5):
             raise UserError(f"overlap must be in [0, 0.5), got {self.overlap}.")
         if not (_is_int(self.decode_window_columns) and self.decode_window_columns >= 4):

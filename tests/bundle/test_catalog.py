@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distill.bundle import catalog
+from distill.bundle import catalog, index_db
 from distill.bundle.catalog import ModelLibrary, default_library_root
 from distill.bundle.errors import (
     AmbiguousModelError,
@@ -26,6 +26,7 @@ from distill.bundle.errors import (
     ModelNotFoundError,
 )
 from distill.bundle.format import ComponentPayload, read_manifest, read_model_file, write_model_file
+from distill.bundle.index_db import DamagedIndexError
 from distill.vocoders import MSTFT_VERSION
 
 
@@ -239,6 +240,37 @@ def test_repair_replaces_a_garbage_index(tmp_path: Path, library: ModelLibrary) 
     library.index_path.write_bytes(b"this is not a database" * 100)
     assert library.repair().indexed == ("drums",)
     assert library.list() == [added]
+
+
+def test_a_damaged_index_is_one_sentence_with_the_repair_hint(tmp_path: Path, library: ModelLibrary) -> None:
+    library.add(model_file(tmp_path, "drums"), name="drums")
+    for suffix in ("-wal", "-shm"):
+        Path(f"{library.index_path}{suffix}").unlink(missing_ok=True)
+    library.index_path.write_bytes(b"this is not a database" * 100)
+    for use in (library.list, lambda: library.get("drums"), lambda: library.tag("drums", ["x"])):
+        with pytest.raises(DamagedIndexError) as told:
+            use()
+        assert f"`distill models repair --library {library.root}`" in str(told.value)
+        assert str(library.models_dir) in str(told.value) and "\n" not in str(told.value)
+    assert library.repair().indexed == ("drums",)
+
+
+def test_an_index_locked_past_the_busy_timeout_is_one_sentence(
+    tmp_path: Path, library: ModelLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library.add(model_file(tmp_path, "drums"), name="drums")
+    monkeypatch.setattr(index_db, "BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(library.index_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process mid-change, stuck
+    try:
+        assert [entry.name for entry in library.list()] == ["drums"]  # readers do not wait on a writer
+        with pytest.raises(LibraryError, match=r"is busy: another process has held its index") as told:
+            library.tag("drums", ["loud"])
+        assert "\n" not in str(told.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert library.tag("drums", ["loud"]).tags == ("loud",)
 
 
 def test_repair_follows_the_files(tmp_path: Path, library: ModelLibrary) -> None:
