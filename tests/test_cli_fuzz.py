@@ -305,6 +305,26 @@ def _partial_files(scratch: Path, path: tuple[str, ...]) -> list[str]:
     return found
 
 
+# What the fuzz found (each a traceback or a hang before its fix), kept as fixed examples.
+FOUND = [
+    ["report", "tiny", "--sounds", "1", "--seconds", "nan"],  # experiments/fuzz_cli.py, 60 per command
+    ["evaluate", "tiny", "--data", "{collection}", "--count", "2", "--seed", "-3", "--no-save"],
+    ["evaluate", "tiny", "--data", "{collection}", "--count", "99999999999999999999"],  # ran for ever
+    ["memorization", "tiny", "--samples", "-1"],
+    ["generate", "tiny", "-d", "0.3", "--seed", "99999999999999999999", "-o", "{scratch}/x.wav"],
+    ["generate", "tiny", "-d", "0.3", "--count", "99999999999999999999", "-o", "{scratch}/x.wav"],
+    ["models", "delete", "tiny"],  # asks, and stdin is closed
+]
+
+
+@pytest.mark.parametrize("argv", FOUND, ids=lambda argv: " ".join(argv[:3]))
+def test_what_the_fuzz_found_stays_fixed(argv, places):
+    with _world(places), _time_limit(SECONDS_PER_EXAMPLE):
+        outcome = run_distill([part.format(**places) for part in argv], cwd=str(places["scratch"]))
+    assert outcome.exit_code in (0, 2) and outcome.traceback is None, outcome.describe()
+    assert "Traceback" not in outcome.output, outcome.describe()
+
+
 @pytest.mark.parametrize("path", list(COMMANDS), ids=" ".join)
 def test_any_command_line_exits_0_or_2_without_a_traceback_or_a_partial_file(path, places):
     @settings(

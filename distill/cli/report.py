@@ -8,6 +8,10 @@ import typer
 
 from distill.cli.errors import exit_on_user_error
 
+# A page plays its sounds inline: beyond these, it is a typo or a page no browser opens well.
+MAX_SOUNDS = 100
+MAX_SECONDS = 600.0
+
 
 def report(
     model: str = typer.Argument(
@@ -40,8 +44,17 @@ def report(
             raise UserError(
                 "Give either a MODEL (a library name or a .distillgan file) or --run RUN_DIR, not both or neither."
             )
-        if sounds < 0 or seconds <= 0:
-            raise UserError(f"--sounds must be >= 0 and --seconds > 0, got {sounds} and {seconds}.")
+        import math
+
+        from distill.generation.params import GenerationParams
+
+        if not 0 <= sounds <= MAX_SOUNDS or not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
+            raise UserError(
+                f"--sounds must be from 0 to {MAX_SOUNDS} and --seconds in (0, {MAX_SECONDS:.0f}],"
+                f" got {sounds} and {seconds}."
+            )
+        GenerationParams(seed=seed).check()
+        GenerationParams(seed=seed + max(sounds - 1, 0)).check()  # the seeds its sounds use
         with console.status("gathering the report"):
             data, name = _gather(model, run, library, sounds=sounds, seed=seed, seconds=seconds)
             target = _output_path(output, name)
