@@ -111,6 +111,23 @@ def _no_room(error: BaseException | None) -> OSError | None:
     return None
 
 
+def make_folders(folder: Path) -> None:
+    """``mkdir -p``; a file where one of the folders should be is ENOTDIR (as the kernel says when
+    opening through it), not EEXIST, so its sentence says what is wrong."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as error:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename) from None
+
+
+def nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest of its parents that exists (where missing folders would be made)."""
+    place = path.expanduser().absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    return place
+
+
 def temp_path_for(path: Path) -> Path:
     """The hidden temp name ``atomic_write`` uses for ``path`` (never ends in the real suffix)."""
     return path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(8)}.tmp"
@@ -129,11 +146,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     try:
         if path.is_dir():  # checked first: the rename would fail only after the whole write
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        # Missing folders on the way are made (`-o new/folder/x.wav` works), as `mkdir -p` would.
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except FileExistsError as error:  # a file where a folder of the path should be
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename) from None
+        make_folders(folder)  # missing folders on the way are made (`-o new/folder/x.wav` works)
         # os.open rather than tempfile: mode 0o666 lets the umask decide permissions, as for any new file.
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as error:
@@ -183,7 +196,7 @@ def output_lock(path: str | Path) -> Iterator[None]:
     path = Path(path)
     lock = path.parent / f".{path.name}.lock"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(path.parent)
         while True:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
             try:
@@ -200,12 +213,6 @@ def output_lock(path: str | Path) -> Iterator[None]:
             os.close(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-    except FileExistsError as error:  # a file where a folder of the path should be
-        raise FileSystemError(
-            path,
-            NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), error.filename),
-            action="write",
-        ) from None
     except OSError as error:
         raise FileSystemError(path, error, action="write") from None
     try:
@@ -239,9 +246,7 @@ def check_writable(path: str | Path) -> None:
     renames it over ``path``, so the folder (or the nearest one that exists, where the missing ones
     would be made) must be writable, and ``path`` must not be a folder."""
     path = Path(path).expanduser()
-    place = path.parent
-    while not place.exists() and place != place.parent:
-        place = place.parent
+    place = nearest_existing(path.parent)
     if path.is_dir():
         error: OSError = IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     elif not place.is_dir():

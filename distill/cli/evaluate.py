@@ -63,8 +63,10 @@ def evaluate_and_show(
     from distill.report.tables import evaluation_lines, evaluation_tables
 
     # Where the result goes is checked before the minutes of evaluating, not after them.
-    for target in [json_out] * (json_out is not None) + [loaded.path] * (save and loaded.path is not None):
-        check_writable(target)
+    if json_out is not None:
+        check_writable(json_out)
+    if save and loaded.path is not None:
+        check_writable(loaded.path)
     with console.status("evaluating") as status:
         result = evaluate_generation(
             loaded, on_progress=lambda message: status.update(f"evaluating: {message}"), **settings

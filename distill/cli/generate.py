@@ -17,7 +17,7 @@ import typer
 
 from distill.cli.errors import exit_on_user_error, interrupted
 from distill.errors import UserError
-from distill.generation.params import STAGES, GenerationParams
+from distill.generation.params import STAGES, GenerationParams, check_seeds
 
 if TYPE_CHECKING:
     from distill.generation.blend import BlendParams
@@ -173,7 +173,7 @@ def variations(params: GenerationParams, count: int) -> list[GenerationParams]:
     params.check()
     if isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
         raise UserError(f"--count must be from 1 to {MAX_COUNT}, got {count}.")
-    replace(params, seed=params.seed + count - 1).check()  # the last seed too
+    check_seeds(params.seed, count)
     return [replace(params, seed=params.seed + index) for index in range(count)]
 
 

@@ -46,15 +46,14 @@ def report(
             )
         import math
 
-        from distill.generation.params import GenerationParams
+        from distill.generation.params import check_seeds
 
         if not 0 <= sounds <= MAX_SOUNDS or not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
             raise UserError(
                 f"--sounds must be from 0 to {MAX_SOUNDS} and --seconds in (0, {MAX_SECONDS:.0f}],"
                 f" got {sounds} and {seconds}."
             )
-        GenerationParams(seed=seed).check()
-        GenerationParams(seed=seed + max(sounds - 1, 0)).check()  # the seeds its sounds use
+        check_seeds(seed, sounds)
         with console.status("gathering the report"):
             data, name = _gather(model, run, library, sounds=sounds, seed=seed, seconds=seconds)
             target = _output_path(output, name)

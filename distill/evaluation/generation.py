@@ -36,7 +36,7 @@ from distill.codes.memorization import memorization_report
 from distill.errors import UserError
 from distill.evaluation.features import FrameStatistics, SoundShape, Spread, frechet_distance, shape_spreads
 from distill.evaluation.stages import StageTable, rendered_stages, stage_table
-from distill.generation.params import GenerationParams
+from distill.generation.params import GenerationParams, check_seeds
 from distill.generation.pipeline import run_generation
 from distill.vocoders.quality import VocoderQuality, measure_vocoder, stft_distance_config
 
@@ -185,8 +185,7 @@ def evaluate_generation(
             f"--count must be from 2 (a distribution needs several sounds) to {MAX_COUNT}, got {count}."
         )
     if generated is None:
-        GenerationParams(seed=seed).check()
-        GenerationParams(seed=seed + count - 1).check()  # the seeds it generates with
+        check_seeds(seed, count)
     report = on_progress or (lambda message: None)
     mel_config = model.mel_config
     _, training, heldout, _ = collection_files(model, data)

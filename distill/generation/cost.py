@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distill.errors import UserError
+from distill.files import nearest_existing
 
 # A request is large enough to be told its cost when it asks for more audio than this, or this
 # many files: beyond what a user checks by eye, and where a typo (an extra zero) costs hours.
@@ -74,11 +75,8 @@ def batch_cost(count: int, duration_s: float, bytes_per_sound: int, folder: Path
 
 def _free_bytes(folder: Path) -> int | None:
     """Free space on the disk ``folder`` is (or will be made) on: its nearest existing parent's."""
-    place = folder.expanduser().absolute()
-    while not place.exists() and place != place.parent:
-        place = place.parent
     try:
-        return shutil.disk_usage(place).free
+        return shutil.disk_usage(nearest_existing(folder)).free
     except OSError:
         return None
 

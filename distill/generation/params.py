@@ -68,8 +68,7 @@ class GenerationParams:
         if not (_is_number(self.top_p) and 0 < self.top_p <= 1):
             raise UserError(f"top-p must be in (0, 1] (1 = off), got {self.top_p}.")
         VocoderChoice.parse(self.vocoder)
-        if not (_is_int(self.seed) and -SEED_LIMIT <= self.seed < SEED_LIMIT):
-            raise UserError(f"seed must be a whole number from -2^63 to 2^63 - 1, got {self.seed}.")
+        check_seeds(self.seed)
         if not (_is_number(self.overlap) and 0 <= self.overlap < 0.5):
             raise UserError(f"overlap must be in [0, 0.5), got {self.overlap}.")
         if not (_is_int(self.decode_window_columns) and self.decode_window_columns >= 4):
@@ -108,6 +107,13 @@ class GenerationParams:
             )
         if not Path(self.hrtf).expanduser().is_file():
             raise UserError(f"The HRTF file {self.hrtf} does not exist; give a SOFA file (.sofa).")
+
+
+def check_seeds(first: int, count: int = 1) -> None:
+    """A UserError unless seeds ``first`` .. ``first + count - 1`` are all seeds torch takes."""
+    for seed in (first, first + max(count, 1) - 1):
+        if not (_is_int(seed) and -SEED_LIMIT <= seed < SEED_LIMIT):
+            raise UserError(f"seed must be a whole number from -2^63 to 2^63 - 1, got {seed}.")
 
 
 def _is_number(value: Any) -> bool:
