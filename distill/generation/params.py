@@ -111,9 +111,13 @@ class GenerationParams:
 
 def check_seeds(first: int, count: int = 1) -> None:
     """A UserError unless seeds ``first`` .. ``first + count - 1`` are all seeds torch takes."""
-    for seed in (first, first + max(count, 1) - 1):
-        if not (_is_int(seed) and -SEED_LIMIT <= seed < SEED_LIMIT):
-            raise UserError(f"seed must be a whole number from -2^63 to 2^63 - 1, got {seed}.")
+    if not (_is_int(first) and -SEED_LIMIT <= first < SEED_LIMIT):
+        raise UserError(f"seed must be a whole number from -2^63 to 2^63 - 1, got {first}.")
+    last = first + max(count, 1) - 1
+    if last >= SEED_LIMIT:
+        raise UserError(
+            f"seed must be a whole number from -2^63 to 2^63 - 1, got {last} (the last of {count})."
+        )
 
 
 def _is_number(value: Any) -> bool:
