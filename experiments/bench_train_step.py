@@ -126,6 +126,7 @@ def main() -> None:
                     f"paths.cache_dir={root / 'cache'}",
                     "model.net.decoder.texture_head=false",
                     "model.net.texture=0.0",
+                    "model.net.texture_unpitched=0.0",
                 ],
                 root / "vqvae-plain",
                 args.steps // 2,

@@ -305,3 +305,12 @@ def test_the_pitch_head_is_on_by_default_and_overrides_turn_it_off(compose_cfg):
     ).model
     encoder, decoder = (hydra.utils.instantiate(off.net[part]) for part in ("encoder", "decoder"))
     assert not encoder.has_pitch and not decoder.has_pitch
+
+
+def test_the_default_rvqvae_draws_more_texture_where_the_sound_has_no_pitch(compose_cfg):
+    """Pitched frames draw texture, unpitched ones texture_unpitched (model/vqvae.yaml), which needs
+    the pitch head that tells them apart."""
+    net = compose_cfg(["model=vqvae"]).model.net
+    decoder = hydra.utils.instantiate(net.decoder)
+    assert decoder.has_texture and decoder.has_pitch
+    assert 0 < net.texture < net.texture_unpitched

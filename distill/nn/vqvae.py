@@ -10,9 +10,13 @@ decodes each frame's pitch from the codes (``distill.nn.pitch_head``); the grid 
 
 Texture: a decoder with a texture head also predicts how far a real mel spreads around the mean the
 codes determine. ``decode`` (what every rendering of a code grid goes through) draws that detail:
-mean + ``texture`` x scale x noise. The noise is a fixed field indexed by absolute mel frame, so
-decoding stays a function of the grid (the same grid renders the same audio; windows decoded
-apart join exactly; an edit changes the sound only where it changes the codes).
+mean + amount x scale x noise. The amount is ``texture`` in pitched frames and
+``texture_unpitched`` in the others, blended by the voicing the pitch head decodes from the codes:
+where a sound has a pitch, much of the spread is partials a little off their place (structure,
+which independent noise only smears), where it has none (a snare, a cymbal, a consonant) the
+spread is grain. The noise is a fixed field indexed by absolute mel frame, so decoding stays a
+function of the grid (the same grid renders the same audio; windows decoded apart join exactly;
+an edit changes the sound only where it changes the codes).
 """
 
 from __future__ import annotations
@@ -67,12 +71,20 @@ class RVQVAE(nn.Module):
         quantizer: ResidualQuantizer,
         decoder: ConvDecoder,
         texture: float = 0.0,  # 0.0 for RVQ-VAEs trained before the texture head existed
+        texture_unpitched: float | None = None,  # None (files made before it existed): ``texture``
     ) -> None:
-        """texture: how much of the predicted spread ``decode`` draws (x the scale; 0 = the mean alone)."""
+        """texture: how much of the predicted spread ``decode`` draws (x the scale; 0 = the mean
+        alone), in the frames the pitch head finds pitched; texture_unpitched: in the others (a
+        decoder without a pitch head draws ``texture`` everywhere)."""
         super().__init__()
-        if texture < 0 or (texture > 0 and not decoder.has_texture):
-            raise ValueError(f"texture {texture} needs to be >= 0, and > 0 only with a decoder texture_head")
+        texture_unpitched = texture if texture_unpitched is None else texture_unpitched
+        for name, amount in (("texture", texture), ("texture_unpitched", texture_unpitched)):
+            if not amount >= 0 or (amount > 0 and not decoder.has_texture):
+                raise ValueError(
+                    f"{name} {amount} needs to be >= 0, and > 0 only with a decoder texture_head"
+                )
         self.texture = texture
+        self.texture_unpitched = texture_unpitched
         if not encoder.latent_dim == quantizer.dim == decoder.latent_dim:
             raise ValueError(
                 f"latent widths disagree: encoder {encoder.latent_dim}, quantizer {quantizer.dim}, "
@@ -176,8 +188,16 @@ class RVQVAE(nn.Module):
             )
         decoded = self.decoder.decode(self.quantizer.codes_to_latent(codes))  # [B, n_mels, 16C] each
         mel = decoded.mean
-        if self.texture > 0 and decoded.log_scale is not None:
+        if decoded.log_scale is not None and (self.texture > 0 or self.texture_unpitched > 0):
             frames = torch.arange(start_frame, start_frame + mel.shape[-1], device=mel.device)
             noise = self.texture_noise[: mel.shape[1], frames % TEXTURE_FIELD_FRAMES]  # [n_mels, 16C]
-            mel = mel + self.texture * decoded.log_scale.exp() * noise.to(mel.dtype)
+            mel = mel + self.texture_amount(decoded) * decoded.log_scale.exp() * noise.to(mel.dtype)
         return mel if n_frames is None else mel[..., :n_frames]
+
+    def texture_amount(self, decoded: DecodedMel) -> torch.Tensor | float:
+        """How much of the spread each frame draws: [B, 1, 16C] between ``texture_unpitched``
+        (voicing 0) and ``texture`` (voicing 1), or ``texture`` without a pitch head."""
+        if decoded.pitch is None or self.texture_unpitched == self.texture:
+            return self.texture
+        voicing = torch.sigmoid(decoded.pitch.voicing_logit.float()).to(decoded.mean.dtype)[:, None, :]
+        return self.texture_unpitched + (self.texture - self.texture_unpitched) * voicing

@@ -118,7 +118,10 @@ def test_evaluate_prints_one_table_and_records_it_in_the_model_file(model_file, 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--count", "1"], "--count must be from 2 (a distribution needs several sounds) to 10000"), (["--mode", "burst"], "mode must be one of")],
+    [
+        (["--count", "1"], "--count must be from 2 (a distribution needs several sounds) to 10000"),
+        (["--mode", "burst"], "mode must be one of"),
+    ],
 )
 def test_bad_input_is_one_line(model_file, args, message):
     result = CliRunner().invoke(app, ["evaluate", str(model_file), *args])

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from distill.codes.convert import decode_windowed
-from distill.nn.conv_codec import ConvDecoder, ConvEncoder
+from distill.nn.conv_codec import ConvDecoder, ConvEncoder, DecodedMel
+from distill.nn.pitch_head import PitchPrediction
 from distill.nn.quantizer import ResidualQuantizer
 from distill.nn.spectral_loss import texture_nll
 from distill.nn.vqvae import RVQVAE, TEXTURE_FIELD_FRAMES, texture_start
@@ -15,16 +16,23 @@ from distill.nn.vqvae import RVQVAE, TEXTURE_FIELD_FRAMES, texture_start
 WIDTHS = dict(channels=(8, 16, 16, 24, 24), latent_dim=12, blocks_per_stage=1, residual_time_kernel=1)
 
 
-def _model(texture: float = 0.5, texture_head: bool = True) -> RVQVAE:
+def _model(
+    texture: float = 0.5,
+    texture_head: bool = True,
+    *,
+    pitch: bool = False,
+    texture_unpitched: float | None = None,
+) -> RVQVAE:
     torch.manual_seed(0)
     model = RVQVAE(
-        encoder=ConvEncoder(**WIDTHS),
+        encoder=ConvEncoder(**WIDTHS, pitch_input=pitch),
         quantizer=ResidualQuantizer(
             dim=12, num_levels=2, codebook_size=16, decay=0.8, commitment_weight=0.25,
             kmeans_iters=3, threshold_ema_dead_code=0, quantize_dropout=False,
         ),
-        decoder=ConvDecoder(**WIDTHS, texture_head=texture_head),
+        decoder=ConvDecoder(**WIDTHS, texture_head=texture_head, pitch_head_channels=16 if pitch else 0),
         texture=texture,
+        texture_unpitched=texture_unpitched,
     )  # fmt: skip
     model.train()(torch.randn(4, 128, 96) * 2 - 6)  # k-means init
     return model.eval()
@@ -140,3 +148,48 @@ def test_a_texture_needs_a_head_and_a_decoder_without_one_is_as_before():
     assert not plain.has_texture and plain.decode(torch.randn(1, 12, 8, 2)).log_scale is None
     # A state dict from before the head loads into the same decoder built today.
     ConvDecoder(**WIDTHS).load_state_dict(plain.state_dict())
+
+
+def _with_voicing(voicing_logit: torch.Tensor) -> DecodedMel:
+    frames = voicing_logit.shape[-1]
+    pitch = PitchPrediction(logits=torch.zeros(1, 4, frames), voicing_logit=voicing_logit, f0_max=1200.0)
+    return DecodedMel(mean=torch.zeros(1, 128, frames), log_scale=torch.zeros(1, 128, frames), pitch=pitch)
+
+
+def test_pitched_frames_draw_texture_and_unpitched_ones_texture_unpitched():
+    model = _model(pitch=True, texture=0.5, texture_unpitched=0.75)
+    amount = model.texture_amount(_with_voicing(torch.tensor([[40.0, -40.0, 0.0]])))
+    torch.testing.assert_close(amount, torch.tensor([[[0.5, 0.75, 0.625]]]))
+    # Decoding draws each frame's amount of the spread, at the voicing the codes decode to.
+    with torch.no_grad():  # an untrained head's voicing is nearly constant; spread it out
+        for parameter in model.decoder.pitch.parameters():
+            parameter.mul_(8.0)
+    codes = model.encode(torch.randn(1, 128, 96) * 2 - 6)
+    decoded = model.decoder.decode(model.quantizer.codes_to_latent(codes))
+    voicing = torch.sigmoid(decoded.pitch.voicing_logit)[:, None, :]
+    detail = decoded.log_scale.exp() * model.texture_noise[:, :96]
+    torch.testing.assert_close(model.decode(codes), decoded.mean + (0.75 - 0.25 * voicing) * detail)
+    assert voicing.std() > 0.01  # so the amount varies over time
+
+
+def test_one_amount_everywhere_without_a_pitch_head_or_an_unpitched_amount():
+    """A decoder without a pitch head cannot tell pitched frames; a model file from before
+    texture_unpitched existed (None) draws its one amount everywhere, as it did."""
+    plain = _model(texture=0.5, texture_unpitched=0.75)
+    assert plain.texture_amount(plain.decoder.decode(torch.randn(1, 12, 8, 2))) == 0.5
+    before = _model(pitch=True, texture=0.5)
+    assert before.texture_unpitched == 0.5
+    assert before.texture_amount(_with_voicing(torch.tensor([[40.0, -40.0]]))) == 0.5
+    only_unpitched = _model(pitch=True, texture=0.0, texture_unpitched=1.0)
+    codes = only_unpitched.encode(torch.randn(1, 128, 48) * 2 - 6)
+    assert not torch.allclose(
+        only_unpitched.decode(codes), only_unpitched.decoder(only_unpitched.quantizer.codes_to_latent(codes))
+    )
+
+
+@pytest.mark.parametrize("amount", [-0.1, float("nan")])
+def test_a_bad_unpitched_amount_is_refused(amount):
+    with pytest.raises(ValueError, match="texture_unpitched"):
+        _model(texture_unpitched=amount)
+    with pytest.raises(ValueError, match="texture_unpitched"):
+        _model(texture=0.0, texture_head=False, texture_unpitched=0.5)
