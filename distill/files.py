@@ -225,8 +225,12 @@ def output_lock(path: str | Path) -> Iterator[None]:
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Ctrl-C inside waits for the block to finish (a file and its sidecar are written as a pair),
-    then interrupts as usual. Only the main thread receives signals; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
+    then interrupts as usual. Only the main thread receives signals; elsewhere this does nothing, as
+    it does where SIGINT is ignored (a command started in the background by a script, or by nohup)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
         yield
         return
     received: list[int] = []

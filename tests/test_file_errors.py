@@ -6,6 +6,7 @@ file that cannot be read while scanning."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -14,7 +15,13 @@ import pytest
 import soundfile as sf
 from ordinary_user import as_ordinary_user, child_can_import_distill, error_lines, leftovers
 
-from distill.files import FileSystemError, atomic_write, file_system_error, write_text_atomic
+from distill.files import (
+    FileSystemError,
+    atomic_write,
+    file_system_error,
+    interrupts_deferred,
+    write_text_atomic,
+)
 
 
 def test_a_folder_where_the_file_should_go_is_named_and_nothing_is_written(tmp_path):
@@ -258,3 +265,22 @@ def test_a_file_that_vanishes_between_listing_and_reading_is_skipped_with_its_re
     assert [(skipped.path.name, skipped.reason) for skipped in report.skipped] == [
         ("b.wav", "cannot be read: it does not exist (or vanished while distill used it)")
     ]
+
+
+def test_ctrl_c_inside_a_deferred_block_comes_after_it_and_an_ignored_one_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        finished = []
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_deferred():
+                signal.raise_signal(signal.SIGINT)
+                finished.append(True)  # the block runs to its end first
+        assert finished == [True]
+        # A process started with SIGINT ignored (in the background by a script, by nohup) is not
+        # interrupted by one that arrives during the block either.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -24,9 +24,11 @@ from distill.generation import cost
 pytestmark = pytest.mark.slow  # runs the tiny model, some of it in child processes
 
 CHILD = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
 import torch  # imported before the start signal, so both children start their work together
+# As in a terminal: a suite started in the background by a script starts with SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from distill.cli.main import main
 go = Path(sys.argv[1])
 while not go.exists():
