@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -44,8 +45,6 @@ def report(
             raise UserError(
                 "Give either a MODEL (a library name or a .distillgan file) or --run RUN_DIR, not both or neither."
             )
-        import math
-
         from distill.generation.params import check_seeds
 
         if not 0 <= sounds <= MAX_SOUNDS or not (math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS):
