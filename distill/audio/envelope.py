@@ -25,8 +25,13 @@ from typing import Any
 import torch
 
 # A collection whose median file is at most this long is one of separate sounds (hits, notes,
-# one words): generation defaults to one-shots. Longer ones are textures: continuous generation.
+# one words): generation defaults to one-shots. Longer ones are too when most of their files are
+# one event each (``is_single_event``: a piano's 15 s notes); the rest are textures, streams,
+# phrases: continuous generation.
 ONE_SHOT_MEDIAN_S = 4.0
+# One event: its loudest column comes at most this many columns after its first within 20 dB of
+# it (a struck or plucked attack, not a swell or a phrase's later stress).
+ATTACK_COLUMNS = 2
 # How far a tail may be below the peak, whatever the collection says: at least 20 dB (an abruptly
 # cut file says little) and at most 60 dB (past that a generation would run on through noise).
 MIN_TAIL_DROP = math.log(10.0)
@@ -67,10 +72,14 @@ class CollectionShape:
     tail_drop: float  # nats: median over files of (loudest column - last column), clamped (see above)
     silence_level: float  # nats: the level of silence as the RVQ-VAE decodes it
     rise: float | None = None  # nats: a dip and return this deep is a second sound; None: never (older files)
+    single_events: float | None = None  # share of the files that are one event each; None: older files
 
     @property
     def default_mode(self) -> str:
-        return "one-shot" if self.median_s <= ONE_SHOT_MEDIAN_S else "continuous"
+        separate = self.median_s <= ONE_SHOT_MEDIAN_S
+        if self.single_events is not None and self.single_events >= 0.5:
+            separate = True
+        return "one-shot" if separate else "continuous"
 
     @classmethod
     def measure(
@@ -86,6 +95,7 @@ class CollectionShape:
         drops = [float(levels.max() - levels[-1]) for levels in column_levels_per_file if len(levels)]
         drop = statistics.median(drops) if drops else MAX_TAIL_DROP
         rise = max((_largest_return(levels) for levels in column_levels_per_file), default=0.0)
+        singles = [is_single_event(levels) for levels in column_levels_per_file if len(levels)]
         return cls(
             files=len(durations_s),
             median_s=round(statistics.median(durations_s), 3),
@@ -94,6 +104,7 @@ class CollectionShape:
             tail_drop=round(min(max(drop, MIN_TAIL_DROP), MAX_TAIL_DROP), 3),
             silence_level=round(silence_level, 3),
             rise=round(min(max(rise + RISE_MARGIN, MIN_RISE), MAX_RISE), 3),
+            single_events=round(sum(singles) / len(singles), 3) if singles else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,6 +124,7 @@ class CollectionShape:
                 tail_drop=float(data["tail_drop"]),
                 silence_level=float(data["silence_level"]),
                 rise=None if data.get("rise") is None else float(data["rise"]),
+                single_events=None if data.get("single_events") is None else float(data["single_events"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -142,6 +154,19 @@ class CollectionShape:
             if quiet_run == QUIET_COLUMNS:
                 return index - QUIET_COLUMNS + 1
         return None
+
+
+def is_single_event(levels: torch.Tensor) -> bool:
+    """Whether column levels [C] are one struck or plucked sound: loudest within ``ATTACK_COLUMNS``
+    of its onset (its first column within 20 dB of the peak), at least 20 dB down by its end, and no
+    dip-and-return of ``MIN_RISE`` (a second event) on the way."""
+    peak = float(levels.max())
+    onset = int((levels >= peak - MIN_TAIL_DROP).nonzero()[0])
+    return (
+        int(levels.argmax()) - onset <= ATTACK_COLUMNS
+        and peak - float(levels[-1]) >= MIN_TAIL_DROP
+        and _largest_return(levels) < MIN_RISE
+    )
 
 
 def _largest_return(levels: torch.Tensor) -> float:

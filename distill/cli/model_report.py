@@ -168,6 +168,8 @@ def render_info(console, path: Path, manifest) -> None:
             ),
             ("one-shots end", f"{number_text(sounds.get('tail_drop'))} nats below their peak"),
         ]
+        if isinstance(sounds.get("single_events"), int | float):
+            rows.append(("files of one event", f"{100 * sounds['single_events']:.0f} %"))
         if sounds.get("rise") is not None:
             rows.append(("a second sound", f"after a dip and return of {number_text(sounds['rise'])} nats"))
         console.print(key_values("Sounds (the collection, as the prior's data measured it)", rows))

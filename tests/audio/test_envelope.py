@@ -14,6 +14,7 @@ from distill.audio.envelope import (
     CollectionShape,
     column_levels,
     frame_levels,
+    is_single_event,
 )
 
 
@@ -92,6 +93,36 @@ def test_the_shape_is_measured_from_lengths_and_tails_and_clamped():
 def test_short_recordings_suggest_one_shots_and_long_ones_a_stream():
     assert shape(median_s=1.0).default_mode == "one-shot"
     assert shape(median_s=30.0).default_mode == "continuous"
+
+
+def test_long_recordings_of_one_event_each_suggest_one_shots():
+    # A piano's notes: 15 s each, but each one strike and its decay.
+    assert shape(median_s=15.0, single_events=0.9).default_mode == "one-shot"
+    assert shape(median_s=15.0, single_events=0.2).default_mode == "continuous"
+    assert shape(median_s=15.0, single_events=None).default_mode == "continuous"  # an older model file
+    assert shape(median_s=1.0, single_events=0.0).default_mode == "one-shot"  # short: separate anyway
+
+
+def test_a_single_event_is_struck_decays_and_does_not_strike_again():
+    note = torch.linspace(0.0, -8.0, 80)  # 15 s of decay from the first column
+    assert is_single_event(note)
+    assert is_single_event(torch.cat([torch.tensor([-9.0, -3.0]), note]))  # a two-column attack
+    swell = torch.cat([torch.linspace(-2.0, 0.0, 10), torch.linspace(0.0, -8.0, 20)])
+    assert not is_single_event(swell)  # loudest 9 columns after it began: a swell or a phrase
+    cut = torch.linspace(0.0, -1.5, 40)
+    assert not is_single_event(cut)  # a stream cut off, not a sound that ended
+    restruck = torch.cat([torch.linspace(0.0, -4.0, 20), torch.linspace(-1.0, -8.0, 20)])
+    assert not is_single_event(restruck)  # a second note after the first
+
+
+def test_the_share_of_single_events_is_measured_and_round_trips():
+    note, stream = torch.linspace(0.0, -8.0, 80), torch.zeros(80)
+    measured = CollectionShape.measure([15.0] * 4, [note, note, note, stream], silence_level=-11.0)
+    assert measured.single_events == pytest.approx(0.75)
+    assert measured.default_mode == "one-shot"
+    assert CollectionShape.from_dict(measured.as_dict()) == measured
+    older = {key: value for key, value in measured.as_dict().items() if key != "single_events"}
+    assert CollectionShape.from_dict(older).single_events is None
 
 
 def test_the_shape_round_trips_and_a_malformed_record_reads_as_none():
