@@ -284,3 +284,18 @@ def test_ctrl_c_inside_a_deferred_block_comes_after_it_and_an_ignored_one_stays_
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_bigvgan_loads_for_a_user_whose_home_is_not_writable(shared_folder, monkeypatch):
+    """bigvgan imports librosa, which numba caches on disk at import: beside the package or under
+    the home. A user who may write neither got numba's traceback from every command that asks
+    whether BigVGAN is available."""
+    pytest.importorskip("bigvgan")
+    child_can_import_distill(shared_folder)
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    home = shared_folder / "home"
+    home.chmod(0o555)  # the user's home (as_ordinary_user hands it over), made read-only
+    script = "from distill.vocoders import bigvgan; print('available:', bigvgan.is_available())"
+    result = as_ordinary_user([sys.executable, "-c", script], home)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-800:]
+    assert "available:" in result.stdout

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -23,7 +25,27 @@ FILES = ("config.json", "bigvgan_generator.pt")
 INSTALL_HINT = "pip install 'distill[bigvgan]'"
 
 
+def _give_numba_a_cache() -> None:
+    """bigvgan imports librosa, whose numba functions are cached on disk as they are imported: beside
+    the package, else under the user's cache folder. With neither writable (an installation the user
+    may not write and a home they may not either), the import itself fails with numba's traceback.
+    Then numba gets a folder of the user's own in the temporary directory."""
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    existing = next((folder for folder in (cache, *cache.parents) if folder.exists()), None)
+    if existing is not None and os.access(existing, os.W_OK | os.X_OK):
+        return
+    folder = Path(tempfile.gettempdir()) / f"distill-numba-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return  # no place at all: numba's own error says why
+    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+
+
 def _require_package():
+    _give_numba_a_cache()
     try:
         import bigvgan  # noqa: F401
         from bigvgan.bigvgan import BigVGAN
