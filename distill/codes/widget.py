@@ -19,9 +19,9 @@ from typing import Any
 
 import anywidget
 import numpy as np
-import soundfile as sf
 import traitlets
 
+from distill.audio.io import wav_for_player
 from distill.codes import edits
 from distill.codes.editor import CodeEditor
 from distill.codes.grid import CodeGrid, Region
@@ -179,6 +179,4 @@ def _png(mel: np.ndarray) -> str:
 
 
 def _wav(audio) -> str:
-    buffer = io.BytesIO()
-    sf.write(buffer, np.clip(audio.samples, -1.0, 1.0), audio.sample_rate, format="WAV", subtype="PCM_16")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return base64.b64encode(wav_for_player(audio.samples, audio.sample_rate)).decode()

@@ -231,7 +231,12 @@ class VocosGenerator(MelGenerator):
         frames = self._frames(mel)
         if self.mel_consistency_iterations and not self.training:
             frames = self._match_rendered_mel(frames, mel)
-        return self.istft.render_frames(frames).clamp(-1.0, 1.0).unsqueeze(1)
+        wave = self.istft.render_frames(frames)
+        if self.training:  # bounded for the losses and discriminators, as it has always trained
+            wave = wave.clamp(-1.0, 1.0)
+        # Not when rendering: a mel louder than full scale clipped there made one-frame broadband
+        # clicks; export turns such a sound down by one gain (distill/generation/export.py).
+        return wave.unsqueeze(1)
 
     def receptive_field_frames(self) -> int:
         # Kernel-7 convs reach 3 frames each (embedding + one per block); the inverse STFT's

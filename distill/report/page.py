@@ -9,13 +9,13 @@ report.
 from __future__ import annotations
 
 import base64
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from distill.audio.io import wav_for_player
 from distill.files import write_text_atomic
 from distill.report.data import CodebookSummary, ComponentTraining, ReportData
 from distill.report.figures import sound_png, training_figures
@@ -59,18 +59,8 @@ def _b64(data: bytes) -> str:
 
 
 def wav_base64(samples: np.ndarray, sample_rate: int) -> str:
-    """16-bit PCM WAV, for an ``<audio>`` player's data URL."""
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(
-        buffer,
-        np.clip(np.asarray(samples, np.float32), -1.0, 1.0),
-        sample_rate,
-        format="WAV",
-        subtype="PCM_16",
-    )
-    return _b64(buffer.getvalue())
+    """16-bit PCM WAV, for an ``<audio>`` player's data URL (``wav_for_player``)."""
+    return _b64(wav_for_player(samples, sample_rate))
 
 
 def gap_sentence(training: ComponentTraining) -> str:
