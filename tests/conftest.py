@@ -229,3 +229,32 @@ def shared_folder():
     (folder / "home").mkdir()
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+# A BigVGAN-v2 of distill's mel (128 bands, hop 512, 44.1 kHz) small enough to build in a test.
+TINY_BIGVGAN_CONFIG = {
+    "resblock": "1",
+    "num_mels": 128,
+    "hop_size": 512,
+    "sampling_rate": 44100,
+    "upsample_rates": [8, 8, 4, 2],
+    "upsample_kernel_sizes": [16, 16, 8, 4],
+    "upsample_initial_channel": 16,  # must be >= 2 ** (number of upsample layers)
+    "resblock_kernel_sizes": [3],
+    "resblock_dilation_sizes": [[1, 3, 5]],
+    "activation": "snakebeta",
+    "snake_logscale": True,
+    "use_tanh_at_final": False,
+    "use_bias_at_final": False,
+}
+
+
+def make_tiny_bigvgan(folder: Path) -> Path:
+    """A BigVGAN folder (config.json + bigvgan_generator.pt) as ``vocoder download`` leaves one."""
+    import torch
+    from bigvgan.bigvgan import BigVGAN
+    from bigvgan.env import AttrDict
+
+    torch.manual_seed(0)
+    BigVGAN(AttrDict(TINY_BIGVGAN_CONFIG), use_cuda_kernel=False).save_pretrained(folder)
+    return folder

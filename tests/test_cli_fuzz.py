@@ -6,11 +6,13 @@ file (no temp file, no lock, no audio without its sidecar) where it writes.
 
 The commands run in this process (``cli_in_process.py``) on a tiny model, library, code grid and
 sound folder made once. The suite runs a fixed set of examples (``derandomize``); a longer, random
-run: ``experiments/fuzz_cli.py``. Not fuzzed: ``vocoder download``, which needs the network.
+run: ``experiments/fuzz_cli.py``. The hub is offline for every command (``vocoder download`` of a
+hub id is the "unreachable" line; of a folder, it loads and checks what is there).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -42,7 +44,6 @@ ALWAYS_GIVEN = {"count", "samples", "sounds", "seconds", "evaluate"}
 RARELY_GIVEN = {"from_sidecar", "binaural", "hrtf"}
 RANDOM = os.environ.get("DISTILL_FUZZ_RANDOM") == "1"  # experiments/fuzz_cli.py: new examples each run
 SECONDS_PER_EXAMPLE = 120  # a command still running after this is a hang: a failure
-NOT_FUZZED = {("vocoder", "download")}  # downloads from the network
 
 
 def _commands() -> dict[tuple[str, ...], object]:
@@ -52,7 +53,7 @@ def _commands() -> dict[tuple[str, ...], object]:
         if isinstance(command, TyperGroup):
             for name, sub in command.commands.items():
                 walk(sub, (*path, name))
-        elif path not in NOT_FUZZED:
+        else:
             found[path] = command
 
     walk(typer.main.get_command(app), ())
@@ -144,6 +145,10 @@ def _values(path: tuple[str, ...], name: str, places: dict[str, Path]) -> tuple[
         return [str(places[key]) for key in TRAIN_INPUTS], ["", "/nonexistent"]
     if name == "vocoder" and path == ("package",) or name in ("vqvae", "prior", "hrtf"):
         return [], paths["bad"]  # no trained runs or SOFA files here: only what must be refused
+    if name == "source":  # vocoder download: a hub id (offline here) or a folder holding a BigVGAN
+        return ["nvidia/bigvgan_v2_44khz_128band_512x", *map(str, places["bigvgan"])], BAD_TEXTS + paths[
+            "bad"
+        ]
     if name in ("model", "first", "second"):  # a name in the library or a model file
         return ["tiny", str(places["model"])], BAD_TEXTS + paths["bad"]
     if name in INT_OPTIONS or name in FLOAT_OPTIONS:
@@ -202,7 +207,7 @@ def command_lines(draw, path: tuple[str, ...], places: dict[str, Path]) -> list[
 
 @pytest.fixture(scope="module")
 def places(tmp_path_factory, trained_runs) -> dict[str, Path]:
-    from conftest import package_trained
+    from conftest import make_tiny_bigvgan, package_trained
 
     from distill.codes.editor import CodeEditor
     from distill.model import DistillModel
@@ -250,6 +255,7 @@ def places(tmp_path_factory, trained_runs) -> dict[str, Path]:
     found["text"].write_text("not audio at all\n" * 50)
     found["damaged_model"].write_bytes(model.read_bytes()[:3000])
     found["damaged_codes"].write_bytes(b"\x93NUMPY" + b"\x00" * 64)
+    found["bigvgan"] = [make_tiny_bigvgan(root / "bigvgan")] if importlib.util.find_spec("bigvgan") else []
     return found
 
 
@@ -270,10 +276,28 @@ def _world(places: dict[str, Path]):
         COLUMNS="200",
     )
     try:
-        yield
+        with _hub_offline(places["root"] / "hub"):
+            yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def _hub_offline(cache: Path):
+    """No command reaches the network: the hub's offline switch (read when a download is asked for,
+    not only at import, so it works in this process) and a hub cache of the test's own."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        yield
+        return
+    saved = constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE
+    constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE = True, str(cache)
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE = saved
 
 
 @contextmanager

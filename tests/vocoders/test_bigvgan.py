@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_tiny_bigvgan
 
 from distill.errors import UserError
 from distill.vocoders import bigvgan as bigvgan_module
@@ -15,31 +16,10 @@ from distill.vocoders.selection import select_vocoder
 
 pytest.importorskip("bigvgan")
 
-TINY_CONFIG = {
-    "resblock": "1",
-    "num_mels": 128,
-    "hop_size": 512,
-    "sampling_rate": 44100,
-    "upsample_rates": [8, 8, 4, 2],
-    "upsample_kernel_sizes": [16, 16, 8, 4],
-    "upsample_initial_channel": 16,  # must be >= 2 ** (number of upsample layers)
-    "resblock_kernel_sizes": [3],
-    "resblock_dilation_sizes": [[1, 3, 5]],
-    "activation": "snakebeta",
-    "snake_logscale": True,
-    "use_tanh_at_final": False,
-    "use_bias_at_final": False,
-}
-
 
 @pytest.fixture
 def tiny_bigvgan(tmp_path: Path) -> Path:
-    from bigvgan.bigvgan import BigVGAN
-    from bigvgan.env import AttrDict
-
-    folder = tmp_path / "bigvgan_tiny"
-    torch.manual_seed(0)
-    BigVGAN(AttrDict(TINY_CONFIG), use_cuda_kernel=False).save_pretrained(folder)
+    folder = make_tiny_bigvgan(tmp_path / "bigvgan_tiny")
     assert {"bigvgan_generator.pt", "config.json"} <= {p.name for p in folder.iterdir()}
     return folder
 
