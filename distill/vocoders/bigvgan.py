@@ -32,7 +32,10 @@ def _give_numba_a_cache() -> None:
     Then numba gets a folder of the user's own in the temporary directory."""
     if "NUMBA_CACHE_DIR" in os.environ:
         return
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home at all
+        cache = Path("/nonexistent")
     existing = next((folder for folder in (cache, *cache.parents) if folder.exists()), None)
     if existing is not None and os.access(existing, os.W_OK | os.X_OK):
         return
