@@ -285,19 +285,30 @@ def write_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
     return atomic_write(path, lambda handle: np.save(_PlainWriter(handle), array, allow_pickle=False))
 
 
+def wav_bytes(samples: np.ndarray, sample_rate: int, *, subtype: str | None = None) -> bytes:
+    """A WAV file's bytes (``subtype`` None: soundfile's default, 16-bit PCM). A sound that peaks
+    above full scale is turned down by one gain, not clipped: a clipped peak is a broadband click."""
+    import numpy as np
+    import soundfile as sf
+
+    samples = np.asarray(samples, np.float32)
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if peak > 1.0:
+        samples = samples / peak
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, sample_rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
 def write_wav_atomic(
     path: str | Path, samples: np.ndarray, sample_rate: int, *, subtype: str | None = None
 ) -> Path:
-    """A WAV file (``subtype`` None: soundfile's default, 16-bit PCM) through ``atomic_write``.
+    """A WAV file (``wav_bytes``) through ``atomic_write``.
 
     Encoded in memory first: soundfile writes a file object through C callbacks that print a failed
     write and carry on, so a full disk would show as a garbled error after pages of noise.
     """
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, sample_rate, format="WAV", subtype=subtype)
-    return write_bytes_atomic(path, buffer.getvalue())
+    return write_bytes_atomic(path, wav_bytes(samples, sample_rate, subtype=subtype))
 
 
 def fsync_directory(folder: Path) -> None:

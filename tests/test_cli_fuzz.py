@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from typer.core import TyperGroup
 
 from distill.cli.main import app
+from distill.vocoders.bigvgan import HUB_ID
 
 pytestmark = pytest.mark.slow  # ~300 commands, some of which load and run the tiny model
 
@@ -146,9 +147,8 @@ def _values(path: tuple[str, ...], name: str, places: dict[str, Path]) -> tuple[
     if name == "vocoder" and path == ("package",) or name in ("vqvae", "prior", "hrtf"):
         return [], paths["bad"]  # no trained runs or SOFA files here: only what must be refused
     if name == "source":  # vocoder download: a hub id (offline here) or a folder holding a BigVGAN
-        return ["nvidia/bigvgan_v2_44khz_128band_512x", *map(str, places["bigvgan"])], BAD_TEXTS + paths[
-            "bad"
-        ]
+        good = [HUB_ID, *map(str, places["bigvgan"])]
+        return good, BAD_TEXTS + paths["bad"]
     if name in ("model", "first", "second"):  # a name in the library or a model file
         return ["tiny", str(places["model"])], BAD_TEXTS + paths["bad"]
     if name in INT_OPTIONS or name in FLOAT_OPTIONS:

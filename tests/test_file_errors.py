@@ -5,6 +5,7 @@ file that cannot be read while scanning."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -20,7 +21,9 @@ from distill.files import (
     atomic_write,
     file_system_error,
     interrupts_deferred,
+    wav_bytes,
     write_text_atomic,
+    write_wav_atomic,
 )
 
 
@@ -299,3 +302,14 @@ def test_bigvgan_loads_for_a_user_whose_home_is_not_writable(shared_folder, monk
     result = as_ordinary_user([sys.executable, "-c", script], home)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-800:]
     assert "available:" in result.stdout
+
+
+def test_a_wav_turns_a_loud_sound_down_by_one_gain_instead_of_clipping(tmp_path):
+    loud = np.array([0.0, 0.5, 2.0, -1.0, 0.25], np.float32)
+    played, rate = sf.read(io.BytesIO(wav_bytes(loud, 22050)), dtype="float32")
+    assert rate == 22050
+    assert np.allclose(played, loud / 2.0, atol=1e-4)  # every sample keeps its share of the peak
+    written, _ = sf.read(write_wav_atomic(tmp_path / "loud.wav", loud, 22050), dtype="float32")
+    assert np.allclose(written, loud / 2.0, atol=1e-4)  # previews too
+    quiet = np.array([0.0, 0.5, -0.25], np.float32)
+    assert np.allclose(sf.read(io.BytesIO(wav_bytes(quiet, 22050)), dtype="float32")[0], quiet, atol=1e-4)

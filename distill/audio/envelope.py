@@ -76,9 +76,7 @@ class CollectionShape:
 
     @property
     def default_mode(self) -> str:
-        separate = self.median_s <= ONE_SHOT_MEDIAN_S
-        if self.single_events is not None and self.single_events >= 0.5:
-            separate = True
+        separate = self.median_s <= ONE_SHOT_MEDIAN_S or (self.single_events or 0.0) >= 0.5
         return "one-shot" if separate else "continuous"
 
     @classmethod

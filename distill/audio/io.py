@@ -1,5 +1,4 @@
-"""Reading sound files: any format libsndfile reads, mixed to mono, resampled to 44.1 kHz float32;
-and the 16-bit WAV that a page's or widget's player plays.
+"""Reading sound files: any format libsndfile reads, mixed to mono, resampled to 44.1 kHz float32.
 
 Every problem with a file becomes an ``UnusableAudioError`` carrying one short reason, so the
 folder scan can skip the file with a one-line warning instead of a traceback.
@@ -129,19 +128,3 @@ def _check_riff_size(path: Path) -> None:
 def _first_line(error: Exception) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0][:120]
-
-
-def wav_for_player(samples: np.ndarray, sample_rate: int) -> bytes:
-    """A 16-bit PCM WAV of ``samples`` for an ``<audio>`` player. A sound that peaks above full scale
-    is turned down by one gain, not clipped: clipping a peak makes a broadband click."""
-    import io
-
-    import soundfile as sf
-
-    samples = np.asarray(samples, np.float32)
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-    if peak > 1.0:
-        samples = samples / peak
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, sample_rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()

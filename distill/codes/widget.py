@@ -21,11 +21,11 @@ import anywidget
 import numpy as np
 import traitlets
 
-from distill.audio.io import wav_for_player
 from distill.codes import edits
 from distill.codes.editor import CodeEditor
 from distill.codes.grid import CodeGrid, Region
 from distill.errors import UserError
+from distill.files import wav_bytes
 
 SESSION_FILE = "edit-session.json"
 
@@ -179,4 +179,4 @@ def _png(mel: np.ndarray) -> str:
 
 
 def _wav(audio) -> str:
-    return base64.b64encode(wav_for_player(audio.samples, audio.sample_rate)).decode()
+    return base64.b64encode(wav_bytes(audio.samples, audio.sample_rate, subtype="PCM_16")).decode()

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from distill.audio.io import wav_for_player
-from distill.files import write_text_atomic
+from distill.files import wav_bytes, write_text_atomic
 from distill.report.data import CodebookSummary, ComponentTraining, ReportData
 from distill.report.figures import sound_png, training_figures
 from distill.report.history import overfitting_gaps
@@ -59,8 +58,8 @@ def _b64(data: bytes) -> str:
 
 
 def wav_base64(samples: np.ndarray, sample_rate: int) -> str:
-    """16-bit PCM WAV, for an ``<audio>`` player's data URL (``wav_for_player``)."""
-    return _b64(wav_for_player(samples, sample_rate))
+    """16-bit PCM WAV, for an ``<audio>`` player's data URL (``wav_bytes``: never clipped)."""
+    return _b64(wav_bytes(samples, sample_rate, subtype="PCM_16"))
 
 
 def gap_sentence(training: ComponentTraining) -> str:
