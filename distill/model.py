@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from distill.audio.control_space import ControlSpace
 from distill.audio.envelope import CollectionShape
 from distill.audio.io import UnusableAudioError, load_audio
 from distill.audio.level import not_sound, remove_dc
@@ -192,6 +193,14 @@ class DistillModel:
         """The collection's lengths and decay, recorded when the prior trained (one-shot generation
         and the default mode read it); None for a model packaged without one."""
         return CollectionShape.from_dict(self.metadata.get("sounds"))
+
+    @property
+    def controls(self) -> ControlSpace | None:
+        """The controls the prior was trained with and the collection's range of each (what a
+        request's 0..1 means); None for a model whose prior has none."""
+        if self.prior is None or not self.prior.controls:
+            return None
+        return ControlSpace.from_dict(self.metadata.get("controls"))
 
     def vocoder_quality(self, kind: str = "own") -> VocoderQuality | None:
         """The held-out quality recorded for the model's own vocoder (``own``) or for BigVGAN

@@ -68,11 +68,13 @@ class RunSummary:
     codebook_health_val: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     codebook_warnings: list[str] = dataclasses.field(default_factory=list)
     # Prior: the memorization check of the best and of the final weights, the VQ-VAE its codes came
-    # from ({"run", "digest"}), the collection's shape (lengths, decay) for one-shot generation.
+    # from ({"run", "digest"}), the collection's shape (lengths, decay) for one-shot generation, and
+    # the range of each control it was conditioned on.
     memorization: dict[str, Any] | None = None
     memorization_last: dict[str, Any] | None = None
     vqvae: dict[str, Any] | None = None
     sounds: dict[str, Any] | None = None
+    controls: dict[str, Any] | None = None  # each control's range (distill.audio.descriptors)
     # Vocoder: kind, name, generator updates, the best checkpoint's held-out quality.
     vocoder: dict[str, Any] | None = None
     # RVQ-VAE and prior: the stage table of the model the run makes, measured when it ended

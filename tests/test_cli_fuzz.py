@@ -72,11 +72,13 @@ BAD_NUMBERS = ["-1", "0", "nan", "inf", "-inf", "1e309", "99999999999999999999",
 BAD_TEXTS = ["", " ", "-", "--", "nope", "TINY", "../tiny", "ünï😀", "x" * 5000, "a,b", "0:nan", "%s%n", "{}",
              "\t", "1:0,0:1", "0,0,0"]  # fmt: skip
 INT_OPTIONS = {"top_k", "seed", "count", "sample_rate", "samples", "sounds", "evaluate"}
-FLOAT_OPTIONS = {"duration", "temperature", "top_p", "overlap", "stereo", "pan_position", "weight", "seconds"}
+FLOAT_OPTIONS = {"duration", "temperature", "top_p", "overlap", "stereo", "pan_position", "weight", "seconds",
+                 "guidance"}  # fmt: skip
 PATH_OPTIONS = {"folder", "cache_dir", "library", "output", "prompt", "hrtf", "from_sidecar", "data",
                 "json_out", "run", "audio", "codes_file", "session", "file", "vqvae", "prior"}  # fmt: skip
 TEXT_OPTIONS = {"model", "mode", "binaural", "audio_format", "subtype", "peak", "name", "tag", "curve", "how",
-                "first", "second", "tags", "vocoder"}  # fmt: skip
+                "first", "second", "tags", "vocoder", "loudness", "brightness", "length", "noisiness", "pitch",
+                "notes"}  # fmt: skip
 GOOD_TEXTS = {
     "mode": ["one-shot", "continuous"],
     "binaural": ["90,0", "-30,10"],
@@ -89,12 +91,18 @@ GOOD_TEXTS = {
     "curve": ["0:0,1:1", "0:1,0.5:0,1:1"],
     "how": ["mix", "resynth"],
     "vocoder": ["auto", "bundled"],
+    "loudness": ["0.5", "-20dB"],
+    "brightness": ["0.8", "2000Hz"],
+    "length": ["0.2", "0.5s"],
+    "noisiness": ["0.3"],
+    "pitch": ["A3", "0.5"],
+    "notes": ["A3..B3"],
 }
 GOOD_NUMBERS = {
     "count": ["1", "2"], "top_k": ["0", "5"], "seed": ["0", "7", "-3"], "sample_rate": ["22050", "48000"],
     "samples": ["2"], "sounds": ["1"], "evaluate": ["2"], "duration": ["0.3", "1"], "temperature": ["0.7", "1"],
     "top_p": ["0.9", "1"], "overlap": ["0.1"], "stereo": ["0", "0.5"], "pan_position": ["0", "-0.5"],
-    "weight": ["0.3", "1"], "seconds": ["0.5"],
+    "weight": ["0.3", "1"], "seconds": ["0.5"], "guidance": ["1", "2.5"],
 }  # fmt: skip
 
 

@@ -36,7 +36,7 @@ PITCH_HEAD = 8  # the codes carry the pitch, as today's models' do
 _GENERATOR = {**NARROW_V2, "upsample_initial_channel": 16}
 
 
-def _configs() -> dict[str, str]:
+def _configs(controls: int = 0) -> dict[str, str]:
     vqvae = {
         "_target_": "distill.nn.vqvae.RVQVAE",
         "encoder": {"_target_": "distill.nn.conv_codec.ConvEncoder", **_CODEC, "pitch_input": True},
@@ -54,7 +54,15 @@ def _configs() -> dict[str, str]:
             {"model": {"net": vqvae}, "data": {"mel": {"_target_": "distill.audio.mel.MelConfig"}}}
         ),
         "prior": yaml.safe_dump(
-            {"model": {"net": {"_target_": "distill.nn.column_prior.ColumnPrior", **TINY_COLUMN_PRIOR}}}
+            {
+                "model": {
+                    "net": {
+                        "_target_": "distill.nn.column_prior.ColumnPrior",
+                        **TINY_COLUMN_PRIOR,
+                        "controls": controls,
+                    }
+                }
+            }
         ),
         "vocoder": yaml.safe_dump(
             {"model": {"generator": {"_target_": "distill.nn.hifigan.HifiGanGenerator", **_GENERATOR}}}
@@ -62,8 +70,9 @@ def _configs() -> dict[str, str]:
     }
 
 
-def tiny_model_file(path: Path, *, name: str = "tiny", seed: int = 0) -> Path:
-    """Write a tiny model (VQ-VAE, prior, HiFi-GAN vocoder) to ``path``; ``seed`` picks its weights."""
+def tiny_model_file(path: Path, *, name: str = "tiny", seed: int = 0, controls: dict | None = None) -> Path:
+    """Write a tiny model (VQ-VAE, prior, HiFi-GAN vocoder) to ``path``; ``seed`` picks its weights.
+    ``controls``: the recorded ranges of a prior conditioned on the five controls (ControlSpace.as_dict)."""
     import torch
 
     vqvae = tiny_rvqvae(seed=seed, texture=TEXTURE, pitch_head=PITCH_HEAD)
@@ -74,7 +83,7 @@ def tiny_model_file(path: Path, *, name: str = "tiny", seed: int = 0) -> Path:
             if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Conv1d):
                 module.weight.mul_(3.0)
     torch.manual_seed(seed)
-    prior = ColumnPrior(**TINY_COLUMN_PRIOR).eval()
+    prior = ColumnPrior(**TINY_COLUMN_PRIOR, controls=5 if controls else 0).eval()
     generator = HifiGanGenerator(**_GENERATOR).eval()
     generator.remove_weight_norm()  # saved folded, as a file may hold it
     with torch.no_grad():
@@ -86,10 +95,11 @@ def tiny_model_file(path: Path, *, name: str = "tiny", seed: int = 0) -> Path:
         "name": name,
         "id": uuid.uuid4().hex,
         "training": {"prior": {"vqvae_digest": state_dict_digest(vqvae.state_dict())}},
+        "controls": controls,
     }
     model = DistillModel(
         metadata=metadata,
-        configs=_configs(),
+        configs=_configs(5 if controls else 0),
         vqvae=vqvae,
         prior=prior,
         vocoder_generator=generator,

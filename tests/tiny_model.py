@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from conftest import NARROW_V2, TINY_COLUMN_PRIOR, tiny_rvqvae
 
+from distill.audio.control_space import ControlSpace
 from distill.audio.envelope import CollectionShape
 from distill.audio.mel import MelConfig
 from distill.errors import UserError
@@ -33,6 +34,7 @@ class TinyModel(DistillModel):
     id: str = "0123456789abcdef"
     mel_config: MelConfig = MelConfig()
     sounds: CollectionShape | None = None
+    controls: ControlSpace | None = None
     path: Path | None = None  # not loaded from a file, so its sounds name no model file
     content_sha256: str | None = None
     _vqvae_digest: str | None = None
@@ -43,12 +45,25 @@ class TinyModel(DistillModel):
         return VocoderSelection(vocoder=self.own_vocoder, reason="the only one", quality=None, warning=None)
 
 
-def tiny_model() -> TinyModel:
-    """2 levels x 8 rows of 16 codes; a 1-layer column prior with a 4-column window; a narrow HiFi-GAN."""
-    prior = ColumnPrior(**TINY_COLUMN_PRIOR)
+# What a tiny model's controls mean: a collection from -30 to -10 dB, 500 Hz to 4 kHz, 0.25 to 2 s,
+# -40 to -10 dB flat, C3 to C5.
+TINY_CONTROLS = {
+    "loudness": {"low": -30.0, "high": -10.0},
+    "brightness": {"low": 8.97, "high": 11.97},
+    "length": {"low": -2.0, "high": 1.0},
+    "noisiness": {"low": -40.0, "high": -10.0},
+    "pitch": {"low": 48.0, "high": 72.0},
+}
+
+
+def tiny_model(*, controls: bool = False) -> TinyModel:
+    """2 levels x 8 rows of 16 codes; a 1-layer column prior with a 4-column window; a narrow HiFi-GAN.
+    ``controls``: the prior is conditioned on the five controls, meaning ``TINY_CONTROLS``."""
+    prior = ColumnPrior(**TINY_COLUMN_PRIOR, controls=5 if controls else 0)
     generator = HifiGanGenerator(**{**NARROW_V2, "upsample_initial_channel": 16})
     vocoder = GeneratorVocoder(generator, sample_rate=44100, chunk_frames=64)
-    return TinyModel(vqvae=tiny_rvqvae().eval(), prior=prior.eval(), own_vocoder=vocoder)
+    space = ControlSpace.from_dict(TINY_CONTROLS) if controls else None
+    return TinyModel(vqvae=tiny_rvqvae().eval(), prior=prior.eval(), own_vocoder=vocoder, controls=space)
 
 
 def decaying_tone(seconds: float, pitch: float) -> np.ndarray:

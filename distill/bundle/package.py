@@ -196,6 +196,8 @@ def build_metadata(
         "memorization": runs["prior"].summary.memorization if "prior" in runs else None,
         # The collection's lengths and decay as the prior's data measured them (one-shot generation).
         "sounds": runs["prior"].summary.sounds if "prior" in runs else None,
+        # What each control's 0..1 means: the collection's range (distill.audio.descriptors).
+        "controls": runs["prior"].summary.controls if "prior" in runs else None,
         "vqvae_digest": vqvae_digest,
         "tags": sorted(set(tags)),
     }

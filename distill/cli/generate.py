@@ -43,6 +43,8 @@ class Plan:
     recorded: RecordedSound | None = None  # --from: the sound to remake
     blend: BlendParams | None = None  # a blend of ``model`` towards ``second`` (distill blend)
     second: str | Path | None = None
+    # --notes: each sound's key (MIDI); ``output`` is then the folder of the set and its SFZ file.
+    keys: list[int] | None = None
 
 
 def generate(
@@ -104,6 +106,33 @@ def generate(
         "--hrtf",
         help="A SOFA file (SimpleFreeFieldHRIR) of head-related impulse responses, for --binaural.",
     ),
+    loudness: str = typer.Option(
+        None, help="How loud: 0..1 of the collection's range (1 = its loudest), or dB, e.g. -12dB."
+    ),
+    brightness: str = typer.Option(
+        None, help="How bright: 0..1 of the collection's range, or a spectral centroid, e.g. 2500Hz."
+    ),
+    length: str = typer.Option(
+        None, help="How long it sounds: 0..1 of the collection's range, or seconds, e.g. 1.5s."
+    ),
+    noisiness: str = typer.Option(
+        None, help="How noisy (0 = the most tonal of the collection, 1 = the noisiest)."
+    ),
+    pitch: str = typer.Option(
+        None, help="Which note: a name (C3, A#4, Bb2), a frequency (220Hz), or 0..1 of the range."
+    ),
+    guidance: float = typer.Option(
+        DEFAULTS.guidance,
+        "--guidance",
+        help="How strongly the controls are followed: 1 as trained, 2-3 more closely (each step runs twice).",
+    ),
+    notes: str = typer.Option(
+        None,
+        "--notes",
+        help="One sound per key of a range, e.g. C2..C5, written to the folder -o (default:"
+        " <model>-keys/; or -o keys/piano.wav names them piano-048-C3.wav ...) with an SFZ file"
+        " that maps them to their keys.",
+    ),
     output: Path = typer.Option(
         None,
         "--output",
@@ -136,6 +165,10 @@ def generate(
 
     distill generate rain --mode continuous --duration 30: 30 seconds of rain.
 
+    distill generate drums --brightness 0.8 --loudness 0.3: a bright, soft hit.
+
+    distill generate piano --notes C2..C5 -o keys/: a playable sample set with its SFZ.
+
     distill generate --from hits-03.wav.json -o again.wav: hits-03.wav once more.
     """
     from rich.console import Console
@@ -162,9 +195,16 @@ def generate(
                 pan=pan_position,
                 binaural=None if binaural is None else _direction(binaural),
                 hrtf=None if hrtf is None else str(hrtf.expanduser().resolve()),
+                controls=_controls(
+                    loudness=loudness, brightness=brightness, length=length, noisiness=noisiness, pitch=pitch
+                ),
+                guidance=guidance,
             )
             export = dict(sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak)
-            plan = Plan(model=model, sounds=variations(params, count), output=output, export=export)
+            if notes is not None:
+                plan = _notes_plan(model, params, notes, count=count, output=output, export=export)
+            else:
+                plan = Plan(model=model, sounds=variations(params, count), output=output, export=export)
         make_sounds(console, plan, library=library, plot=plot)
 
 
@@ -175,6 +215,36 @@ def variations(params: GenerationParams, count: int) -> list[GenerationParams]:
         raise UserError(f"--count must be from 1 to {MAX_COUNT}, got {count}.")
     check_seeds(params.seed, count)
     return [replace(params, seed=params.seed + index) for index in range(count)]
+
+
+def _controls(**given: str | None) -> dict[str, float | str]:
+    """The control options given: a bare number as a number (0..1 of the range), else as written."""
+    controls: dict[str, float | str] = {}
+    for name, text in given.items():
+        if text is None:
+            continue
+        try:
+            controls[name] = float(text)
+        except ValueError:
+            controls[name] = text.strip()
+    return controls
+
+
+def _notes_plan(
+    model: str, params: GenerationParams, notes: str, *, count: int, output: Path | None, export: dict
+) -> Plan:
+    """--notes: one sound per key of the range, the same seed and settings, each at its own pitch."""
+    from distill.audio.control_space import note_name, note_range
+
+    if "pitch" in params.controls:
+        raise UserError("Give --notes or --pitch, not both: --notes sets each sound's pitch.")
+    if count != 1:
+        raise UserError("--notes makes one sound per key; it takes no --count.")
+    keys = [round(key) for key in note_range(notes)]
+    sounds = [replace(params, controls={**params.controls, "pitch": note_name(key)}) for key in keys]
+    for sound in sounds:
+        sound.check()
+    return Plan(model=model, sounds=sounds, output=output, export=export, keys=keys)
 
 
 def _direction(text: str) -> tuple[float, float]:
@@ -205,11 +275,13 @@ def make_sounds(console, plan: Plan, *, library: Path | None, plot: bool) -> Non
     count = len(plan.sounds)
     audio_format = plan.export["format"]
     base = plan.output
-    if base is None:  # no -o: the model's name, here
+    if plan.keys is not None and (base is None or not base.suffix):  # a sample set: -o is its folder
+        base = (base or Path(f"{loaded.name}-keys")) / f"{loaded.name}.{audio_format or 'wav'}"
+    elif base is None:  # no -o: the model's name, here
         base = Path(f"{loaded.name}.{audio_format or 'wav'}")
     elif base.suffix == "" and audio_format is None:
         base = base.with_suffix(".wav")  # with a format, export_audio appends its suffix
-    targets = output_paths(base, count)
+    targets = output_paths(base, count) if plan.keys is None else _key_paths(base, plan.keys)
     cost = _batch_cost(loaded, plan, targets[0])
     cost.require_room()
     if cost.large:
@@ -257,6 +329,20 @@ def make_sounds(console, plan: Plan, *, library: Path | None, plot: bool) -> Non
         except KeyboardInterrupt:
             progress.stop()
             interrupted(_interrupted_batch(written, count))
+    if plan.keys is not None:
+        from distill.generation.sample_set import write_sfz
+
+        sfz = write_sfz(base.with_suffix(".sfz"), list(zip(plan.keys, written, strict=True)))
+        console.print(f"wrote {escape(str(sfz))}: {count} keys, one sound each")
+
+
+def _key_paths(base: Path, keys: list[int]) -> list[Path]:
+    """A sample set's file names: ``piano.wav`` -> ``piano-048-C3.wav``, ... (sortable by key)."""
+    from distill.audio.control_space import note_name
+
+    return [
+        base.with_name(f"{base.stem}-{key:03d}-{note_name(key, file_safe=True)}{base.suffix}") for key in keys
+    ]
 
 
 def _make_one(loaded, second, plan: Plan, params: GenerationParams, on_stage):

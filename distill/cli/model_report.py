@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from distill.audio.control_space import ControlSpace
 from distill.report.tables import (
     HEALTH_HEADERS,
     NONE,
@@ -173,6 +174,11 @@ def render_info(console, path: Path, manifest) -> None:
         if sounds.get("rise") is not None:
             rows.append(("a second sound", f"after a dip and return of {number_text(sounds['rise'])} nats"))
         console.print(key_values("Sounds (the collection, as the prior's data measured it)", rows))
+    if (space := ControlSpace.from_dict(meta.get("controls"))) is not None:
+        rows = [(f"--{name}", f"0..1 = {space.describe_range(name)}") for name in space.ranges]
+        console.print(
+            key_values("Controls (distill generate ... --NAME 0..1 or a value with its unit)", rows)
+        )
     if isinstance(meta.get("memorization"), dict):
         console.print(memorization_table(meta["memorization"]))
     elif "prior" in manifest.components:

@@ -15,6 +15,11 @@ sampling early: it is asked after every whole column whether the grid so far is 
 one-shot that has decayed), so a short sound costs only its own columns. ``fixed`` holds tokens
 of the new columns that are not sampled but kept (-1 where sampled): level variation keeps the
 coarse levels and resamples the fine ones, each drawn token conditioned on all kept ones before it.
+``controls`` is the request a conditioned prior draws for (``distill.nn.controls``: relative
+values, NaN = not asked), the same for every window of the sound. ``guidance`` > 1 follows it more
+strongly by classifier-free guidance (Ho & Salimans, 2022, arXiv:2207.12598): each step's logits
+are the unconditioned ones moved ``guidance`` times the way the request moves them, which the
+prior can give because it learned to draw with nothing asked; it runs every step twice (batched).
 
 One home for sampling from the prior: generation (``distill.generation``) and code-grid edits
 (``distill.codes.edits``) both use it. ``continuation_nll`` scores what follows a region, which
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -115,6 +121,8 @@ def sample_batch(
     file_start: bool = False,
     until: Callable[[torch.Tensor], bool] | None = None,
     fixed: torch.Tensor | None = None,
+    controls: torch.Tensor | None = None,
+    guidance: float = 1.0,
 ) -> torch.Tensor:
     """Sample ``batch_size`` grids; returns codes [B, Q, R, prompt_columns + n_columns].
 
@@ -125,10 +133,14 @@ def sample_batch(
     at the first whole column for which ``until(codes [B, Q, R, C])`` was true, or at n_columns.
     ``fixed`` [B, Q, R, n_columns]: codes kept as they are in the new columns, -1 where sampled
     (a kept token still draws from the generator, so the seed's stream does not depend on it).
+    ``controls``: [controls] or [B, controls] for a conditioned prior, or None (nothing asked);
+    ``guidance``: how strongly to follow them (1 = as the prior learned; see the module docstring).
     """
     _check_params(
         n_columns=n_columns, temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size
     )
+    if not (isinstance(guidance, int | float) and math.isfinite(guidance) and guidance >= 0):
+        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
     device = prior.device
     per_column = prior.layout.tokens_per_column
     if prompt is None:
@@ -153,10 +165,11 @@ def sample_batch(
     keep_tokens = (prior.context_columns // 2) * per_column
     was_training = prior.training
     prior.eval()  # dropout off while sampling; the caller's mode is restored below
+    request = _Request.of(controls, guidance, batch_size)
     try:
         with torch.inference_mode():
-            cache = prior.new_cache(batch_size, device=device)
-            slide = dict(keep_tokens=keep_tokens, file_start=file_start)
+            cache = prior.new_cache(request.rows(batch_size), device=device)
+            slide = dict(keep_tokens=keep_tokens, file_start=file_start, request=request)
             logits = _slide(prior, cache, tokens, known=known, **slide)
             while True:
                 tokens[:, known] = draw(
@@ -174,14 +187,57 @@ def sample_batch(
                 if cache.length == cache.capacity:
                     logits = _slide(prior, cache, tokens, known=known, **slide)
                 else:
-                    logits = prior.forward_step(cache, tokens[:, known - 1])
+                    logits = request.logits(prior.forward_step(cache, request.both(tokens[:, known - 1])))
     finally:
         prior.train(was_training)
     return prior.layout.unflatten(tokens[:, :total].clone())
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What each cache row is asked ([rows, controls], or None) and how the rows' logits combine:
+    with guidance, rows B.. repeat rows ..B with nothing asked."""
+
+    controls: torch.Tensor | None
+    guidance: float
+
+    @classmethod
+    def of(cls, controls: torch.Tensor | None, guidance: float, batch_size: int) -> _Request:
+        if controls is None:
+            return cls(controls=None, guidance=1.0)
+        asked = controls.reshape(-1, controls.shape[-1]).expand(batch_size, -1)
+        if guidance == 1.0:
+            return cls(controls=asked, guidance=1.0)
+        return cls(
+            controls=torch.cat([asked, torch.full_like(asked, float("nan"))]), guidance=float(guidance)
+        )
+
+    @property
+    def guided(self) -> bool:
+        return self.guidance != 1.0
+
+    def rows(self, batch_size: int) -> int:
+        return 2 * batch_size if self.guided else batch_size
+
+    def both(self, tokens: torch.Tensor) -> torch.Tensor:
+        return torch.cat([tokens, tokens]) if self.guided else tokens
+
+    def logits(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.guided:
+            return logits
+        asked, unasked = logits.float().chunk(2)
+        return unasked + self.guidance * (asked - unasked)
+
+
 def _slide(
-    prior: TokenPrior, cache, tokens: torch.Tensor, *, known: int, keep_tokens: int, file_start: bool
+    prior: TokenPrior,
+    cache,
+    tokens: torch.Tensor,
+    *,
+    known: int,
+    keep_tokens: int,
+    file_start: bool,
+    request: _Request,
 ) -> torch.Tensor:
     """(Re)start the window so it ends at clip token ``known``; returns logits [B, K] for that token.
 
@@ -191,7 +247,14 @@ def _slide(
     token can begin a sound (``file_start``).
     """
     start = 0 if known < prior.context_tokens else known - keep_tokens
-    return prior.prime(cache, tokens[:, start:known], offset=start, file_start=file_start and start == 0)
+    logits = prior.prime(
+        cache,
+        request.both(tokens[:, start:known]),
+        offset=start,
+        file_start=file_start and start == 0,
+        controls=request.controls,
+    )
+    return request.logits(logits)
 
 
 def sample(
@@ -206,6 +269,8 @@ def sample(
     file_start: bool = False,
     until: Callable[[torch.Tensor], bool] | None = None,
     fixed: torch.Tensor | None = None,
+    controls: torch.Tensor | None = None,
+    guidance: float = 1.0,
 ) -> torch.Tensor:
     """Sample one grid: codes [Q, R, prompt_columns + n_columns]; ``prompt`` is [Q, R, C_prompt] or None.
 
@@ -228,6 +293,8 @@ def sample(
         file_start=file_start,
         until=None if until is None else (lambda grids: until(grids[0])),
         fixed=None if fixed is None else fixed.unsqueeze(0),
+        controls=controls,
+        guidance=guidance,
     )
     return codes[0]
 

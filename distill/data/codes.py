@@ -24,143 +24,42 @@ reads as its start token; ``file_start_share`` of the training windows are drawn
 so "a new sound from its start" is learned from every file, however long. Setup also measures the
 collection's shape (lengths, how its sounds decay; :class:`~distill.audio.envelope.CollectionShape`)
 on the VQ-VAE's own decoding of the training grids, the space one-shot generation measures in.
+
+With ``controls`` every take of every file is also described (``distill.audio.descriptors``:
+loudness, brightness, length, noisiness, pitch, measured on the take's own audio, so a take 4 dB
+louder is described 4 dB louder) and each window carries its take's values relative to the
+collection's range (:class:`~distill.audio.control_space.ControlSpace`, from the training recordings),
+which the prior is conditioned on.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from distill.audio.control_space import DESCRIPTORS, ControlSpace
+from distill.audio.descriptors import describe
 from distill.audio.envelope import CollectionShape, column_levels
 from distill.audio.mel import log_mel, silence_frame
 from distill.codes.convert import decode_windowed
+from distill.data.code_windows import CodeWindows, FileCodes
 from distill.data.datamodule import SoundFolderDataModule
 from distill.data.store import PreparedFile
 from distill.files import write_npy_atomic
-from distill.nn.code_layout import flatten_grid
 from distill.nn.vqvae import RVQVAE
 from distill.weights import state_dict_digest
 
 log = logging.getLogger(__name__)
 SHAPE_FILES = 64
-
-
-@dataclass(frozen=True, kw_only=True)
-class FileCodes:
-    """The code grid of one recording."""
-
-    grid: torch.Tensor  # [Q, R, C_padded] long; silence-padded to at least one window
-    columns: int  # columns of the recording itself (ceil(frames / 16)); the rest is padding
-    # Grids of augmented takes, each shaped like ``grid``; int16 (codes < 2^15) to hold 7 takes of
-    # a large collection in a quarter of the memory.
-    takes: tuple[torch.Tensor, ...] = ()
-
-    def any_take(self) -> torch.Tensor:
-        """The recording's grid or one of its augmented takes (long), drawn from the global torch RNG."""
-        if not self.takes:
-            return self.grid
-        pick = int(torch.randint(0, len(self.takes) + 1, ()))
-        return self.grid if pick == 0 else self.takes[pick - 1].long()
-
-    @property
-    def own(self) -> torch.Tensor:
-        """The recording's own columns, [Q, R, columns]: what memorization compares."""
-        return self.grid[..., : self.columns]
-
-
-class CodeWindow(NamedTuple):
-    """One prior training item; batches of them stack field by field (default collation)."""
-
-    tokens: torch.Tensor  # [context_columns * R * Q] in the prior's token order; [B, T] batched
-    file_start: torch.Tensor  # bool scalar: the window's first column is a file's first; [B] batched
-
-
-class CodeWindows(Dataset):
-    """Windows of consecutive columns (:class:`CodeWindow`), in the prior's token order.
-
-    ``starts`` None: each item draws a random start (training; item i belongs to file i % n);
-    ``file_start_share`` of them start at the file's first column. Otherwise a fixed list of
-    (file, start column) pairs (validation tiles).
-
-    ``max_gap_columns`` (training): a window may start anywhere in a file and run on past its end,
-    through 0..max_gap_columns columns of its silence, into the start of another random file, as
-    if the collection were played one sound after another. Without it a one-shot's window is
-    always the sound then silence, and a prior never sees a window that starts in silence: after
-    its first window slides, a long generation has nothing to go on but silence. With it the
-    prior learns that a new sound may begin after a pause, so long generations hold several.
-    """
-
-    def __init__(
-        self,
-        *,
-        files: list[FileCodes],
-        context_columns: int,
-        windows_per_file: int = 1,
-        starts: list[tuple[int, int]] | None = None,
-        max_gap_columns: int | None = None,
-        file_start_share: float = 0.0,
-    ) -> None:
-        if not 0.0 <= file_start_share <= 1.0:
-            raise ValueError(f"file_start_share must be in [0, 1], got {file_start_share}")
-        self.files = files
-        self.context_columns = context_columns
-        self.windows_per_file = windows_per_file
-        self.starts = starts
-        self.max_gap_columns = max_gap_columns
-        self.file_start_share = file_start_share
-
-    def __len__(self) -> int:
-        return len(self.starts) if self.starts is not None else len(self.files) * self.windows_per_file
-
-    def __getitem__(self, index: int) -> CodeWindow:
-        # Global torch RNG below: seed_everything(workers=True) makes it reproducible per worker and epoch.
-        if self.starts is not None:
-            file_index, start = self.starts[index]
-            grid = self.files[file_index].grid[..., start : start + self.context_columns]
-        else:
-            file_index = index % len(self.files)
-            span = self.files[file_index].grid.shape[-1] - self.context_columns
-            if self.max_gap_columns is not None:
-                span = self.files[file_index].columns - 1  # run-on windows may start at any own column
-            begins = float(torch.rand(())) < self.file_start_share
-            start = 0 if begins else int(torch.randint(0, span + 1, ()))
-            if self.max_gap_columns is None:
-                grid = self.files[file_index].any_take()[..., start : start + self.context_columns]
-            else:
-                grid = self._run_on(file_index, start)
-        tokens = flatten_grid(grid[None])[0]  # [context_columns * R * Q]
-        return CodeWindow(tokens=tokens, file_start=torch.tensor(start == 0))
-
-    def _run_on(self, file_index: int, start: int) -> torch.Tensor:
-        """A window from column ``start`` of the file, continuing into another file after a gap."""
-        codes = self.files[file_index]
-        grid = codes.any_take()
-        gap = int(torch.randint(0, self.max_gap_columns + 1, ()))
-        # The padded grid holds the silence after the file (at least up to one window).
-        first = min(codes.columns - start + gap, grid.shape[-1] - start, self.context_columns)
-        head = grid[..., start : start + first]
-        if first == self.context_columns:
-            return head
-        following = self.files[int(torch.randint(0, len(self.files), ()))].any_take()
-        return torch.cat([head, following[..., : self.context_columns - first]], dim=-1)
-
-    @staticmethod
-    def tiles(files: list[FileCodes], context_columns: int) -> list[tuple[int, int]]:
-        """Consecutive windows covering each file's own columns; the last one aligned to its end."""
-        starts = []
-        for file_index, codes in enumerate(files):
-            file_starts = list(range(0, max(codes.columns - context_columns, 0) + 1, context_columns))
-            if file_starts[-1] + context_columns < codes.columns:
-                file_starts.append(codes.columns - context_columns)
-            starts.extend((file_index, start) for start in file_starts)
-        return starts
+DESCRIPTOR_VERSION = 1  # part of the descriptor cache's name: bump when a definition changes
 
 
 class CodeGridDataModule(SoundFolderDataModule):
@@ -180,6 +79,8 @@ class CodeGridDataModule(SoundFolderDataModule):
         file_start_share: float,
         takes_per_file: int = 1,
         val_takes_per_file: int = 1,
+        controls: int = 0,
+        pitched_rate_change: float = 0.0,
         **folder_settings: Any,
     ) -> None:
         # folder_settings: SoundFolderDataModule's own arguments (path, cache_dir, tier, mel, ...).
@@ -202,6 +103,15 @@ class CodeGridDataModule(SoundFolderDataModule):
             )
         self.takes_per_file = takes_per_file
         self.val_takes_per_file = val_takes_per_file if self.augment is not None else 1
+        if controls not in (0, len(DESCRIPTORS)):
+            raise ValueError(
+                f"controls must be 0 (none) or {len(DESCRIPTORS)} ({', '.join(DESCRIPTORS)}), got {controls}"
+            )
+        self.controls = controls
+        self.control_space: ControlSpace | None = None
+        if not 0.0 <= pitched_rate_change < 1.0:
+            raise ValueError(f"pitched_rate_change must be in [0, 1), got {pitched_rate_change}")
+        self.pitched_rate_change = pitched_rate_change
         cache_dir = folder_settings["cache_dir"]
         self.code_cache_root = Path(cache_dir).expanduser() / "codes" if cache_dir else None
         self.vqvae_digest: str | None = None
@@ -217,6 +127,8 @@ class CodeGridDataModule(SoundFolderDataModule):
 
         net = load_vqvae_net(self.vqvae_source)
         self.vqvae_digest = state_dict_digest(net.state_dict())
+        if self.controls:
+            self._spread_pitch_if_pitched()
         self.train_codes = [
             self._codes(net, prepared, takes=self.takes_per_file) for prepared in self.train_files
         ]
@@ -224,6 +136,8 @@ class CodeGridDataModule(SoundFolderDataModule):
             self._codes(net, prepared, takes=self.val_takes_per_file) for prepared in self.val_files
         ]
         self.shape = self._measure_shape(net)
+        if self.controls:
+            self._describe_takes()
         log.info(
             "Code grids of %d training and %d validation file(s) from VQ-VAE %s (digest %s)",
             len(self.train_codes),
@@ -241,21 +155,90 @@ class CodeGridDataModule(SoundFolderDataModule):
         )
 
     def _take(self, net: RVQVAE, prepared: PreparedFile, padded_columns: int, take: int) -> torch.Tensor:
-        """Take 0 is the recording; take k > 0 its augmented copy drawn with seed (file, k, split seed)."""
+        """Take 0 is the recording; take k > 0 its augmented copy (see ``_take_audio``)."""
         cached = self._cache_path(prepared, padded_columns, take)
         if cached is not None and cached.exists():
             return torch.from_numpy(np.load(cached)).long()
-        audio, stored_mel = self.store.arrays(prepared)
-        if take == 0:
-            mel = torch.from_numpy(np.array(stored_mel))  # [n_mels, F]
-        else:
-            seed = int(prepared.content_hash[:12], 16) + 7919 * take + self.split_seed
-            augmented = self.augment(torch.from_numpy(np.array(audio)), torch.Generator().manual_seed(seed))
-            mel = log_mel(augmented[None], self.mel_config)[0, :, : prepared.n_frames]
+        _, mel = self._take_audio(prepared, take)
         grid = self._encode(net, mel, padded_columns)
         if cached is not None:
             write_npy_atomic(cached, grid.to(torch.int16).numpy())
         return grid
+
+    def _take_audio(self, prepared: PreparedFile, take: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(audio [T], log-mel [n_mels, F]) of take 0 (the recording) or take k > 0 (its augmented
+        copy, drawn with seed (file, k, split seed), so every run and cache agrees on it)."""
+        audio, stored_mel = self.store.arrays(prepared)
+        audio = torch.from_numpy(np.array(audio))
+        if take == 0:
+            return audio, torch.from_numpy(np.array(stored_mel))
+        seed = int(prepared.content_hash[:12], 16) + 7919 * take + self.split_seed
+        augmented = self.augment(audio, torch.Generator().manual_seed(seed))
+        return augmented, log_mel(augmented[None], self.mel_config)[0, :, : prepared.n_frames]
+
+    def _spread_pitch_if_pitched(self) -> None:
+        """For a collection with a pitch control, the takes are also played at other rates (up to
+        ``pitched_rate_change``, pitch and time together): 30 piano notes a minor third apart give
+        the prior no sound between them, and a request for the key between two would have nothing
+        to draw from."""
+        recordings = np.stack([self._descriptors(prepared, 1)[0] for prepared in self.train_files])
+        pitched = "pitch" in ControlSpace.measure(recordings).ranges
+        if pitched and self.pitched_rate_change > 0 and self.augment is not None:
+            self.augment = copy.copy(self.augment)
+            self.augment.max_rate_change = max(self.augment.max_rate_change, self.pitched_rate_change)
+            log.info(
+                "Pitched collection: augmented takes also change rate by up to %.0f %%",
+                100 * self.augment.max_rate_change,
+            )
+
+    def _describe_takes(self) -> None:
+        """Descriptors of every take, the collection's range from the training recordings, and each
+        file's relative values for the prior (``FileCodes.controls``)."""
+        train = [
+            self._descriptors(prepared, 1 + len(codes.takes))
+            for prepared, codes in zip(self.train_files, self.train_codes, strict=True)
+        ]
+        val = [
+            self._descriptors(prepared, 1 + len(codes.takes))
+            for prepared, codes in zip(self.val_files, self.val_codes, strict=True)
+        ]
+        self.control_space = ControlSpace.measure(np.stack([takes[0] for takes in train]))
+
+        def relative(takes: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(self.control_space.relative(takes)).float()
+
+        self.train_codes = [
+            replace(codes, controls=relative(d)) for codes, d in zip(self.train_codes, train, strict=True)
+        ]
+        self.val_codes = [
+            replace(codes, controls=relative(d)) for codes, d in zip(self.val_codes, val, strict=True)
+        ]
+        log.info(
+            "Controls: %s",
+            "; ".join(
+                f"{name} {self.control_space.describe_range(name)}" for name in self.control_space.ranges
+            ),
+        )
+
+    def _descriptors(self, prepared: PreparedFile, takes: int) -> np.ndarray:
+        """[takes, len(DESCRIPTORS)] descriptors of a file's takes, cached beside the code grids."""
+        cached = None
+        if self.code_cache_root is not None:
+            settings = self._augment_settings() if takes > 1 else "none"
+            folder = (
+                self.code_cache_root / f"descriptors-v{DESCRIPTOR_VERSION}-{self.mel_config.fingerprint()}"
+            )
+            cached = folder / f"{prepared.content_hash}-{takes}-{settings}-{self.split_seed}.npy"
+            if cached.exists():
+                return np.load(cached)
+        rows = [
+            describe(audio, self.mel_config, mel=mel)
+            for audio, mel in (self._take_audio(prepared, take) for take in range(takes))
+        ]
+        described = np.stack(rows)
+        if cached is not None:
+            write_npy_atomic(cached, described)
+        return described
 
     @torch.no_grad()
     def _measure_shape(self, net: RVQVAE) -> CollectionShape:
@@ -286,10 +269,14 @@ class CodeGridDataModule(SoundFolderDataModule):
         if take == 0:
             return folder / f"{prepared.content_hash}-{padded_columns}.npy"
         # An augmented take depends on the augmentation settings and the seed as well.
-        settings = hashlib.sha256(repr(sorted(vars(self.augment).items())).encode()).hexdigest()[:12]
+        settings = self._augment_settings()
         return (
             folder / f"{prepared.content_hash}-{padded_columns}-take{take}-{settings}-{self.split_seed}.npy"
         )
+
+    def _augment_settings(self) -> str:
+        """A short digest of the augmentation's settings: part of an augmented take's cache names."""
+        return hashlib.sha256(repr(sorted(vars(self.augment).items())).encode()).hexdigest()[:12]
 
     @torch.no_grad()
     def _encode(self, net: RVQVAE, mel: torch.Tensor, padded_columns: int) -> torch.Tensor:
@@ -318,18 +305,24 @@ class CodeGridDataModule(SoundFolderDataModule):
             return []
         # Every take of every held-out file, tiled: a few files' loss alone is too noisy to stop on.
         takes = [
-            FileCodes(grid=grid.long(), columns=codes.columns)
+            FileCodes(
+                grid=grid.long(),
+                columns=codes.columns,
+                controls=None if codes.controls is None else codes.controls[take : take + 1],
+            )
             for codes in self.val_codes
-            for grid in (codes.grid, *codes.takes)
+            for take, grid in enumerate((codes.grid, *codes.takes))
         ]
         tiles = CodeWindows.tiles(takes, self.context_columns)
         windows = CodeWindows(files=takes, context_columns=self.context_columns, starts=tiles)
         return self._loader(windows, batch_size=self.val_batch_size, shuffle=False)
 
     def summary_section(self) -> dict:
-        """Which VQ-VAE made the codes (packaging refuses a prior bundled with any other) and the
-        collection's shape (generation's default mode and when a one-shot is over)."""
+        """Which VQ-VAE made the codes (packaging refuses a prior bundled with any other), the
+        collection's shape (generation's default mode and when a one-shot is over) and the range of
+        each control (what a request's 0..1 means)."""
         return {
             "vqvae": {"run": self.vqvae_source, "digest": self.vqvae_digest},
             "sounds": self.shape.as_dict() if self.shape is not None else None,
+            "controls": self.control_space.as_dict() if self.control_space is not None else None,
         }

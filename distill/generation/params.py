@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distill.audio.control_space import DESCRIPTORS
 from distill.errors import UserError
 from distill.vocoders.choice import VocoderChoice
 
@@ -17,6 +18,7 @@ MAX_DURATION_S = 3600.0
 MODES = ("one-shot", "continuous")
 CONTINUOUS_DURATION_S = 4.0  # continuous mode's length when none is asked for
 SEED_LIMIT = 2**63  # seeds are torch's: a signed 64-bit integer
+MAX_GUIDANCE = 10.0  # beyond it the guided logits leave anything the prior learned
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +43,12 @@ class GenerationParams:
     binaural: tuple[float, float] | None = None  # (azimuth, elevation) in degrees, heard through hrtf
     hrtf: str | None = None  # SOFA file of head-related impulse responses
     hrtf_sha256: str | None = None  # of that file, as resolved: a remake refuses another set
+    # What the sound should be like (distill.audio.control_space): {control: 0..1 of the
+    # collection's range, or a value with its unit such as "-12dB", "C3"}; empty = nothing asked.
+    controls: dict[str, float | str] = field(default_factory=dict)
+    # How strongly the controls are followed (classifier-free guidance; distill.codes.sampling):
+    # 1 = as the prior learned, more = further in the direction they move it (each step runs twice).
+    guidance: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.binaural, list):  # as a sidecar's JSON gives it back
@@ -76,6 +84,24 @@ class GenerationParams:
         if self.prompt is not None and not Path(self.prompt).expanduser().is_file():
             raise UserError(f"Prompt file {self.prompt} does not exist.")
         self._check_spatial()
+        self._check_controls()
+
+    def _check_controls(self) -> None:
+        """Names and value types; whether a model has a control, and the range, are its own check."""
+        if not (_is_number(self.guidance) and 0 <= self.guidance <= MAX_GUIDANCE):
+            raise UserError(
+                f"guidance must be a number from 0 to {MAX_GUIDANCE:g} (1 = as trained), got {self.guidance}."
+            )
+        if not isinstance(self.controls, dict):
+            raise UserError(f"controls must be a mapping of control names to values, got {self.controls!r}.")
+        for name, value in self.controls.items():
+            if name not in DESCRIPTORS:
+                raise UserError(f"Unknown control {name!r}; the controls are {', '.join(DESCRIPTORS)}.")
+            if not (_is_number(value) or (isinstance(value, str) and value.strip())):
+                raise UserError(
+                    f"--{name} needs a number from 0 to 1 (the collection's range) or a value with its unit,"
+                    f" got {value!r}."
+                )
 
     def _check_spatial(self) -> None:
         if not (_is_number(self.stereo) and 0 <= self.stereo <= 1):

@@ -30,6 +30,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from distill.audio.control_space import ControlSpace
 from distill.audio.envelope import CollectionShape, column_levels
 from distill.audio.mel import MelConfig
 from distill.audio.spatial import binaural, pan, read_sofa, widen
@@ -61,6 +62,7 @@ class GenerativeModel(Protocol):
     prior: TokenPrior | None
     mel_config: MelConfig
     sounds: CollectionShape | None  # the collection's lengths and decay, recorded with the prior
+    controls: ControlSpace | None  # what the prior's controls mean; None: it has none
 
     def select_vocoder(self, choice: str = "auto") -> VocoderSelection: ...
     def encode(self, audio: str | Path) -> CodeGrid: ...
@@ -139,6 +141,7 @@ def run_generation(
                 " give the original file to make the sound again."
             )
         params = replace(params, hrtf=str(Path(params.hrtf).expanduser().resolve()), hrtf_sha256=hrir.sha256)
+    controls = requested_controls(model, params)
     timings: dict[str, float] = {}
 
     def stage(name: str) -> float:
@@ -181,6 +184,8 @@ def run_generation(
             file_start=prompt is None,
             # The last draw is kept whatever it begins with, as a one-shot was before redraws.
             until=partial(decayed, may_redraw=redraw < SILENT_START_REDRAWS) if one_shot else None,
+            controls=controls,
+            guidance=params.guidance,
         )
         if not silent_start:
             break
@@ -212,7 +217,8 @@ def run_generation(
 
     samples = trimmed(rendered.samples)
     if params.stereo > 0:  # a second rendering, the coarse level kept and the finer ones drawn again
-        second = model.grid(_fine_variation(model.prior, params, codes, prompt_columns), grid.n_frames)
+        variation = _fine_variation(model.prior, params, codes, prompt_columns, controls)
+        second = model.grid(variation, grid.n_frames)
         second_mel = model.decode(
             second,
             window_columns=params.decode_window_columns,
@@ -246,7 +252,11 @@ def run_generation(
 
 
 def _fine_variation(
-    prior: TokenPrior, params: GenerationParams, codes: torch.Tensor, prompt_columns: int
+    prior: TokenPrior,
+    params: GenerationParams,
+    codes: torch.Tensor,
+    prompt_columns: int,
+    controls: torch.Tensor | None,
 ) -> torch.Tensor:
     """``codes`` [Q, R, C] with the new columns' levels below the first drawn again, the first (coarse)
     level kept: the same sound (envelope, partials, syllables) with other detail, the second side of
@@ -265,7 +275,24 @@ def _fine_variation(
         prompt=codes[..., :prompt_columns] if prompt_columns else None,
         file_start=prompt_columns == 0,
         fixed=fixed,
+        controls=controls,
+        guidance=params.guidance,
     )
+
+
+def requested_controls(model: GenerativeModel, params: GenerationParams) -> torch.Tensor | None:
+    """What the prior is asked for, [controls] relative values (NaN: not asked), or None when
+    nothing is asked; a UserError when the model cannot honour the request."""
+    if not params.controls:
+        return None
+    space = model.controls
+    if space is None:
+        asked = ", ".join(f"--{name}" for name in params.controls)
+        raise UserError(
+            f"Model {model.name} was trained without controls, so it cannot take {asked}; retrain its prior"
+            " (distill train-prior) to get them."
+        )
+    return torch.tensor(space.request(params.controls, model=model.name), dtype=torch.float32)
 
 
 def redraw_seed(seed: int, redraw: int) -> int:

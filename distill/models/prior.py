@@ -8,7 +8,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
-from distill.data.codes import CodeWindow
+from distill.data.code_windows import CodeWindow
 from distill.models.schedule import configure_optimization
 from distill.nn.prior import TokenPrior
 
@@ -31,14 +31,26 @@ class PriorModule(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
         input_noise: float = 0.0,
+        control_dropout: float = 0.0,
+        unconditioned_share: float = 0.0,
     ) -> None:
         """input_noise: share of the tokens the prior reads (not those it predicts) replaced by
         random codes in training: code-level noise, so a small collection's windows are not
-        learned by heart as exact token strings (see model/prior.yaml)."""
+        learned by heart as exact token strings (see model/prior.yaml).
+        control_dropout / unconditioned_share (a prior with controls): the chance that a training
+        window's control is hidden, each on its own, and the share of windows with all of them
+        hidden, so the prior learns to draw with any of them, or none, unasked."""
         super().__init__()
-        if not 0.0 <= input_noise < 1.0:
-            raise ValueError(f"input_noise must be in [0, 1), got {input_noise}")
+        for name, value in (
+            ("input_noise", input_noise),
+            ("control_dropout", control_dropout),
+            ("unconditioned_share", unconditioned_share),
+        ):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
         self.input_noise = input_noise
+        self.control_dropout = control_dropout
+        self.unconditioned_share = unconditioned_share
         self.net = net
         self.vqvae_source = vqvae  # the run whose codes this prior models (recorded in the config)
         self.optimizer_factory = optimizer
@@ -48,7 +60,9 @@ class PriorModule(L.LightningModule):
         self._val_counts = torch.zeros(levels, dtype=torch.float64)
 
     def training_step(self, batch: CodeWindow, batch_idx: int) -> torch.Tensor:
-        loss = self.net(self.noisy(batch.tokens), file_start=batch.file_start).nll(batch.tokens)
+        controls = self.hidden_at_random(batch.controls)
+        out = self.net(self.noisy(batch.tokens), file_start=batch.file_start, controls=controls)
+        loss = out.nll(batch.tokens)
         self.log_dict(
             {"train/loss": loss, "train/perplexity": loss.detach().exp()},
             prog_bar=True,
@@ -64,13 +78,22 @@ class PriorModule(L.LightningModule):
         random_codes = torch.randint_like(tokens, self.net.codebook_size)
         return torch.where(replace, random_codes, tokens)
 
+    def hidden_at_random(self, controls: torch.Tensor) -> torch.Tensor | None:
+        """controls [B, D] with some hidden (NaN) at random (see __init__); None for a batch without."""
+        if not controls.shape[-1]:
+            return None
+        hide = torch.rand(controls.shape, device=controls.device) < self.control_dropout
+        hide |= torch.rand(controls.shape[0], 1, device=controls.device) < self.unconditioned_share
+        return controls.masked_fill(hide, float("nan"))
+
     def on_validation_epoch_start(self) -> None:
         self._val_sums.zero_()
         self._val_counts.zero_()
 
     def validation_step(self, batch: CodeWindow, batch_idx: int) -> None:
         tokens = batch.tokens
-        out = self.net(tokens, file_start=batch.file_start)
+        controls = batch.controls if batch.controls.shape[-1] else None
+        out = self.net(tokens, file_start=batch.file_start, controls=controls)
         per_level = out.nll_per_level(tokens).double().cpu()  # [Q] mean nats per token of each level
         counts = torch.bincount(out.level_ids.cpu(), minlength=out.levels).double() * tokens.shape[0]
         present = counts > 0

@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distill.nn.prior import KVCache, PriorBlock, PriorOutput, TokenPrior, init_gpt2_weights
+from distill.nn.controls import ControlEmbedding
+from distill.nn.prior import PriorOutput, TokenPrior
+from distill.nn.transformer import KVCache, PriorBlock, init_gpt2_weights
 
 
 @dataclass(kw_only=True)
@@ -73,9 +75,14 @@ class ColumnPrior(TokenPrior):
         depth_heads: int,
         context_columns: int,
         dropout: float,
+        controls: int = 0,
     ) -> None:
         super().__init__(
-            levels=levels, rows=rows, codebook_size=codebook_size, context_columns=context_columns
+            levels=levels,
+            rows=rows,
+            codebook_size=codebook_size,
+            context_columns=context_columns,
+            controls=controls,
         )
         per_column = self.layout.tokens_per_column
         self.num_layers, self.num_heads = layers, heads
@@ -99,6 +106,8 @@ class ColumnPrior(TokenPrior):
         # One head per RVQ level, as the flat prior (code k means different things per level).
         self.level_heads = nn.ModuleList(nn.Linear(depth_hidden, codebook_size) for _ in range(levels))
         self.drop = nn.Dropout(dropout)
+        if controls:
+            self.control_embedding = ControlEmbedding(count=controls, hidden=hidden)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -118,13 +127,22 @@ class ColumnPrior(TokenPrior):
         return slots + columns
 
     def _temporal_inputs(
-        self, columns: torch.Tensor, file_start: torch.Tensor | bool, start: int
+        self,
+        columns: torch.Tensor,
+        file_start: torch.Tensor | bool,
+        start: int,
+        controls: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Held columns [B, C, P] at window columns start.. (position 0 gets the start vector) -> [B, C(+1), H]."""
+        """Held columns [B, C, P] at window columns start.. (position 0 gets the start vector, and
+        the request's embedding where the window begins a sound) -> [B, C(+1), H]."""
         x = self.column_embedding(self._slot_ids(columns)).sum(dim=2)  # [B, C, H]
         if start == 0:
             flags = torch.as_tensor(file_start, device=columns.device).expand(columns.shape[0]).long()
-            x = torch.cat([self.window_start_embedding(flags)[:, None], x], dim=1)
+            opening = self.window_start_embedding(flags)
+            request = self._opening(controls, file_start, columns.shape[0])
+            if request is not None:  # position 0 predicts the first column (see TokenPrior)
+                opening = opening + request
+            x = torch.cat([opening[:, None], x], dim=1)
         positions = torch.arange(start, start + x.shape[1], device=columns.device)
         return x + self.column_position_embedding(positions)
 
@@ -158,7 +176,12 @@ class ColumnPrior(TokenPrior):
     # ---------------------------------------------------------------- teacher forcing
 
     def forward(
-        self, tokens: torch.Tensor, *, offset: int = 0, file_start: torch.Tensor | bool = False
+        self,
+        tokens: torch.Tensor,
+        *,
+        offset: int = 0,
+        file_start: torch.Tensor | bool = False,
+        controls: torch.Tensor | None = None,
     ) -> PriorOutput:
         """Teacher-forced logits for tokens [B, T] (clip tokens offset..offset+T-1), T <= context_tokens.
 
@@ -173,8 +196,8 @@ class ColumnPrior(TokenPrior):
             raise ValueError(f"a column prior's window starts at a whole column; offset {offset} is not")
         columns = -(-length // per_column)
         padded = F.pad(tokens, (0, columns * per_column - length)).view(batch, columns, per_column)
-        inputs = self._temporal_inputs(padded[:, :-1], file_start, 0)
-        context = self._temporal(inputs, cache=None)  # [B, C, Dh]
+        inputs = self._temporal_inputs(padded[:, :-1], file_start, 0, controls if offset == 0 else None)
+        context = self._temporal(inputs, None)  # [B, C, Dh]
         held = padded.reshape(batch * columns, per_column)[:, :-1]
         depth_in = self._depth_inputs(context.reshape(batch * columns, -1), held)
         h = self._depth(depth_in, cache=None).view(batch, columns * per_column, -1)[:, :length]
@@ -208,7 +231,13 @@ class ColumnPrior(TokenPrior):
         )
 
     def prime(
-        self, cache: ColumnCache, tokens: torch.Tensor, *, offset: int, file_start: bool = False
+        self,
+        cache: ColumnCache,
+        tokens: torch.Tensor,
+        *,
+        offset: int,
+        file_start: bool = False,
+        controls: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Start a window at clip token ``offset`` (a whole column) from known tokens [B, T]; logits
         [B, K] for clip token offset+T. The temporal cache gets the whole columns in one pass, the
@@ -227,7 +256,8 @@ class ColumnPrior(TokenPrior):
         cache.offset, cache.length = offset, length + 1
         cache.temporal.reset(offset=0)
         columns = tokens[:, : whole * per_column].view(batch, whole, per_column)
-        context = self._temporal(self._temporal_inputs(columns, file_start, 0), cache=cache.temporal)
+        inputs = self._temporal_inputs(columns, file_start, 0, controls if offset == 0 else None)
+        context = self._temporal(inputs, cache.temporal)
         cache.temporal.length = whole + 1
         cache.context = context[:, -1]
         cache.column_tokens[:, :part] = tokens[:, whole * per_column :]
@@ -249,7 +279,7 @@ class ColumnPrior(TokenPrior):
         cache.length = position + 1
         if slot == per_column - 1:  # the column is complete: one temporal step, a fresh depth sequence
             x = self._temporal_inputs(cache.column_tokens[:, None], False, column + 1)
-            cache.context = self._temporal(x, cache=cache.temporal)[:, 0]
+            cache.context = self._temporal(x, cache.temporal)[:, 0]
             cache.temporal.length += 1
             cache.depth.reset(offset=0)
             x = cache.context + self.slot_embedding.weight[0]

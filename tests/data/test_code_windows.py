@@ -4,7 +4,7 @@ and which windows begin a file (the prior's START token)."""
 import torch
 from torch.utils.data import DataLoader
 
-from distill.data.codes import CodeWindow, CodeWindows, FileCodes
+from distill.data.code_windows import CodeWindow, CodeWindows, FileCodes
 from distill.nn.code_layout import flatten_grid, unflatten_tokens
 
 

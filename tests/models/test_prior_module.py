@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from distill.data.codes import CodeWindow
+from distill.data.code_windows import CodeWindow
 from distill.models.prior import PriorModule
 from distill.nn.column_prior import ColumnPrior
 from distill.nn.prior import CodePrior
@@ -59,3 +59,61 @@ def test_input_noise_replaces_the_tokens_read_not_the_tokens_predicted():
     assert clean.noisy(tokens) is tokens
     with pytest.raises(ValueError, match="input_noise"):
         PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None, input_noise=1.0)
+
+
+def test_controls_are_hidden_at_random_in_training_each_and_all_together():
+    torch.manual_seed(0)
+    net = CodePrior(
+        levels=2,
+        rows=2,
+        codebook_size=8,
+        hidden=16,
+        layers=1,
+        heads=2,
+        context_columns=4,
+        dropout=0.0,
+        controls=5,
+    )
+    controls = torch.rand(4000, 5)
+    kept = PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None)
+    assert torch.equal(kept.hidden_at_random(controls), controls)
+    assert kept.hidden_at_random(torch.zeros(3, 0)) is None  # a batch of an unconditioned prior's data
+    module = PriorModule(
+        net=net,
+        vqvae="unused",
+        optimizer=torch.optim.AdamW,
+        scheduler=None,
+        control_dropout=0.2,
+        unconditioned_share=0.1,
+    )
+    drawn = module.hidden_at_random(controls)
+    hidden = drawn.isnan()
+    all_hidden = hidden.all(1).float().mean().item()
+    assert 0.08 < all_hidden < 0.12  # 0.1 + 0.9 * 0.2^5
+    assert 0.25 < hidden.float().mean().item() < 0.31  # 0.1 + 0.9 * 0.2
+    assert torch.equal(drawn[~hidden], controls[~hidden])  # what is shown is the value itself
+    with pytest.raises(ValueError, match="control_dropout"):
+        PriorModule(net=net, vqvae="u", optimizer=torch.optim.AdamW, scheduler=None, control_dropout=1.0)
+
+
+def test_the_loss_reads_the_windows_controls():
+    torch.manual_seed(0)
+    net = CodePrior(
+        levels=2,
+        rows=2,
+        codebook_size=8,
+        hidden=16,
+        layers=1,
+        heads=2,
+        context_columns=4,
+        dropout=0.0,
+        controls=5,
+    )
+    module = PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None)
+    module.log_dict = lambda *args, **kwargs: None
+    tokens = torch.randint(0, 8, (3, 16))
+    starts = torch.ones(3, dtype=torch.bool)
+    soft = module.training_step(CodeWindow(tokens=tokens, file_start=starts, controls=torch.zeros(3, 5)), 0)
+    loud = module.training_step(CodeWindow(tokens=tokens, file_start=starts, controls=torch.ones(3, 5)), 0)
+    assert not torch.isclose(soft, loud)
+    assert torch.isclose(soft, net(tokens, file_start=True, controls=torch.zeros(3, 5)).nll(tokens))

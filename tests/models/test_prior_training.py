@@ -8,8 +8,10 @@ import torch
 from conftest import SHORT_RUN, TINY_PRIOR
 from test_train import read_metrics
 
+from distill.audio.control_space import DESCRIPTORS, ControlSpace
 from distill.codes.sampling import sample
-from distill.data.codes import CodeGridDataModule, CodeWindows
+from distill.data.code_windows import CodeWindows
+from distill.data.codes import CodeGridDataModule
 from distill.errors import UserError
 from distill.models.loading import load_trained_module
 from distill.runs import RunSummary
@@ -75,6 +77,7 @@ def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
     durations = [prepared.n_frames * 512 / 44100 for prepared in datamodule.train_files]
     assert sounds["files"] == len(durations) and sounds["max_s"] == pytest.approx(max(durations), abs=1e-3)
     assert sounds["default_mode"] == "one-shot" and sounds["tail_drop"] > 0
+    assert_windows_carry_their_takes_controls(datamodule, summary["controls"])
 
     # 3 s of codes (more than the 4-column window, so the window slides) decode to a mel.
     prior = objects["model"].net.eval()
@@ -89,8 +92,30 @@ def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
         raise AssertionError("codes should come from the cache")
 
     monkeypatch.setattr(CodeGridDataModule, "_encode", no_encoding)
+    monkeypatch.setattr("distill.data.codes.describe", no_encoding)
     _, resumed = train(compose_cfg([*overrides, "trainer.max_epochs=3", f"resume={run_dir}"]))
     assert resumed["trainer"].global_step == objects["trainer"].global_step + 3
+
+
+def assert_windows_carry_their_takes_controls(datamodule: CodeGridDataModule, recorded: dict) -> None:
+    """Every take is described on its own audio, relative to the training recordings' range, and
+    each window carries its take's values; the range is what the run records for generation."""
+    space = datamodule.control_space
+    assert ControlSpace.from_dict(recorded) == space
+    assert {"loudness", "brightness", "length", "noisiness"} <= set(space.ranges)
+    recordings = torch.stack([codes.controls[0] for codes in datamodule.train_codes])
+    assert recordings.shape == (len(datamodule.train_files), len(DESCRIPTORS))
+    loudness = recordings[:, 0]
+    assert loudness.min() == pytest.approx(0.0, abs=1e-5) and loudness.max() <= 1.0 + 1e-5
+    takes = datamodule.train_codes[0].controls
+    assert takes.shape == (datamodule.takes_per_file, len(DESCRIPTORS))
+    assert takes[:, 0].unique().numel() > 1  # the takes' gains are heard in their loudness
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch.controls.shape == (batch.tokens.shape[0], len(DESCRIPTORS))
+    rows = {tuple(row.tolist()) for codes in datamodule.train_codes for row in codes.controls.nan_to_num(-9)}
+    assert all(tuple(row.tolist()) in rows for row in batch.controls.nan_to_num(-9))
+    val = next(iter(datamodule.val_dataloader()))
+    assert val.controls.shape == (val.tokens.shape[0], len(DESCRIPTORS))
 
 
 def assert_takes_encode_augmented_audio(data_cfg, trained: CodeGridDataModule) -> None:

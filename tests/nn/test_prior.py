@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from distill.nn.code_layout import CodeLayout
-from distill.nn.prior import CausalSelfAttention, CodePrior, KVCache
+from distill.nn.prior import CodePrior
+from distill.nn.transformer import CausalSelfAttention, KVCache
 
 LEVELS, ROWS, K = 4, 2, 16
 PER_COLUMN = LEVELS * ROWS
