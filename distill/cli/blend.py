@@ -62,7 +62,8 @@ def blend(
     """
     from rich.console import Console
 
-    from distill.cli.generate import Plan, make_sounds, variations
+    from distill.cli.generate import variations
+    from distill.cli.make_sounds import Plan, make_sounds
     from distill.generation.blend import BlendParams, parse_curve
 
     console = Console(stderr=True)

@@ -27,6 +27,13 @@ def sfz_text(samples: Sequence[tuple[int, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def key_paths(base: Path, keys: Sequence[int]) -> list[Path]:
+    """A sample set's file names: ``piano.wav`` -> ``piano-048-C3.wav``, ... (sortable by key)."""
+    return [
+        base.with_name(f"{base.stem}-{key:03d}-{note_name(key, file_safe=True)}{base.suffix}") for key in keys
+    ]
+
+
 def write_sfz(path: Path, samples: Sequence[tuple[int, Path]]) -> Path:
     """Write the SFZ of (key, sample file) pairs atomically at ``path``; samples are named relative
     to its folder, so the set can be moved as a whole."""

@@ -105,8 +105,8 @@ def assert_windows_carry_their_takes_controls(datamodule: CodeGridDataModule, re
     assert {"loudness", "brightness", "length", "noisiness"} <= set(space.ranges)
     recordings = torch.stack([codes.controls[0] for codes in datamodule.train_codes])
     assert recordings.shape == (len(datamodule.train_files), len(DESCRIPTORS))
-    loudness = recordings[:, 0]
-    assert loudness.min() == pytest.approx(0.0, abs=1e-5) and loudness.max() <= 1.0 + 1e-5
+    loudness = recordings[:, 0]  # the range may be widened to its minimum span around the tones
+    assert loudness.min() >= -1e-5 and loudness.max() <= 1.0 + 1e-5
     takes = datamodule.train_codes[0].controls
     assert takes.shape == (datamodule.takes_per_file, len(DESCRIPTORS))
     assert takes[:, 0].unique().numel() > 1  # the takes' gains are heard in their loudness
