@@ -103,7 +103,7 @@ def generate(
     guidance: float = typer.Option(
         DEFAULTS.guidance,
         "--guidance",
-        help="How strongly the controls are followed: 1 as trained, 2-3 more closely (each step runs twice).",
+        help="How strongly the controls are followed: 1 as trained, 4 closer (each step runs twice).",
     ),
     notes: str = typer.Option(
         None,
