@@ -61,9 +61,10 @@ def test_input_noise_replaces_the_tokens_read_not_the_tokens_predicted():
         PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None, input_noise=1.0)
 
 
-def test_controls_are_hidden_at_random_in_training_each_and_all_together():
+def conditioned_prior() -> CodePrior:
+    """A tiny flat prior conditioned on the five controls."""
     torch.manual_seed(0)
-    net = CodePrior(
+    return CodePrior(
         levels=2,
         rows=2,
         codebook_size=8,
@@ -74,6 +75,10 @@ def test_controls_are_hidden_at_random_in_training_each_and_all_together():
         dropout=0.0,
         controls=5,
     )
+
+
+def test_controls_are_hidden_at_random_in_training_each_and_all_together():
+    net = conditioned_prior()
     controls = torch.rand(4000, 5)
     kept = PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None)
     assert torch.equal(kept.hidden_at_random(controls), controls)
@@ -97,18 +102,7 @@ def test_controls_are_hidden_at_random_in_training_each_and_all_together():
 
 
 def test_the_loss_reads_the_windows_controls():
-    torch.manual_seed(0)
-    net = CodePrior(
-        levels=2,
-        rows=2,
-        codebook_size=8,
-        hidden=16,
-        layers=1,
-        heads=2,
-        context_columns=4,
-        dropout=0.0,
-        controls=5,
-    )
+    net = conditioned_prior()
     module = PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None)
     module.log_dict = lambda *args, **kwargs: None
     tokens = torch.randint(0, 8, (3, 16))
