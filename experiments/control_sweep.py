@@ -6,7 +6,8 @@ unconditioned ones (the quality the controls cost). With ``--notes C3..C5`` (a p
 each key is asked for and the median error in cents is printed.
 
     .venv/bin/python experiments/control_sweep.py MODEL [--controls loudness,brightness]
-        [--count 8] [--notes C2..C6 --note-step 3] [--duration S] [--guidance G] [--library DIR]
+        [--count 8] [--notes C2..C6 --note-step 3] [--duration S] [--guidance G] [--candidates N]
+        [--library DIR]
         [--out outputs/control-sweep]
 """
 
@@ -52,12 +53,20 @@ def spearman(x: list[float], y: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
-    parser.add_argument("--controls", default=None, help="comma-separated (default: all the model has)")
+    parser.add_argument(
+        "--controls", default=None, help="comma-separated (default: all the model has; none: only --notes)"
+    )
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--notes", default=None, help="a key range such as C2..C6 (pitched models)")
     parser.add_argument("--note-step", type=int, default=1, help="every n-th key of --notes")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance (1 = off)")
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=None,
+        help="draws per sound, the nearest kept (default: the model's)",
+    )
     parser.add_argument(
         "--duration", type=float, default=None, help="the longest a one-shot may run (default: the model's)"
     )
@@ -69,12 +78,17 @@ def main() -> None:
     space = model.controls
     if space is None:
         raise SystemExit(f"{args.model} has no controls")
-    names = (
-        args.controls.split(",") if args.controls else [name for name in DESCRIPTORS if name in space.ranges]
-    )
+    if args.controls == "none":  # only --notes
+        names = []
+    elif args.controls:
+        names = args.controls.split(",")
+    else:
+        names = [name for name in DESCRIPTORS if name in space.ranges]
     rate = model.mel_config.sample_rate
     embedding = SoundEmbedding()
     reference = embedding.embed(collection_files(model, None)[1], rate)
+
+    chosen: list[dict] = []  # what the pipeline measured of each controlled sound it kept
 
     def make(seed: int, controls: dict) -> np.ndarray:
         params = GenerationParams(
@@ -83,12 +97,19 @@ def main() -> None:
             duration_s=args.duration,
             controls=controls,
             guidance=args.guidance if controls else 1.0,
+            candidates=args.candidates if controls else None,
         )
-        return model.generate(params).audio.samples
+        audio = model.generate(params).audio
+        if controls:
+            chosen.append(audio.metadata["controls_chosen"])
+        return audio.samples
 
-    free = [make(seed, {}) for seed in range(args.count * len(VALUES))]
-    free_kad = kad_with_interval(reference, embedding.embed(free, rate))
-    print(f"unconditioned: KAD {free_kad.value:.1f} [{free_kad.low:.0f}, {free_kad.high:.0f}]", flush=True)
+    if names:
+        free = [make(seed, {}) for seed in range(args.count * len(VALUES))]
+        free_kad = kad_with_interval(reference, embedding.embed(free, rate))
+        print(
+            f"unconditioned: KAD {free_kad.value:.1f} [{free_kad.low:.0f}, {free_kad.high:.0f}]", flush=True
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     for name in names:
         index = DESCRIPTORS.index(name)
@@ -123,7 +144,12 @@ def main() -> None:
             error = 100 * (found - key) if math.isfinite(found) else float("nan")
             errors.append(error)
             shown = f"{found:.2f} ({note_name(found)})" if math.isfinite(found) else "no pitch"
-            print(f"  {note_name(key)} ({key}): measured {shown}, error {error:+.0f} cents", flush=True)
+            tuned = chosen[-1]["retuned_semitones"]
+            print(
+                f"  {note_name(key)} ({key}): measured {shown}, error {error:+.0f} cents"
+                f" (drawn {chosen[-1]['measured'].get('pitch')}, tuned {100 * tuned:+.0f} cents)",
+                flush=True,
+            )
         finite = np.abs([e for e in errors if math.isfinite(e)])
         median = float(np.median(finite)) if len(finite) else float("nan")
         within = float(np.mean(finite <= 50)) if len(finite) else float("nan")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -84,14 +85,10 @@ class WaveAugment:
         return mixed / peak if peak > 1.0 else mixed
 
     def _change_rate(self, audio: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        import soxr
-
         log_range = math.log1p(self.max_rate_change)
         rate = math.exp((2 * _uniform(generator) - 1) * log_range)
-        # Played `rate` times faster: resample to sample_rate / rate, keep the clip's length.
-        changed = torch.from_numpy(
-            soxr.resample(audio.numpy(), self.sample_rate, self.sample_rate / rate, quality="HQ")
-        ).to(audio.dtype)
+        # Played `rate` times faster, the clip's length kept.
+        changed = torch.from_numpy(play_at_rate(audio.numpy(), rate, self.sample_rate)).to(audio.dtype)
         out = torch.zeros_like(audio)
         n = min(len(out), len(changed))
         out[:n] = changed[:n]
@@ -131,3 +128,11 @@ class WaveAugment:
 
 def _uniform(generator: torch.Generator | None) -> float:
     return float(torch.rand((), generator=generator))
+
+
+def play_at_rate(samples: np.ndarray, rate: float, sample_rate: int) -> np.ndarray:
+    """samples [T] played ``rate`` times faster, as a tape or a sampler does: pitch up by
+    12 log2(rate) semitones and length / rate (resampled to sample_rate / rate, soxr HQ)."""
+    import soxr
+
+    return soxr.resample(np.ascontiguousarray(samples), sample_rate, sample_rate / rate, quality="HQ")

@@ -16,7 +16,7 @@ import typer
 from distill.cli.errors import exit_on_user_error
 from distill.cli.make_sounds import Plan, make_sounds
 from distill.errors import UserError
-from distill.generation.params import GenerationParams, check_seeds
+from distill.generation.params import DEFAULT_CANDIDATES, GenerationParams, check_seeds
 
 DEFAULTS = GenerationParams()
 # Sounds one command may ask for: beyond a million, a typo is likelier than a wish (and the list of
@@ -105,6 +105,12 @@ def generate(
         "--guidance",
         help="How strongly the controls are followed: 1 as trained, 4 closer (each step runs twice).",
     ),
+    candidates: int = typer.Option(
+        None,
+        "--candidates",
+        help=f"With controls: draw this many sounds (one batch) and keep the one measured nearest the"
+        f" request; a note asked for is also tuned to it (default {DEFAULT_CANDIDATES}).",
+    ),
     notes: str = typer.Option(
         None,
         "--notes",
@@ -178,6 +184,7 @@ def generate(
                     loudness=loudness, brightness=brightness, length=length, noisiness=noisiness, pitch=pitch
                 ),
                 guidance=guidance,
+                candidates=candidates,
             )
             export = dict(sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak)
             if notes is not None:

@@ -7,6 +7,7 @@ replays from its starting grid to the identical grid, and so to identical audio.
 
     editor = CodeEditor(model, model.encode("kick.wav"))
     editor.add_source("snare", model.encode("snare.wav"))
+    editor.add_source("piano", piano.encode("c3.wav"), model=piano)   # another model's grid
     editor.apply("transplant", region={"start": 2, "stop": 4, "rows": [4, 8]}, source="snare", source_start=0)
     editor.apply("infill", start=3, stop=5, seed=1)
     editor.undo(); editor.redo()
@@ -17,11 +18,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from distill.codes import edits
 from distill.codes.grid import CodeGrid
 from distill.errors import UserError
+
+
+class SourceModel(Protocol):
+    """What a second grid's own model gives the editor (``distill.model.DistillModel`` is one)."""
+
+    name: str
+    vqvae_digest: str
+
+    def render(self, grid: CodeGrid) -> Any: ...  # an Audio: samples and sample_rate
+
 
 FORMAT = "distill.edit-session"
 FORMAT_VERSION = 1
@@ -56,10 +67,35 @@ class CodeEditor:
     def can_redo(self) -> bool:
         return self._position < len(self._records)
 
-    def add_source(self, name: str, grid: CodeGrid) -> None:
-        """Keep ``grid`` under ``name`` for edits that read a second grid."""
+    def add_source(self, name: str, grid: CodeGrid, model: SourceModel | None = None) -> None:
+        """Keep ``grid`` under ``name`` for edits that read a second grid.
+
+        A grid of another model, given with that ``model``, is first brought into this model's
+        codes: rendered by its own model and encoded by this one ("its gestures in this sound",
+        as ``distill blend --how resynth``). Two RVQ-VAEs trained apart share no latent space, so
+        mixing their latents would mean nothing; the sound is what they share. A morph towards it
+        then moves this model's sound towards the other's within this model's codes, and the
+        session keeps the converted grid, so it replays without the other model.
+        """
+        if model is not None and grid.vqvae_digest != self.model.vqvae_digest:
+            grid.check_model(model.vqvae_digest, model.name)
+            grid = self._in_own_codes(grid, model)
         grid.check_model(self.model.vqvae_digest, self.model.name)
         self.sources[name] = grid
+
+    def _in_own_codes(self, grid: CodeGrid, model: SourceModel) -> CodeGrid:
+        import numpy as np
+
+        audio = model.render(grid)
+        samples = np.asarray(audio.samples, dtype=np.float32)
+        if samples.ndim != 1:
+            samples = samples.mean(axis=-1)
+        rate = self.model.mel_config.sample_rate
+        if audio.sample_rate != rate:  # two models at different rates still meet in the sound
+            import soxr
+
+            samples = soxr.resample(samples, audio.sample_rate, rate, quality="HQ").astype(np.float32)
+        return self.model.encode(samples)
 
     def source(self, name: Any) -> CodeGrid:
         if name not in self.sources:

@@ -84,9 +84,10 @@ class CodeEditorWidget(anywidget.AnyWidget):
             "levels": list(levels) if levels else None,
         }
 
-    def add_source(self, name: str, grid: CodeGrid) -> None:
-        """A second grid for transplant, morph and join (the editor's ``add_source``)."""
-        self.editor.add_source(name, grid)
+    def add_source(self, name: str, grid: CodeGrid, model: Any = None) -> None:
+        """A second grid for transplant, morph and join, of this model or of ``model`` (the
+        editor's ``add_source``: another model's grid is brought into this one's codes)."""
+        self.editor.add_source(name, grid, model)
         self.sources = sorted(self.editor.sources)
 
     def apply(

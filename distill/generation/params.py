@@ -19,6 +19,10 @@ MODES = ("one-shot", "continuous")
 CONTINUOUS_DURATION_S = 4.0  # continuous mode's length when none is asked for
 SEED_LIMIT = 2**63  # seeds are torch's: a signed 64-bit integer
 MAX_GUIDANCE = 10.0  # beyond it the guided logits leave anything the prior learned
+# With controls asked, this many sounds are drawn (as one batch) and the one measured nearest
+# the request is kept (distill.generation.candidates).
+DEFAULT_CANDIDATES = 8
+MAX_CANDIDATES = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +53,9 @@ class GenerationParams:
     # How strongly the controls are followed (classifier-free guidance; distill.codes.sampling):
     # 1 = as the prior learned, more = further in the direction they move it (each step runs twice).
     guidance: float = 1.0
+    # How many sounds are drawn for a request, the one measured nearest it kept; None = resolved:
+    # DEFAULT_CANDIDATES with controls asked, 1 without (nothing to choose by).
+    candidates: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.binaural, list):  # as a sidecar's JSON gives it back
@@ -92,6 +99,12 @@ class GenerationParams:
             raise UserError(
                 f"guidance must be a number from 0 to {MAX_GUIDANCE:g} (1 = as trained), got {self.guidance}."
             )
+        if self.candidates is not None and not (
+            _is_int(self.candidates) and 1 <= self.candidates <= MAX_CANDIDATES
+        ):
+            raise UserError(
+                f"candidates must be a whole number from 1 to {MAX_CANDIDATES}, got {self.candidates}."
+            )
         if not isinstance(self.controls, dict):
             raise UserError(f"controls must be a mapping of control names to values, got {self.controls!r}.")
         for name, value in self.controls.items():
@@ -102,6 +115,11 @@ class GenerationParams:
                     f"--{name} needs a number from 0 to 1 (the collection's range) or a value with its unit,"
                     f" got {value!r}."
                 )
+        if (self.candidates or 1) > 1 and not self.controls:
+            raise UserError(
+                "--candidates chooses among draws by the controls asked; give a control"
+                " (--loudness, --brightness, --length, --noisiness or --pitch) or leave it out."
+            )
 
     def _check_spatial(self) -> None:
         if not (_is_number(self.stereo) and 0 <= self.stereo <= 1):

@@ -11,6 +11,10 @@ the way the collection's sounds decay, or a maximum length, keeps one quiet colu
 fades it out; ``continuous`` samples the duration asked for, from a sound's start, and the prior
 may begin new sounds inside it. A prompt is continued in either mode.
 
+With controls asked (``controls``), ``candidates`` sounds are drawn as one batch and the one
+measured nearest the request is kept, a one-shot tuned to a note asked for
+(``distill.generation.candidates``); the sidecar records what was measured.
+
 Stereo (``stereo``, ``pan``, ``binaural``; ``distill.audio.spatial``) is made from the mono sound
 after rendering. A width draws every code level but the first again, with the first (coarse) kept,
 from a seed derived from the sound's own, and renders that grid as the variation whose difference
@@ -19,11 +23,9 @@ to the sound is the side; the sound's mel and grid stay the mono rendering's.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -31,24 +33,26 @@ import numpy as np
 import torch
 
 from distill.audio.control_space import ControlSpace
-from distill.audio.envelope import CollectionShape, column_levels
+from distill.audio.envelope import CollectionShape
 from distill.audio.mel import MelConfig
 from distill.audio.spatial import binaural, pan, read_sofa, widen
 from distill.codes.convert import columns_for, frames_for
 from distill.codes.grid import CodeGrid
 from distill.codes.sampling import sample
 from distill.errors import UserError
+from distill.generation.candidates import choose, measure, retune
+from distill.generation.drawing import Drawn, DrawRequest, draw_batch, draw_one, stereo_seed
 from distill.generation.export import Audio
-from distill.generation.params import CONTINUOUS_DURATION_S, MAX_DURATION_S, GenerationParams
+from distill.generation.params import (
+    CONTINUOUS_DURATION_S,
+    DEFAULT_CANDIDATES,
+    MAX_DURATION_S,
+    GenerationParams,
+)
 from distill.nn.prior import TokenPrior
 from distill.nn.vqvae import RVQVAE
 from distill.vocoders.selection import VocoderSelection
 
-# A one-shot whose first column is silence has not begun: it is drawn again, from seeds derived
-# from its own (so a remake from the sidecar redraws the same way), at most this many times. A
-# column prior trained on a drum kit put 16 % of its probability on silence for a sound's first
-# column (the flat prior 3 %), and its silent "one-shots" ran to the maximum length.
-SILENT_START_REDRAWS = 8
 PRIOR_HINT = "train one with `distill train-prior --vqvae <its VQ-VAE run>`, then package it with the VQ-VAE"
 
 
@@ -111,7 +115,8 @@ def resolve(model: GenerativeModel, params: GenerationParams) -> GenerationParam
             if mode == "continuous"
             else min(max(1.5 * shape.max_s, 1.0), MAX_DURATION_S)
         )
-    return replace(params, mode=mode, duration_s=round(float(duration), 3))
+    candidates = params.candidates or (DEFAULT_CANDIDATES if params.controls else 1)
+    return replace(params, mode=mode, duration_s=round(float(duration), 3), candidates=candidates)
 
 
 def run_generation(
@@ -154,78 +159,70 @@ def run_generation(
     prompt_columns = 0 if prompt is None else prompt.shape[-1]
     per_column = model.vqvae.frames_per_column
     new_frames = frames_for(params.duration_s, mel_config)
-    shape = model.sounds
+    request = DrawRequest(
+        prior=model.prior,
+        vqvae=model.vqvae,
+        shape=model.sounds,
+        one_shot=one_shot,
+        n_columns=columns_for(new_frames, per_column),
+        new_frames=new_frames,
+        temperature=params.temperature,
+        top_k=params.top_k,
+        top_p=params.top_p,
+        prompt=prompt,
+        controls=controls,
+        guidance=params.guidance,
+    )
+    if params.candidates == 1:
+        drawn = [draw_one(request, params.seed)]
+    else:
+        drawn = draw_batch(request, params.seed, params.candidates)
+    window = dict(
+        window_columns=params.decode_window_columns, overlap=params.overlap, texture_seed=params.seed
+    )
+    prompt_samples = prompt_columns * per_column * mel_config.hop_length
+    new_samples = round(params.duration_s * mel_config.sample_rate)
 
-    found: list[int] = []  # where the sound decayed, when sampling stopped there
-    silent_start: list[bool] = []  # a one-shot's first column was silence: stop, draw again
+    def trimmed(rendering: np.ndarray, draw: Drawn, semitones: float = 0.0) -> np.ndarray:
+        length = prompt_samples + new_samples
+        if one_shot:
+            length = min(length, prompt_samples + draw.new_frames * mel_config.hop_length)
+        kept = rendering[:length]
+        if not one_shot:
+            return kept
+        return retune(fade_out(kept, per_column * mel_config.hop_length), semitones, mel_config.sample_rate)
 
-    def decayed(grid: torch.Tensor, *, may_redraw: bool) -> bool:  # grid [Q, R, C] so far
-        levels = _levels(model.vqvae, grid[..., prompt_columns:])
-        first = prompt is None and len(levels) == 1
-        if first and may_redraw and shape.is_silent(float(levels[0])):
-            silent_start.append(True)
-            return True
-        end = shape.ended_at(levels)
-        if end is not None:
-            found.append(end)
-        return end is not None
+    def grid_of(draw: Drawn) -> CodeGrid:
+        return model.grid(draw.codes, prompt_columns * per_column + draw.new_frames)
 
-    for redraw in range(SILENT_START_REDRAWS + 1):
-        found.clear()
-        silent_start.clear()
-        codes = sample(
-            model.prior,
-            n_columns=columns_for(new_frames, per_column),
-            temperature=params.temperature,
-            top_k=params.top_k,
-            top_p=params.top_p,
-            seed=params.seed if redraw == 0 else redraw_seed(params.seed, redraw),
-            prompt=prompt,
-            file_start=prompt is None,
-            # The last draw is kept whatever it begins with, as a one-shot was before redraws.
-            until=partial(decayed, may_redraw=redraw < SILENT_START_REDRAWS) if one_shot else None,
-            controls=controls,
-            guidance=params.guidance,
-        )
-        if not silent_start:
-            break
-    if one_shot:
-        # Sampling asks after each column but the last: a sound that ran to the maximum is judged here.
-        end = found[0] if found else shape.ended_at(_levels(model.vqvae, codes[..., prompt_columns:]))
-        if end is not None:  # keep one quiet column as the sound's tail, then cut
-            codes = codes[..., : prompt_columns + end + 1]
-        new_frames = min(new_frames, (codes.shape[-1] - prompt_columns) * per_column)
-    grid = model.grid(codes, prompt_columns * per_column + new_frames)
-    timings["prior"] = time.perf_counter() - started
+    choice = None
+    last_measured = None  # (mel, rendering) of the last draw measured: kept, it is not made again
+    if controls is not None:  # each draw measured as the training takes were; the nearest kept
+        described = []
+        for draw in drawn:  # one at a time: a long sound's draws are never all in memory
+            mel = model.decode(grid_of(draw), **window)
+            last_measured = (mel, model.vocode(mel, params.vocoder))
+            described.append(measure(trimmed(last_measured[1].samples, draw)[prompt_samples:], mel_config))
+        choice = choose(model.controls, controls.numpy(), described, [draw.silent_start for draw in drawn])
+    kept = drawn[0 if choice is None else choice.index]
+    codes, grid = kept.codes, grid_of(kept)
+    reuse = choice is not None and choice.index == len(drawn) - 1
+    timings["prior"] = time.perf_counter() - started  # with the draws' measuring, when chosen among
 
     started = stage("decode")
-    mel = model.decode(
-        grid, window_columns=params.decode_window_columns, overlap=params.overlap, texture_seed=params.seed
-    )
+    mel = last_measured[0] if reuse else model.decode(grid, **window)
     timings["decode"] = time.perf_counter() - started
 
     started = stage("vocoder")
-    rendered = model.vocode(mel, params.vocoder)  # grid.n_frames x hop samples
-    prompt_samples = prompt_columns * per_column * mel_config.hop_length
-    new_samples = round(params.duration_s * mel_config.sample_rate)
-    if one_shot:
-        new_samples = min(new_samples, new_frames * mel_config.hop_length)
-
-    def trimmed(rendering: np.ndarray) -> np.ndarray:
-        kept = rendering[: prompt_samples + new_samples]
-        return fade_out(kept, per_column * mel_config.hop_length) if one_shot else kept
-
-    samples = trimmed(rendered.samples)
+    rendered = last_measured[1] if reuse else model.vocode(mel, params.vocoder)  # grid.n_frames x hop
+    # Only a one-shot is tuned: a continuous sound keeps the duration asked for.
+    semitones = choice.retune_semitones if choice is not None and one_shot else 0.0
+    samples = trimmed(rendered.samples, kept, semitones)
     if params.stereo > 0:  # a second rendering, the coarse level kept and the finer ones drawn again
         variation = _fine_variation(model.prior, params, codes, prompt_columns, controls)
-        second = model.grid(variation, grid.n_frames)
-        second_mel = model.decode(
-            second,
-            window_columns=params.decode_window_columns,
-            overlap=params.overlap,
-            texture_seed=params.seed,
-        )
-        samples = widen(samples, trimmed(model.vocode(second_mel, params.vocoder).samples), params.stereo)
+        second_mel = model.decode(model.grid(variation, grid.n_frames), **window)
+        second = trimmed(model.vocode(second_mel, params.vocoder).samples, kept, semitones)
+        samples = widen(samples, second, params.stereo)
     if params.pan != 0:
         samples = pan(samples, params.pan)
     if hrir is not None:
@@ -237,6 +234,11 @@ def run_generation(
         **rendered.metadata,
         "generation": asdict(params),
         "prompt_seconds": prompt_samples / mel_config.sample_rate,
+        **(
+            {}
+            if choice is None
+            else {"controls_chosen": choice.record(model.controls, list(params.controls))}
+        ),
         "versions": _versions(),
     }
     audio = Audio(samples=samples, sample_rate=mel_config.sample_rate, metadata=metadata)
@@ -271,7 +273,7 @@ def _fine_variation(
         temperature=params.temperature,
         top_k=params.top_k,
         top_p=params.top_p,
-        seed=_stereo_seed(params.seed),
+        seed=stereo_seed(params.seed),
         prompt=codes[..., :prompt_columns] if prompt_columns else None,
         file_start=prompt_columns == 0,
         fixed=fixed,
@@ -295,29 +297,6 @@ def requested_controls(model: GenerativeModel, params: GenerationParams) -> torc
     return torch.tensor(space.request(params.controls, model=model.name), dtype=torch.float32)
 
 
-def redraw_seed(seed: int, redraw: int) -> int:
-    """The seed of a sound's ``redraw``-th draw: derived from its own, apart from neighbouring seeds."""
-    return _derived_seed(f"redraw:{seed}:{redraw}")
-
-
-def _stereo_seed(seed: int) -> int:
-    """The seed of the fine codes of a sound's second (stereo) rendering."""
-    return _derived_seed(f"stereo:{seed}")
-
-
-def _derived_seed(purpose: str) -> int:
-    digest = hashlib.sha256(f"distill-{purpose}".encode()).digest()
-    return int.from_bytes(digest[:7], "big")
-
-
-def _levels(vqvae: RVQVAE, grid: torch.Tensor) -> torch.Tensor:
-    """Column levels [C] of the mel the RVQ-VAE decodes from grid [Q, R, C] (see distill.audio.envelope)."""
-    if grid.shape[-1] == 0:
-        return torch.zeros(0)
-    with torch.inference_mode():
-        return column_levels(vqvae.decode(grid[None])[0], vqvae.frames_per_column)
-
-
 def fade_out(samples: np.ndarray, length: int) -> np.ndarray:
     """A half-cosine fade over the last ``length`` samples: a one-shot ends without a click."""
     length = min(length, len(samples))
@@ -330,8 +309,11 @@ def fade_out(samples: np.ndarray, length: int) -> np.ndarray:
 def params_from_metadata(metadata: dict) -> GenerationParams:
     """The parameters recorded in a generated sound's metadata (sidecar JSON), to make it again."""
     try:
-        return GenerationParams(**metadata["generation"])
-    except (KeyError, TypeError) as error:
+        recorded = dict(metadata["generation"])
+        # Made before draws were chosen among: it was one draw, whatever it asked.
+        recorded.setdefault("candidates", 1)
+        return GenerationParams(**recorded)
+    except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"These metadata hold no usable generation parameters ({error}).") from None
 
 

@@ -65,6 +65,21 @@ def test_each_control_flag_is_recorded_and_remade(models, tmp_path):
     assert plain.read_bytes() != out.read_bytes()
 
 
+def test_candidates_are_recorded_with_what_the_kept_draw_measured(models, tmp_path):
+    out = tmp_path / "chosen.wav"
+    result = generate(models["drums"], out, "--brightness", "0.9", "--candidates", "3")
+    assert result.exit_code == 0, result.output
+    metadata = json.loads(Path(f"{out}.json").read_text())["metadata"]
+    assert metadata["generation"]["candidates"] == 3
+    chosen = metadata["controls_chosen"]
+    assert chosen["draws"] == 3 and 0 <= chosen["kept"] < 3
+    assert re.fullmatch(r"\d+ Hz", chosen["measured"]["brightness"])
+    # Without --candidates, a request is chosen among the default number of draws.
+    default = tmp_path / "default.wav"
+    assert generate(models["drums"], default, "--brightness", "0.9").exit_code == 0
+    assert json.loads(Path(f"{default}.json").read_text())["metadata"]["generation"]["candidates"] == 8
+
+
 def test_notes_write_one_sound_per_key_and_an_sfz_that_maps_them(models, tmp_path):
     keys = tmp_path / "keys"
     result = run_distill(
@@ -117,6 +132,12 @@ def test_an_sfz_of_spread_keys_covers_the_gaps_between_them():
         ),
         ("piano", ["--notes", "A5..C6"], "--pitch A5 is outside what the collection spans"),
         ("drums", ["--notes", "C3..D3"], "Model drums has no pitch control"),
+        ("piano", ["--candidates", "3"], "--candidates chooses among draws by the controls asked"),
+        (
+            "piano",
+            ["--candidates", "0", "--loudness", "0.5"],
+            "candidates must be a whole number from 1 to 64",
+        ),
     ],
 )
 def test_a_request_it_cannot_honour_is_one_line_and_writes_nothing(models, tmp_path, model, flags, message):

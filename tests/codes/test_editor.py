@@ -69,3 +69,46 @@ def test_bad_edits_and_sessions_are_one_clear_error(model, tmp_path):
         CodeEditor.load(tmp_path / "junk.json", model)
     with pytest.raises(UserError, match="no such edit session"):
         CodeEditor.load(tmp_path / "missing.json", model)
+
+
+def _other_model(seed: int = 7):
+    """A second model whose RVQ-VAE was trained apart: the same geometry, other weights."""
+    import torch
+
+    other = tiny_model()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in other.vqvae.parameters():
+            parameter.add_(0.2 * torch.randn(parameter.shape, generator=generator))
+    other.name = "other"
+    return other
+
+
+def test_another_models_grid_is_brought_into_this_models_codes_and_morphs(model, tmp_path):
+    other = _other_model()
+    assert other.vqvae_digest != model.vqvae_digest
+    theirs = other.encode(decaying_tone(1.5, 660))
+    editor = CodeEditor(model, model.encode(decaying_tone(1.5, 220)))
+    # Without its model the grid is refused: its codes mean other sounds here.
+    with pytest.raises(UserError, match="belongs to VQ-VAE"):
+        editor.add_source("theirs", theirs)
+    editor.add_source("theirs", theirs, model=other)
+    brought = editor.source("theirs")
+    # It is the other model's sound, encoded by this one.
+    assert brought.vqvae_digest == model.vqvae_digest
+    assert brought == model.encode(other.render(theirs).samples)
+    half = editor.apply("morph", source="theirs", weight=0.5)
+    full = editor.apply("morph", source="theirs", weight=1.0)
+    assert full.codes.equal(brought.codes[..., : full.columns])
+    assert not half.codes.equal(editor.start.codes[..., : half.columns])
+    # The session keeps the brought grid, so it replays without the other model.
+    again = CodeEditor.load(editor.save(tmp_path / "s.json"), model)
+    assert again.grid == editor.grid
+
+
+def test_a_grid_given_with_the_wrong_model_is_refused(model):
+    other, third = _other_model(7), _other_model(8)
+    editor = CodeEditor(model, model.encode(decaying_tone(1.0, 220)))
+    with pytest.raises(UserError, match="belongs to VQ-VAE") as error:
+        editor.add_source("x", third.encode(decaying_tone(1.0, 330)), model=other)
+    assert "\n" not in str(error.value) and "x" not in editor.sources

@@ -13,13 +13,9 @@ from distill.audio.envelope import SILENCE_MARGIN, CollectionShape, column_level
 from distill.audio.mel import MelConfig, log_mel
 from distill.codes.sampling import sample
 from distill.errors import UserError
+from distill.generation.drawing import SILENT_START_REDRAWS, redraw_seed
 from distill.generation.params import GenerationParams
-from distill.generation.pipeline import (
-    SILENT_START_REDRAWS,
-    params_from_metadata,
-    redraw_seed,
-    run_generation,
-)
+from distill.generation.pipeline import params_from_metadata, run_generation
 from distill.generation.sidecar import read_sidecar
 from distill.model import generate
 from distill.vocoders.base import Vocoder
@@ -200,11 +196,11 @@ def test_one_shot_needs_a_recorded_collection_shape(model):
 def test_a_one_shot_that_starts_in_silence_is_drawn_again_from_derived_seeds(model, monkeypatch):
     """A first column at the level of silence is no sound's start: the one-shot is drawn again
     from seeds derived from its own, the same way every time (a remake redraws identically)."""
-    import distill.generation.pipeline as pipeline
+    import distill.generation.drawing as drawing
 
     # An untrained decoder renders every grid at nearly one level; here a column's "level" is the
     # mean of its codes, so which draws are silence is known.
-    monkeypatch.setattr(pipeline, "_levels", lambda vqvae, grid: grid.float().mean(dim=(0, 1)))
+    monkeypatch.setattr(drawing, "_levels", lambda vqvae, grid: grid.float().mean(dim=(0, 1)))
 
     def first_column(seed: int) -> torch.Tensor:
         return sample(
