@@ -44,7 +44,8 @@ def main() -> None:
     second = DistillModel.load(args.second, library=args.library)
     rate = first.mel_config.sample_rate
     embedding = SoundEmbedding()
-    labels = (Path(args.first).stem, Path(args.second).stem)
+    # "A" and "B" too: two model files may share a name (every pipeline's is "pipeline").
+    labels = (f"A ({first.name})", f"B ({second.name})")
     references = {
         label: embedding.embed(collection_files(model, None)[1], rate)
         for label, model in zip(labels, (first, second), strict=True)

@@ -16,7 +16,7 @@ import typer
 from distill.cli.errors import exit_on_user_error
 from distill.cli.make_sounds import Plan, make_sounds
 from distill.errors import UserError
-from distill.generation.params import DEFAULT_CANDIDATES, GenerationParams, check_seeds
+from distill.generation.params import DEFAULT_CANDIDATES, NOTE_CANDIDATES, GenerationParams, check_seeds
 
 DEFAULTS = GenerationParams()
 # Sounds one command may ask for: beyond a million, a typo is likelier than a wish (and the list of
@@ -109,7 +109,8 @@ def generate(
         None,
         "--candidates",
         help=f"With controls: draw this many sounds (one batch) and keep the one measured nearest the"
-        f" request; a note asked for is also tuned to it (default {DEFAULT_CANDIDATES}).",
+        f" request; a note asked for is also tuned to it (default {DEFAULT_CANDIDATES}, with a"
+        f" note {NOTE_CANDIDATES}).",
     ),
     notes: str = typer.Option(
         None,

@@ -12,9 +12,9 @@ them cost much less than N sounds one after another.
 
 A note asked for is tuned the way a sampler plays a key from a neighbouring recording: played
 faster or slower (``distill.audio.augment.play_at_rate``) by the difference between the note asked
-and the note measured, at most ``MAX_RETUNE_SEMITONES``, which keeps the recording's character
-(the pitched collection's training takes were changed in rate the same way). A draw further off
-is a different note and is left as drawn.
+and the note measured, at most ``MAX_RETUNE_SEMITONES`` (the pitched collection's training takes
+were changed in rate the same way, by less). A draw further off is a different note and is left as
+drawn: the choice prefers, among the draws, the one nearest the key.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ from distill.audio.control_space import DESCRIPTORS, ControlSpace, format_value
 from distill.audio.descriptors import describe
 from distill.audio.mel import MelConfig
 
-MAX_RETUNE_SEMITONES = 3.0
+# A major third: a sparsely multisampled instrument stretches a recording that far. A prior
+# draws mostly the recorded keys (a piano sampled every 3 semitones: its draws sat on them), so a
+# key between them needs up to half the spacing, and the next recorded key over is often the one drawn.
+MAX_RETUNE_SEMITONES = 4.0
 # What an asked control adds to a draw's distance when the draw has no value for it (no stable
 # pitch): as much as missing by the collection's whole range.
 UNMEASURED = 1.0

@@ -20,8 +20,11 @@ CONTINUOUS_DURATION_S = 4.0  # continuous mode's length when none is asked for
 SEED_LIMIT = 2**63  # seeds are torch's: a signed 64-bit integer
 MAX_GUIDANCE = 10.0  # beyond it the guided logits leave anything the prior learned
 # With controls asked, this many sounds are drawn (as one batch) and the one measured nearest
-# the request is kept (distill.generation.candidates).
+# the request is kept (distill.generation.candidates). A note asked for draws more: it must land
+# within a few semitones of the key to be tuned to it, and a 15-minute piano prior's 8 draws did
+# for 2 of 13 keys, its 32 for all but the highest (experiments/control_sweep.py --notes).
 DEFAULT_CANDIDATES = 8
+NOTE_CANDIDATES = 32
 MAX_CANDIDATES = 64
 
 
@@ -54,7 +57,8 @@ class GenerationParams:
     # 1 = as the prior learned, more = further in the direction they move it (each step runs twice).
     guidance: float = 1.0
     # How many sounds are drawn for a request, the one measured nearest it kept; None = resolved:
-    # DEFAULT_CANDIDATES with controls asked, 1 without (nothing to choose by).
+    # NOTE_CANDIDATES with a pitch asked, DEFAULT_CANDIDATES with other controls, 1 without
+    # (nothing to choose by).
     candidates: int | None = None
 
     def __post_init__(self) -> None:

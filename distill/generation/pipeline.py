@@ -47,6 +47,7 @@ from distill.generation.params import (
     CONTINUOUS_DURATION_S,
     DEFAULT_CANDIDATES,
     MAX_DURATION_S,
+    NOTE_CANDIDATES,
     GenerationParams,
 )
 from distill.nn.prior import TokenPrior
@@ -115,7 +116,9 @@ def resolve(model: GenerativeModel, params: GenerationParams) -> GenerationParam
             if mode == "continuous"
             else min(max(1.5 * shape.max_s, 1.0), MAX_DURATION_S)
         )
-    candidates = params.candidates or (DEFAULT_CANDIDATES if params.controls else 1)
+    candidates = params.candidates or (
+        NOTE_CANDIDATES if "pitch" in params.controls else DEFAULT_CANDIDATES if params.controls else 1
+    )
     return replace(params, mode=mode, duration_s=round(float(duration), 3), candidates=candidates)
 
 

@@ -26,7 +26,7 @@ from distill.generation.candidates import (
     retune_semitones,
 )
 from distill.generation.drawing import DrawRequest, draw_batch
-from distill.generation.params import DEFAULT_CANDIDATES, GenerationParams
+from distill.generation.params import DEFAULT_CANDIDATES, NOTE_CANDIDATES, GenerationParams
 from distill.generation.pipeline import params_from_metadata, resolve, run_generation
 
 NAN = math.nan
@@ -106,6 +106,11 @@ def test_candidates_resolve_to_the_default_with_controls_and_one_without(model):
     assert resolve(model, GenerationParams(controls={"loudness": 0.5})).candidates == DEFAULT_CANDIDATES
     assert resolve(model, GenerationParams(controls={"loudness": 0.5}, candidates=3)).candidates == 3
     assert resolve(model, GenerationParams()).candidates == 1
+    # A note asked for draws more: it must land near the key to be tuned to it.
+    assert (
+        resolve(model, GenerationParams(controls={"pitch": "C4", "loudness": 0.5})).candidates
+        == NOTE_CANDIDATES
+    )
 
 
 @pytest.mark.parametrize(
