@@ -84,18 +84,13 @@ class CodeEditor:
         self.sources[name] = grid
 
     def _in_own_codes(self, grid: CodeGrid, model: SourceModel) -> CodeGrid:
-        import numpy as np
+        from distill.audio.io import resample
 
-        audio = model.render(grid)
-        samples = np.asarray(audio.samples, dtype=np.float32)
-        if samples.ndim != 1:
-            samples = samples.mean(axis=-1)
-        rate = self.model.mel_config.sample_rate
-        if audio.sample_rate != rate:  # two models at different rates still meet in the sound
-            import soxr
-
-            samples = soxr.resample(samples, audio.sample_rate, rate, quality="HQ").astype(np.float32)
-        return self.model.encode(samples)
+        audio = model.render(grid)  # mono: a rendering of one grid
+        # Two models at different rates still meet in the sound.
+        return self.model.encode(
+            resample(audio.samples, audio.sample_rate, self.model.mel_config.sample_rate)
+        )
 
     def source(self, name: Any) -> CodeGrid:
         if name not in self.sources:

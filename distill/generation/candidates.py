@@ -52,10 +52,9 @@ class Choice:
 
     def record(self, space: ControlSpace, asked: Sequence[str]) -> dict:
         """What the sidecar says of the choice: the asked controls as measured, in their units."""
+        values = dict(zip(DESCRIPTORS, self.descriptors.tolist(), strict=True))
         measured = {
-            name: format_value(name, float(self.descriptors[DESCRIPTORS.index(name)]))
-            if math.isfinite(self.descriptors[DESCRIPTORS.index(name)])
-            else None
+            name: format_value(name, values[name]) if math.isfinite(values[name]) else None
             for name in asked
             if name in space.ranges
         }
