@@ -8,6 +8,7 @@ A run folder, written by ``distill.train.train``::
                                interrupted.ckpt (Ctrl-C or a crash); each written atomically
     <run>/csv/<launch>/metrics.csv   one CSV log per launch (a resume adds a folder)
     <run>/previews/            mel images and audio written by the preview callbacks
+    <run>/progress.json        how far it is while it trains (``distill.callbacks.live_progress``)
 
 Which checkpoint a run folder stands for: the best one recorded in its summary; a run without a
 summary (still training, or killed) stands for its last.ckpt. A resume continues from the newest

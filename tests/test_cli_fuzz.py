@@ -71,7 +71,8 @@ BAD_NUMBERS = ["-1", "0", "nan", "inf", "-inf", "1e309", "99999999999999999999",
                "abc", "", "1,5", "0x10", " 1", "½", "1e-300", "3601"]  # fmt: skip
 BAD_TEXTS = ["", " ", "-", "--", "nope", "TINY", "../tiny", "ünï😀", "x" * 5000, "a,b", "0:nan", "%s%n", "{}",
              "\t", "1:0,0:1", "0,0,0"]  # fmt: skip
-INT_OPTIONS = {"top_k", "seed", "count", "sample_rate", "samples", "sounds", "evaluate", "candidates"}
+INT_OPTIONS = {"top_k", "seed", "count", "sample_rate", "samples", "sounds", "evaluate", "candidates",
+               "variation"}  # fmt: skip
 FLOAT_OPTIONS = {"duration", "temperature", "top_p", "overlap", "stereo", "pan_position", "weight", "seconds",
                  "guidance"}  # fmt: skip
 PATH_OPTIONS = {"folder", "cache_dir", "library", "output", "prompt", "hrtf", "from_sidecar", "data",
@@ -103,6 +104,7 @@ GOOD_NUMBERS = {
     "samples": ["2"], "sounds": ["1"], "evaluate": ["2"], "duration": ["0.3", "1"], "temperature": ["0.7", "1"],
     "top_p": ["0.9", "1"], "overlap": ["0.1"], "stereo": ["0", "0.5"], "pan_position": ["0", "-0.5"],
     "weight": ["0.3", "1"], "seconds": ["0.5"], "guidance": ["1", "2.5"], "candidates": ["1", "2"],
+    "variation": ["0", "2"],
 }  # fmt: skip
 
 

@@ -83,6 +83,7 @@ class CodebookHealthMonitor(L.Callback):
         self.warnings: list[str] = []
         self.final_table: list[dict[str, float]] = []  # last training epoch
         self.final_val_table: list[dict[str, float]] = []  # last whole-validation-set pass
+        self.live_table: list[dict[str, float]] = []  # the last N-step window (live progress shows it)
         self._train_usage: CodebookUsage | None = None  # the current N-step window
         self._epoch_usage: CodebookUsage | None = None  # the current training epoch
         self._val_usage: CodebookUsage | None = None
@@ -107,7 +108,9 @@ class CodebookHealthMonitor(L.Callback):
         if trainer.global_step > 0 and trainer.global_step % self.every_n_steps == 0:
             # Straight to every logger at this step: self.log from a batch-end hook would be
             # carried into the next step's row as well.
-            metrics = health_metrics(self._train_usage.health(), "train")
+            health = self._train_usage.health()
+            self.live_table = health_table(health)
+            metrics = health_metrics(health, "train")
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)
             self._train_usage.reset()

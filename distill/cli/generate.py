@@ -16,7 +16,12 @@ import typer
 from distill.cli.errors import exit_on_user_error
 from distill.cli.make_sounds import Plan, make_sounds
 from distill.errors import UserError
-from distill.generation.params import DEFAULT_CANDIDATES, NOTE_CANDIDATES, GenerationParams, check_seeds
+from distill.generation.params import (
+    DEFAULT_CANDIDATES,
+    NOTE_CANDIDATES,
+    GenerationParams,
+    batch,
+)
 
 DEFAULTS = GenerationParams()
 # Sounds one command may ask for: beyond a million, a typo is likelier than a wish (and the list of
@@ -54,7 +59,18 @@ def generate(
         DEFAULTS.top_p, "--top-p", help="Only the likeliest codes covering this probability (1.0 = off)."
     ),
     seed: int = typer.Option(DEFAULTS.seed, help="Same seed and settings give the same sound."),
-    count: int = typer.Option(1, "--count", "-n", help="Variations to write, with seeds seed, seed+1, ..."),
+    count: int = typer.Option(
+        1,
+        "--count",
+        "-n",
+        help="Sounds to write, with seeds seed, seed+1, ... (with --variation n: n, n+1, ...).",
+    ),
+    variation: int = typer.Option(
+        DEFAULTS.variation,
+        "--variation",
+        help="0: the sound of --seed; n: its n-th variation, the same coarse codes (envelope, partials)"
+        " with the finer ones drawn again.",
+    ),
     vocoder: str = typer.Option(
         DEFAULTS.vocoder,
         help="auto (the model's own, else BigVGAN), bundled (the model's own) or bigvgan.",
@@ -186,6 +202,7 @@ def generate(
                 ),
                 guidance=guidance,
                 candidates=candidates,
+                variation=variation,
             )
             export = dict(sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak)
             if notes is not None:
@@ -196,12 +213,8 @@ def generate(
 
 
 def variations(params: GenerationParams, count: int) -> list[GenerationParams]:
-    """``count`` sounds with seeds seed, seed+1, ...; bad values fail here, before a model is loaded."""
-    params.check()
-    if isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
-        raise UserError(f"--count must be from 1 to {MAX_COUNT}, got {count}.")
-    check_seeds(params.seed, count)
-    return [replace(params, seed=params.seed + index) for index in range(count)]
+    """``count`` sounds (``distill.generation.params.batch``), at most ``MAX_COUNT``."""
+    return batch(params, count, max_count=MAX_COUNT)
 
 
 def _controls(**given: str | None) -> dict[str, float | str]:

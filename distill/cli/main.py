@@ -83,9 +83,9 @@ def scan(
     from rich.progress import Progress
 
     from distill.audio.mel import MelConfig
-    from distill.cli.scan_report import render_scan_report
     from distill.config import default_cache_dir
     from distill.data.scan import scan_folder
+    from distill.data.scan_report import render_scan_report
     from distill.data.store import DecodingStore, MelCache
     from distill.data.tiers import pick_tier
 

@@ -12,8 +12,8 @@ import typer
 
 from distill.cli.errors import exit_on_user_error
 from distill.cli.help import DistillTyper
-from distill.cli.model_report import render_info
-from distill.report.tables import NONE, duration_text, number_text, percent_text, vocoder_text
+from distill.report.model_info import render_info
+from distill.report.tables import ENTRY_COLUMNS, NONE, NUMBER_COLUMNS, entry_cells
 
 models_app = DistillTyper(
     help="Your model library: list, inspect, add, tag, delete and repair models.", no_args_is_help=True
@@ -47,23 +47,10 @@ def list_models(library: Path = typer.Option(None, "--library", help=_LIBRARY_HE
         console.print(f"No models in the library at {lib.root} yet; make one with `distill package`.")
         return
     table = Table(title=f"Models in {lib.root}", title_justify="left")
-    for column in ("name", "id", "created", "tier", "files", "duration", "components", "vocoder"):
-        table.add_column(column, justify="right" if column in ("files", "duration") else "left")
-    table.add_column("min codebook use", justify="right")
-    table.add_column("tags")
+    for column in ENTRY_COLUMNS:
+        table.add_column(column, justify="right" if column in NUMBER_COLUMNS else "left")
     for entry in entries:
-        table.add_row(
-            entry.name,
-            entry.id[:8],
-            entry.created.strftime("%Y-%m-%d %H:%M") if entry.created else NONE,
-            entry.tier or NONE,
-            number_text(entry.file_count),
-            duration_text(entry.duration_s),
-            ", ".join(entry.components),
-            vocoder_text(entry.vocoder_type, entry.vocoder_steps, entry.vocoder_mstft),
-            percent_text(entry.min_codebook_utilization),
-            ", ".join(entry.tags),
-        )
+        table.add_row(*entry_cells(entry).values())
     console.print(table)
 
 
@@ -92,18 +79,7 @@ def info(
         }
         typer.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
         return
-    from distill.report.tables import evaluation_lines, evaluation_tables
-
-    console = _console()
-    render_info(console, path, manifest)
-    evaluation = manifest.metadata.get("evaluation")
-    if isinstance(evaluation, dict):
-        for table in evaluation_tables(evaluation):
-            console.print(table)
-        for line in evaluation_lines(evaluation):
-            console.print(line)
-    else:
-        console.print("Generation quality: not evaluated yet (distill evaluate MODEL).")
+    render_info(_console(), path, manifest)
 
 
 @models_app.command("add")

@@ -158,6 +158,11 @@ def stereo_seed(seed: int) -> int:
     return _derived_seed(f"stereo:{seed}")
 
 
+def variation_seed(seed: int, variation: int) -> int:
+    """The seed of the fine codes of the ``variation``-th variation of the sound of ``seed``."""
+    return _derived_seed(f"variation:{seed}:{variation}")
+
+
 def _derived_seed(purpose: str) -> int:
     digest = hashlib.sha256(f"distill-{purpose}".encode()).digest()
     return int.from_bytes(digest[:7], "big")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ MAX_GUIDANCE = 10.0  # beyond it the guided logits leave anything the prior lear
 DEFAULT_CANDIDATES = 8
 NOTE_CANDIDATES = 32
 MAX_CANDIDATES = 64
+MAX_VARIATION = 1_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +61,9 @@ class GenerationParams:
     # NOTE_CANDIDATES with a pitch asked, DEFAULT_CANDIDATES with other controls, 1 without
     # (nothing to choose by).
     candidates: int | None = None
+    # 0: the sound of ``seed``; n > 0: its n-th variation, the same sound's coarse codes (envelope,
+    # partials, syllables) with the finer levels drawn again (distill.generation.drawing.variation_seed).
+    variation: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.binaural, list):  # as a sidecar's JSON gives it back
@@ -88,6 +92,10 @@ class GenerationParams:
             raise UserError(f"top-p must be in (0, 1] (1 = off), got {self.top_p}.")
         VocoderChoice.parse(self.vocoder)
         check_seeds(self.seed)
+        if not (_is_int(self.variation) and 0 <= self.variation <= MAX_VARIATION):
+            raise UserError(
+                f"variation must be a whole number from 0 (the sound itself) to {MAX_VARIATION}, got {self.variation}."
+            )
         if not (_is_number(self.overlap) and 0 <= self.overlap < 0.5):
             raise UserError(f"overlap must be in [0, 0.5), got {self.overlap}.")
         if not (_is_int(self.decode_window_columns) and self.decode_window_columns >= 4):
@@ -155,6 +163,24 @@ class GenerationParams:
             )
         if not Path(self.hrtf).expanduser().is_file():
             raise UserError(f"The HRTF file {self.hrtf} does not exist; give a SOFA file (.sofa).")
+
+
+def batch(
+    params: GenerationParams, count: int, *, max_count: int, what: str = "--count"
+) -> list[GenerationParams]:
+    """``count`` sounds: seeds seed, seed+1, ...; from a variation n > 0, variations n, n+1, ... of
+    the sound of ``seed``. Bad values fail here, before a model is loaded."""
+    params.check()
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= max_count:
+        raise UserError(f"{what} must be a whole number from 1 to {max_count}, got {count}.")
+    if params.variation:
+        if params.variation + count - 1 > MAX_VARIATION:
+            raise UserError(
+                f"variation must be at most {MAX_VARIATION}, got {params.variation + count - 1} (the last of {count})."
+            )
+        return [replace(params, variation=params.variation + index) for index in range(count)]
+    check_seeds(params.seed, count)
+    return [replace(params, seed=params.seed + index) for index in range(count)]
 
 
 def check_seeds(first: int, count: int = 1) -> None:

@@ -41,7 +41,14 @@ from distill.codes.grid import CodeGrid
 from distill.codes.sampling import sample
 from distill.errors import UserError
 from distill.generation.candidates import choose, measure, retune
-from distill.generation.drawing import Drawn, DrawRequest, draw_batch, draw_one, stereo_seed
+from distill.generation.drawing import (
+    Drawn,
+    DrawRequest,
+    draw_batch,
+    draw_one,
+    stereo_seed,
+    variation_seed,
+)
 from distill.generation.export import Audio
 from distill.generation.params import (
     CONTINUOUS_DURATION_S,
@@ -210,6 +217,10 @@ def run_generation(
     kept = drawn[0 if choice is None else choice.index]
     codes, grid = kept.codes, grid_of(kept)
     reuse = choice is not None and choice.index == len(drawn) - 1
+    if params.variation:  # the same sound's coarse level, its finer levels drawn again
+        fine_seed = variation_seed(params.seed, params.variation)
+        codes = _fine_variation(model.prior, params, codes, prompt_columns, controls, seed=fine_seed)
+        grid, reuse = model.grid(codes, grid.n_frames), False
     timings["prior"] = time.perf_counter() - started  # with the draws' measuring, when chosen among
 
     started = stage("decode")
@@ -222,8 +233,9 @@ def run_generation(
     semitones = choice.retune_semitones if choice is not None and one_shot else 0.0
     samples = trimmed(rendered.samples, kept, semitones)
     if params.stereo > 0:  # a second rendering, the coarse level kept and the finer ones drawn again
-        variation = _fine_variation(model.prior, params, codes, prompt_columns, controls)
-        second_mel = model.decode(model.grid(variation, grid.n_frames), **window)
+        fine_seed = stereo_seed(params.seed)
+        side = _fine_variation(model.prior, params, codes, prompt_columns, controls, seed=fine_seed)
+        second_mel = model.decode(model.grid(side, grid.n_frames), **window)
         second = trimmed(model.vocode(second_mel, params.vocoder).samples, kept, semitones)
         samples = widen(samples, second, params.stereo)
     if params.pan != 0:
@@ -262,10 +274,12 @@ def _fine_variation(
     codes: torch.Tensor,
     prompt_columns: int,
     controls: torch.Tensor | None,
+    *,
+    seed: int,
 ) -> torch.Tensor:
     """``codes`` [Q, R, C] with the new columns' levels below the first drawn again, the first (coarse)
-    level kept: the same sound (envelope, partials, syllables) with other detail, the second side of
-    a stereo pair. Measured at width 1 on a piano and a speech model (4 seeds each), keeping level 0
+    level kept: the same sound (envelope, partials, syllables) with other detail: the second side of
+    a stereo pair, or a variation of the sound. Measured at width 1 on a piano and a speech model (4 seeds each), keeping level 0
     puts the side 8 dB below the mid (left/right correlation 0.75), keeping levels 0-1 17 and 16 dB
     below (0.96, 0.95): hardly wider than mono."""
     fixed = codes[..., prompt_columns:].clone()
@@ -276,7 +290,7 @@ def _fine_variation(
         temperature=params.temperature,
         top_k=params.top_k,
         top_p=params.top_p,
-        seed=stereo_seed(params.seed),
+        seed=seed,
         prompt=codes[..., :prompt_columns] if prompt_columns else None,
         file_start=prompt_columns == 0,
         fixed=fixed,

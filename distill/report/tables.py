@@ -64,6 +64,38 @@ def quality_text(quality: Any) -> str:
     )
 
 
+# The columns of ``distill models list``; the studio's Library panel shows some of them.
+ENTRY_COLUMNS = (
+    "name",
+    "id",
+    "created",
+    "tier",
+    "files",
+    "duration",
+    "components",
+    "vocoder",
+    "min codebook use",
+    "tags",
+)
+NUMBER_COLUMNS = ("files", "duration", "min codebook use")  # right-aligned
+
+
+def entry_cells(entry) -> dict[str, str]:
+    """A library model (``distill.bundle.entry.ModelEntry``) as the text of each ``ENTRY_COLUMNS``."""
+    return {
+        "name": entry.name,
+        "id": entry.id[:8],
+        "created": entry.created.strftime("%Y-%m-%d %H:%M") if entry.created else NONE,
+        "tier": entry.tier or NONE,
+        "files": number_text(entry.file_count),
+        "duration": duration_text(entry.duration_s),
+        "components": ", ".join(entry.components),
+        "vocoder": vocoder_text(entry.vocoder_type, entry.vocoder_steps, entry.vocoder_mstft),
+        "min codebook use": percent_text(entry.min_codebook_utilization),
+        "tags": ", ".join(entry.tags),
+    }
+
+
 def key_values(title: str, rows: list[tuple[str, Any]]):
     """A two-column table of names and values (numbers as ``number_text``)."""
     from rich.table import Table
@@ -234,6 +266,22 @@ def frame_statistics_table(evaluation: dict[str, Any]):
     for field, label in SHAPE_ROWS:
         table.add_row(label, *(_spread((shapes.get(n) or {}).get(field)) for n in SETS[:-1]), NONE)
     return table
+
+
+def generation_quality_text(evaluation: Any) -> str:
+    """The generation evaluation (``distill evaluate``, recorded as the ``evaluation`` metadata) in
+    one cell: the generated sounds' KAD beside the same-collection floor, and their 1-NN accuracy."""
+    if not isinstance(evaluation, dict):
+        return "not evaluated"
+    stages = evaluation.get("stages") or {}
+    generated = (stages.get("stages") or {}).get("generated") or {}
+    if generated.get("kad") is not None:
+        floor = stages.get("floor")
+        text = f"KAD {generated['kad']:.1f}" + (f" (floor {floor:.1f})" if floor is not None else "")
+        one_nn = generated.get("one_nn_accuracy")
+        return text + (f", 1-NN {one_nn:.2f}" if one_nn is not None else "")
+    distance = (evaluation.get("distance") or {}).get("generated")  # evaluated before the stage table
+    return f"frame statistics distance {_number(distance)}" if distance is not None else NONE
 
 
 def evaluation_tables(evaluation: dict[str, Any]) -> list:

@@ -88,6 +88,7 @@ def test_the_sidecar_names_the_vocoder_kind_the_model_file_and_the_versions_once
     [
         ("take.wav", ["--seed", "7", "--temperature", "0.8", "--top-k", "5"]),
         ("take.flac", ["--seed", "9", "--subtype", "pcm16", "--sample-rate", "22050", "--peak", "normalize"]),
+        ("varied.wav", ["--seed", "7", "--variation", "3"]),
     ],
 )
 def test_from_remakes_the_file_byte_for_byte(library, tmp_path, name, options):
@@ -203,3 +204,26 @@ def test_an_ogg_is_remade_to_the_same_samples_without_a_false_alarm(library, tmp
     assert result.exit_code == 0, result.output
     assert "differs" not in result.output
     assert np.array_equal(sf.read(str(first))[0], sf.read(str(again))[0])
+
+
+def test_variations_keep_the_sounds_coarse_codes_and_draw_the_finer_ones_again(library, tmp_path):
+    made = run("generate", "tiny", "-d", "1", "--seed", "4", "-o", tmp_path / "s.wav", "--library", library)
+    assert made.exit_code == 0, made.output
+    varied = run(
+        "generate", "tiny", "-d", "1", "--seed", "4", "--variation", "2", "--count", "2",
+        "-o", tmp_path / "v.wav", "--library", library,
+    )  # fmt: skip
+    assert varied.exit_code == 0, varied.output
+    written = sorted(tmp_path.glob("v-*.wav"))
+    recorded = [json.loads(Path(f"{path}.json").read_text())["metadata"]["generation"] for path in written]
+    assert [(r["seed"], r["variation"]) for r in recorded] == [(4, 2), (4, 3)]
+    sounds = [sf.read(path)[0] for path in [tmp_path / "s.wav", *written]]
+    assert all(sound.shape == sounds[0].shape for sound in sounds)  # the same sound's length
+    assert not np.array_equal(sounds[0], sounds[1]) and not np.array_equal(sounds[1], sounds[2])
+
+
+@pytest.mark.parametrize("value", ["-1", "1000001"])
+def test_a_bad_variation_is_one_line(library, tmp_path, value):
+    result = run("generate", "tiny", "--variation", value, "-o", tmp_path / "v.wav", "--library", library)
+    assert "variation" in one_error_line(result).lower()
+    assert not list(tmp_path.iterdir())

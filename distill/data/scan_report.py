@@ -1,4 +1,4 @@
-"""Rich rendering of a folder scan."""
+"""Rich rendering of a folder scan: `distill scan` prints it, the studio's Train panel shows it."""
 
 from __future__ import annotations
 

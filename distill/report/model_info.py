@@ -1,5 +1,6 @@
-"""How a model's manifest reads in the terminal: ``distill models info``, printed table by table
-(the tables the report shares are built in ``distill.report.tables``).
+"""How a model's manifest reads, table by table: ``distill models info`` in the terminal and the
+studio's Library panel (a recording console turned into HTML) print the same ``render_info``
+(the tables the report page shares are built in ``distill.report.tables``).
 
 Reads manifest metadata only (no torch import).
 """
@@ -14,6 +15,8 @@ from distill.report.tables import (
     HEALTH_HEADERS,
     NONE,
     duration_text,
+    evaluation_lines,
+    evaluation_tables,
     health_rows,
     key_values,
     memorization_table,
@@ -102,7 +105,7 @@ def _history_table(history: dict[str, Any]):
 
 
 def render_info(console, path: Path, manifest) -> None:
-    """Everything in a model's manifest, as tables."""
+    """Everything in a model's manifest, as tables, ending with its generation quality."""
     meta = manifest.metadata
     dataset = meta.get("dataset") or {}
     hashes = dataset.get("content_hashes") or []
@@ -193,3 +196,11 @@ def render_info(console, path: Path, manifest) -> None:
         ]
         rows += [(name, value) for name, value in sorted((vocoder.get("final_losses") or {}).items())]
         console.print(key_values("Vocoder (lower is better)", rows))
+    evaluation = meta.get("evaluation")
+    if isinstance(evaluation, dict):
+        for table in evaluation_tables(evaluation):
+            console.print(table)
+        for line in evaluation_lines(evaluation):
+            console.print(line)
+    else:
+        console.print("Generation quality: not evaluated yet (distill evaluate MODEL).")
