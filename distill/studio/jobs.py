@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ STATE_FILE = "studio-state.json"
 LOG_FILE = "studio.log"
 PACKAGED_FILE = "packaged.json"
 MAX_BUDGET_S = 7 * 24 * 3600
+RUNNER_START_S = 120  # a runner that has not said "running" by then never will (see studio.log)
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,15 @@ class TrainingJob:
             return JobState(state="starting")
         if recorded.state == "running" and not (recorded.pid and pid_alive(recorded.pid)):
             return JobState(state="stopped", stage=recorded.stage, message="the training process ended")
+        if recorded.state == "starting" and time.time() - self._state_written() > RUNNER_START_S:
+            return JobState(state="stopped", message="the runner never started; studio.log says why")
         return recorded
+
+    def _state_written(self) -> float:
+        try:
+            return (self.folder / STATE_FILE).stat().st_mtime
+        except OSError:
+            return time.time()
 
     @property
     def running(self) -> bool:

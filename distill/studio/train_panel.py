@@ -79,6 +79,7 @@ class TrainPanel(widgets.VBox):
         self.curves.layout.display = "none"
         for field in (self.folder, self.name, *self.overrides.values()):
             field.style.description_width = "90px"
+            field.layout.width = "560px"  # a folder's path, a run's overrides: long lines
 
         self.scan_button.on_click(guarded(context, self.status, lambda _: self.scan()))
         self.start_button.on_click(guarded(context, self.status, lambda _: self.start()))
@@ -240,7 +241,8 @@ class TrainPanel(widgets.VBox):
             self._watched = job
             self._curves_at = 0.0
             self._update(job)
-            if self._watcher is None or not self._watcher.is_alive():
+            # A thread only while there is something to follow: an ended job is drawn once, above.
+            if job.running and (self._watcher is None or not self._watcher.is_alive()):
                 self._watcher = threading.Thread(
                     target=self._watch_loop, daemon=True, name="studio-train-watch"
                 )
@@ -284,9 +286,11 @@ class TrainPanel(widgets.VBox):
             preview = newest_preview(job)
             if preview is not None and preview != self._preview_path:
                 self._preview_path = preview
-                if self.preview is None:
+                sound = preview.read_bytes()
+                if self.preview is None:  # made with its sound: never an empty player, even for a moment
                     self.preview = named(
-                        widgets.Audio(format="wav", autoplay=False, loop=False), "train-preview"
+                        widgets.Audio(value=sound, format="wav", autoplay=False, loop=False), "train-preview"
                     )
                     self.preview_box.children = (widgets.Label("newest preview"), self.preview)
-                self.preview.value = preview.read_bytes()
+                else:
+                    self.preview.value = sound

@@ -89,7 +89,13 @@ def _whole_job(
     run_all_cells(driver)
     wait_for(driver, ".ds-studio", 60)
 
-    # Train: scan, then the three tiny models, 12 s each.
+    # A folder that is not there: one line on the panel, no traceback anywhere on the page.
+    set_text(driver, ".ds-train-folder", str(sounds / "missing"))
+    click(driver, ".ds-train-scan")
+    wait_until_text(driver, ".ds-train-status", lambda text: "does not exist" in text, 60)
+    assert "Traceback" not in driver.find_element("css selector", ".jp-Notebook").text
+
+    # Train: scan, then the three tiny models, 9 s each.
     set_text(driver, ".ds-train-folder", str(sounds))
     click(driver, ".ds-train-scan")
     wait_until_text(driver, ".ds-train-status", lambda text: "6 usable recordings" in text, 120)
@@ -100,7 +106,7 @@ def _whole_job(
     )
     for stage, text in tiny_overrides(tmp_path / "cache").items():
         set_text(driver, f".ds-train-overrides-{stage}", text)
-        set_text(driver, f".ds-train-budget-{stage}", "0.2")
+        set_text(driver, f".ds-train-budget-{stage}", "0.15")
     _tick(driver, ".ds-train-stage-package")  # packaged with the button, below
     _shoot(driver, "train-scanned", tmp_path)
     click(driver, ".ds-train-start")
@@ -154,6 +160,7 @@ def _whole_job(
     wait_until_text(driver, ".ds-library-status", lambda text: "deleted" in text.lower(), 60)
     assert not (library / "models" / "kit.distillgan").exists()
 
+    assert "Traceback" not in driver.find_element("css selector", ".jp-Notebook").text
     assert console_errors(driver) == []
 
 

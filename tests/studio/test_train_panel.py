@@ -3,7 +3,10 @@ moves, cancel, resume, package), and every bad input as one line on the panel.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from studio_fixtures import tiny_overrides, wait_for
 from distill.bundle.catalog import ModelLibrary
 from distill.callbacks.live_progress import read_progress
 from distill.studio.common import StudioContext
-from distill.studio.jobs import TrainingJob
+from distill.studio.jobs import TrainingJob, TrainingPlan
 from distill.studio.train_panel import TrainPanel
 
 
@@ -82,7 +85,8 @@ def test_a_tiny_job_trains_is_cancelled_resumes_and_packages(panel: TrainPanel, 
     panel.scan()
     for stage, text in tiny_overrides(tmp_path / "cache").items():
         panel.overrides[stage].value = text
-        panel.budgets[stage].value = 0.2  # 12 s each
+        panel.budgets[stage].value = 0.15  # 9 s each
+    panel.stage_boxes["prior"].value = False  # a model needs its codes, not a prior; the browser test trains all three
     panel.package_box.value = False  # packaged by the button below
     job = panel.start()
     seen: list[float] = []
@@ -122,3 +126,49 @@ def test_a_tiny_job_trains_is_cancelled_resumes_and_packages(panel: TrainPanel, 
     # A new kernel finds the job again.
     again = TrainPanel(StudioContext.create(panel.context.workspace, panel.context.library_root))
     assert again.jobs.value == "kit" and again.progress.value == 1.0
+
+
+@pytest.mark.slow
+def test_a_job_outlives_the_kernel_that_started_it(tmp_path: Path, monkeypatch) -> None:
+    """The "kernel" is a Python process that starts a job and is then killed (as a kernel restart
+    kills it): the training goes on to its end, and a new panel finds it."""
+    monkeypatch.setenv("DISTILL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DISTILL_LOG_DIR", str(tmp_path / "logs"))
+    folder = make_sound_folder(tmp_path / "kit", 6, seconds=1.0)
+    runs, library = tmp_path / "studio" / "runs", tmp_path / "library"
+    plan = TrainingPlan(
+        name="kit",
+        data=str(folder),
+        stages=("vocoder",),
+        budgets_s={"vocoder": 12},
+        overrides={"vocoder": tuple(tiny_overrides(tmp_path / "cache")["vocoder"].split())},
+    )
+    kernel = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, time\n"
+            "from pathlib import Path\n"
+            "from distill.studio.jobs import TrainingJob, TrainingPlan\n"
+            "plan = TrainingPlan.from_dict(json.loads(sys.argv[1]))\n"
+            "TrainingJob.start(Path(sys.argv[2]), plan, library=Path(sys.argv[3]))\n"
+            "time.sleep(600)\n",
+            json.dumps(dataclasses.asdict(plan)),
+            str(runs),
+            str(library),
+        ]
+    )
+    job = TrainingJob(runs / "kit")
+    try:
+        wait_for(lambda: (read_progress(job.folder / "vocoder") or {}).get("step", 0) > 0, 120, "training")
+    finally:
+        kernel.kill()
+        kernel.wait()
+    after_kill = read_progress(job.folder / "vocoder")["step"]
+    assert job.running
+    wait_for(lambda: job.state.state in ("done", "failed"), 120, "the job to end")
+    assert job.state.state == "done", job.state.message
+    summary = json.loads((job.folder / "vocoder" / "summary.json").read_text())
+    assert summary["global_step"] > after_kill
+    panel = TrainPanel(StudioContext.create(tmp_path / "studio", library))
+    assert panel.jobs.value == "kit" and panel.progress.value == 1.0 and "done" in panel.progress_text.value
