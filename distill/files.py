@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -260,6 +261,25 @@ def check_writable(path: str | Path) -> None:
     else:
         return
     raise FileSystemError(path, error, action="write")
+
+
+def file_exists(path: str | Path) -> bool:
+    """Whether there is a file at ``path`` to read: False where it (or a folder on the way) is
+    missing. A folder there, a file where a folder should be, a folder on the way it may not enter
+    or a name too long is the ``FileSystemError`` naming ``path``: ``Path.is_file`` raises the bare
+    OSError for some of these and calls a folder a missing file."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise FileSystemError(path, error, action="read") from None
+    if stat.S_ISDIR(mode):
+        raise FileSystemError(
+            path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path)), action="read"
+        )
+    return True
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

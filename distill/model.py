@@ -37,6 +37,7 @@ from distill.bundle.format import (
 from distill.codes.convert import decode_windowed, encode_windowed
 from distill.codes.grid import CodeGrid
 from distill.errors import UserError
+from distill.files import FileSystemError, file_exists
 from distill.generation.export import Audio
 from distill.generation.params import GenerationParams
 from distill.generation.pipeline import Generation, run_generation
@@ -265,11 +266,14 @@ class DistillModel:
         model's rate, as a code grid. Any length: memory is one encoding window's."""
         if isinstance(audio, str | Path):
             path = Path(audio).expanduser()
-            if not path.is_file():
-                raise UserError(f"{path}: no such sound file.")
+            if not file_exists(path):
+                raise UserError(f"{path}: no such sound file; check the path.")
             try:
                 audio = load_audio(path, sample_rate=self.mel_config.sample_rate).samples
             except UnusableAudioError as error:
+                cause = error.__cause__
+                if isinstance(cause, OSError) and cause.errno is not None:  # refused, not bad audio
+                    raise FileSystemError(path, cause, action="read") from None
                 raise UserError(
                     f"{path} cannot be encoded: {error.reason}; give another sound file."
                 ) from None

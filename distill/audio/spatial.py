@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.errors import UserError
+from distill.files import FileSystemError, file_exists
 
 SOFA_CONVENTION = "SimpleFreeFieldHRIR"
 
@@ -77,11 +78,14 @@ def read_sofa(path: str | Path) -> Hrir:
     import h5py
 
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not file_exists(path):
         raise UserError(
             f"The HRTF file {path} does not exist; give a SOFA file (.sofa) of head-related responses."
         )
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:  # permission denied: the file system's sentence, not a traceback
+        raise FileSystemError(path, error, action="read") from None
     try:
         with h5py.File(path, "r") as sofa:
             convention = _text(sofa.attrs.get("SOFAConventions", b""))

@@ -61,6 +61,7 @@ from distill.bundle.names import name_problem
 from distill.files import (
     FileSystemError,
     fsync_directory,
+    make_folders,
     remove_abandoned_temps,
     temp_path_for,
 )
@@ -299,7 +300,10 @@ class ModelLibrary:
         return checked
 
     def _connect(self) -> sqlite3.Connection:
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            make_folders(self.root)
+        except OSError as error:  # a file on the way, a folder it may not enter, a name too long
+            raise FileSystemError(self.root, error, action="use") from None
         con = connect(self.index_path)
         try:
             if user_version(con) != _SCHEMA_VERSION:

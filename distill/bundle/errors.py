@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from distill.errors import UserError
+from distill.files import FileSystemError
 
 
 class BundleError(UserError):
@@ -56,6 +57,15 @@ class NotAModelFileError(ModelFileError):
     def __init__(self, path: str | Path, reason: str) -> None:
         super().__init__(path, f"{path} is not a distill model file: {reason}.")
         self.reason = reason
+
+
+class UnreadableModelFileError(ModelFileError, FileSystemError):
+    """The file system refused to hand the file over (permission denied, a folder of that name, a
+    file on the way, a name too long): told as every ``FileSystemError`` is, and still a
+    ``ModelFileError`` for code that skips a model file it cannot use (the library's index)."""
+
+    def __init__(self, path: str | Path, error: OSError, *, action: str = "read") -> None:
+        FileSystemError.__init__(self, Path(path), error, action=action)
 
 
 class CorruptModelFileError(ModelFileError):

@@ -41,6 +41,7 @@ from distill.bundle.errors import (
     MissingComponentError,
     NewerFormatError,
     NotAModelFileError,
+    UnreadableModelFileError,
     UnsafeMemberError,
 )
 from distill.files import atomic_write
@@ -232,9 +233,9 @@ def _open_archive(path: Path) -> zipfile.ZipFile:
         with open(path, "rb") as handle:
             head = handle.read(2)
     except FileNotFoundError:
-        raise NotAModelFileError(path, "there is no such file") from None
+        raise NotAModelFileError(path, "there is no such file (check the path)") from None
     except OSError as error:
-        raise NotAModelFileError(path, f"it cannot be read ({error.strerror})") from None
+        raise UnreadableModelFileError(path, error) from None
     if len(head) == 2 and head[0] == 0x80 and head[1] in _PICKLE_PROTOCOLS:
         raise LegacyFormatError(path)
     try:

@@ -182,11 +182,15 @@ class CodeEditor:
         cls, path: str | Path, model: edits.EditableModel, *, start: CodeGrid | None = None
     ) -> CodeEditor:
         """The session saved at ``path``, replayed (on ``start`` if given; see :meth:`replay`)."""
+        from distill.files import FileSystemError
+
         path = Path(path)
         try:
             session = json.loads(path.read_text())
         except FileNotFoundError:
-            raise UserError(f"{path}: no such edit session.") from None
-        except (OSError, ValueError) as error:
+            raise UserError(f"{path}: no such edit session; check the path.") from None
+        except OSError as error:  # permission denied, a folder, a file on the way: not a bad session
+            raise FileSystemError(path, error, action="read") from None
+        except ValueError as error:
             raise UserError(f"{path} is not an edit session ({error}).") from None
         return cls.replay(session, model, start=start, source=str(path))

@@ -188,6 +188,8 @@ class CodeGrid:
         from safetensors import SafetensorError
         from safetensors.torch import load
 
+        from distill.files import FileSystemError
+
         path = Path(path)
         try:
             tensors = load(path.read_bytes())
@@ -195,8 +197,10 @@ class CodeGrid:
                 header_length = int.from_bytes(handle.read(8), "little")
                 header = json.loads(json.loads(handle.read(header_length))["__metadata__"]["distill"])
         except FileNotFoundError:
-            raise UserError(f"{path}: no such code-grid file.") from None
-        except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(f"{path}: no such code-grid file; check the path.") from None
+        except OSError as error:  # permission denied, a folder, a file on the way: not a bad grid
+            raise FileSystemError(path, error, action="read") from None
+        except (SafetensorError, ValueError, KeyError, TypeError) as error:
             raise UserError(f"{path} is not a code-grid file ({error}).") from None
         if header.get("format") != FORMAT or not isinstance(header.get("version"), int):
             raise UserError(f"{path} is not a code-grid file (no {FORMAT} header).")

@@ -77,8 +77,9 @@ def _save(panels, path, frames_per_column, codebook_size, region, title) -> Path
         _draw(figure, cells, mel_np, codes_np, frames_per_column, top, region, label)
     if title:
         figure.suptitle(title)
+    # No mkdir of its own: atomic_write makes the missing folders, and tells a place it cannot make
+    # (a file on the way, permission denied) as one sentence naming ``path``.
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda handle: figure.savefig(handle, format="png"))
     return path
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from distill.audio.io import resample
 from distill.errors import UserError
-from distill.files import atomic_write
+from distill.files import FileSystemError, atomic_write
 from distill.generation.sidecar import sidecar_json, sidecar_path
 
 # Rates outside this range are almost certainly a typo (e.g. 48 for 48000); every format here
@@ -223,7 +223,10 @@ def export_audio(
         # A sidecar already beside ``path`` describes the sound about to be replaced. It goes now,
         # once the new audio is safely in its temp file, just before the rename: a failure or a kill
         # up to here leaves the old pair whole, and none after it a sidecar of other audio.
-        old_sidecar.unlink(missing_ok=True)
+        try:
+            old_sidecar.unlink(missing_ok=True)
+        except OSError as error:  # a folder of its name: refused before the audio is in place
+            raise FileSystemError(old_sidecar, error, action="write") from None
 
     # The audio first, its sidecar last: a sidecar never names a file that is not there yet.
     atomic_write(path, write_audio)

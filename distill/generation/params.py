@@ -9,6 +9,7 @@ from typing import Any
 
 from distill.audio.control_space import DESCRIPTORS
 from distill.errors import UserError
+from distill.files import file_exists
 from distill.vocoders.choice import VocoderChoice
 
 STAGES = ("prior", "decode", "vocoder")
@@ -100,8 +101,8 @@ class GenerationParams:
             raise UserError(f"overlap must be in [0, 0.5), got {self.overlap}.")
         if not (_is_int(self.decode_window_columns) and self.decode_window_columns >= 4):
             raise UserError(f"decode window must be >= 4 columns, got {self.decode_window_columns}.")
-        if self.prompt is not None and not Path(self.prompt).expanduser().is_file():
-            raise UserError(f"Prompt file {self.prompt} does not exist.")
+        if self.prompt is not None and not file_exists(Path(self.prompt).expanduser()):
+            raise UserError(f"Prompt file {self.prompt} does not exist; check the path.")
         self._check_spatial()
         self._check_controls()
 
@@ -161,7 +162,7 @@ class GenerationParams:
             raise UserError(
                 "--binaural needs --hrtf FILE.sofa, a SOFA file of head-related impulse responses."
             )
-        if not Path(self.hrtf).expanduser().is_file():
+        if not file_exists(Path(self.hrtf).expanduser()):
             raise UserError(f"The HRTF file {self.hrtf} does not exist; give a SOFA file (.sofa).")
 
 
@@ -172,7 +173,7 @@ def batch(
     the sound of ``seed``. Bad values fail here, before a model is loaded."""
     params.check()
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= max_count:
-        raise UserError(f"{what} must be a whole number from 1 to {max_count}, got {count}.")
+        raise UserError(f"{what} must be from 1 to {max_count}, got {count}.")
     if params.variation:
         if params.variation + count - 1 > MAX_VARIATION:
             raise UserError(

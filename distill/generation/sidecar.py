@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill.errors import UserError
+from distill.files import FileSystemError
 
 if TYPE_CHECKING:
     from distill.generation.export import Audio, ExportResult
@@ -51,8 +52,12 @@ def read_sidecar(path: str | Path) -> Sidecar:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"No sidecar file {path}; it is written next to the audio on export.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(
+            f"No sidecar file {path}; check the path (a sidecar is written next to the audio on export)."
+        ) from None
+    except OSError as error:  # permission denied, a folder, a file on the way: not bad JSON
+        raise FileSystemError(path, error, action="read") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"The sidecar {path} is not readable JSON ({error}).") from None
     if not isinstance(data, dict) or data.get("format") != SIDECAR_MARKER:
         raise UserError(f"{path} is not a distill sidecar file.")

@@ -340,11 +340,13 @@ class LibraryPanel(widgets.VBox):
 
     def _write_report(self, name: str, path: Path, target: Path) -> None:
         # Late imports: torch and the report's figures load only when a page is asked for.
+        from distill.files import check_writable
         from distill.model import DistillModel
         from distill.report.build import model_report
         from distill.report.page import write_page
 
         try:
+            check_writable(target)  # a reports/ folder it may not write is told before the sounds are made
             data = model_report(
                 DistillModel.load(path),
                 source=name,
@@ -352,8 +354,7 @@ class LibraryPanel(widgets.VBox):
                 seed=REPORT_SEED,
                 max_seconds=REPORT_SECONDS,
             )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written = write_page(data, target)
+            written = write_page(data, target)  # atomic_write: it makes the missing folders
         finally:
             self.report_button.disabled = False
         self.last_report = written

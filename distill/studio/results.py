@@ -113,7 +113,7 @@ def result_card(
     buttons = []
     for name, tooltip, action in (
         ("keep", "write it with its sidecar to the workspace's kept/ folder", on_keep),
-        ("vary", "a new batch with the same settings, starting from a seed past this batch", on_vary),
+        ("vary", "variations of this sound: its coarse codes, the finer ones drawn again", on_vary),
         ("edit", "open its code grid in the Edit tab", on_edit),
     ):
         button = named(
@@ -122,7 +122,8 @@ def result_card(
         )
         button.on_click(lambda _button, action=action: action())
         buttons.append(button)
-    label = widgets.HTML(f"<b>seed {result.seed}</b> &nbsp; {audio.duration_s:.2f} s")
+    variation = f" variation {result.variation}" if result.variation else ""
+    label = widgets.HTML(f"<b>seed {result.seed}{variation}</b> &nbsp; {audio.duration_s:.2f} s")
     card = widgets.VBox(
         [label, thumb, player, widgets.HBox(buttons)],
         layout=widgets.Layout(border="1px solid #ddd", padding="4px", width="fit-content"),

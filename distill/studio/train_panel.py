@@ -122,7 +122,8 @@ class TrainPanel(widgets.VBox):
         self._watcher: threading.Thread | None = None
         self._curves_at = 0.0
         self._preview_path: Path | None = None
-        self.refresh_jobs()
+        # Guarded: a workspace it may not read is the status line, not a traceback out of Studio().
+        guarded(context, self.status, self.refresh_jobs)()
 
     # --- actions ----------------------------------------------------------------------------------
 

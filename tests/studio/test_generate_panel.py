@@ -136,7 +136,7 @@ def _walk(widget):
 
 
 BAD_FIELDS = [
-    ("count", "0", "count must be a whole number from 1 to 64"),
+    ("count", "0", "count must be from 1 to 64"),
     ("count", "65", "count must be"),
     ("count", "many", "count must be"),
     ("temperature", "-1", "temperature must be a number > 0"),

@@ -86,7 +86,9 @@ def test_a_tiny_job_trains_is_cancelled_resumes_and_packages(panel: TrainPanel, 
     for stage, text in tiny_overrides(tmp_path / "cache").items():
         panel.overrides[stage].value = text
         panel.budgets[stage].value = 0.15  # 9 s each
-    panel.stage_boxes["prior"].value = False  # a model needs its codes, not a prior; the browser test trains all three
+    panel.stage_boxes[
+        "prior"
+    ].value = False  # a model needs its codes, not a prior; the browser test trains all three
     panel.package_box.value = False  # packaged by the button below
     job = panel.start()
     seen: list[float] = []
