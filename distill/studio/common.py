@@ -10,6 +10,7 @@ status instead: a ``UserError`` says what to do, an ``OSError`` names the path, 
 from __future__ import annotations
 
 import html
+import io
 import logging
 import traceback
 from collections.abc import Callable
@@ -137,3 +138,23 @@ def guarded(context: StudioContext, status: Status, action: Callable[..., Any]) 
             return None
 
     return run
+
+
+def progress_class(bar: widgets.FloatProgress, label: widgets.HTML) -> type:
+    """A tqdm class that moves ``bar`` and writes "name: 120 MB of 450 MB" on ``label`` instead of
+    printing: what a download (``huggingface_hub``'s ``tqdm_class``) reports in the page."""
+    from tqdm.std import tqdm
+
+    class WidgetProgress(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.update(file=io.StringIO(), disable=False)  # the widgets are its only output
+            super().__init__(*args, **kwargs)
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            if self.total:
+                bar.value = min(self.n / self.total, 1.0)
+            done, total = (tqdm.format_sizeof(value, "B", 1024) for value in (self.n, self.total or 0))
+            label.value = html.escape(f"{self.desc or 'downloading'}: {done} of {total}")
+            return True
+
+    return WidgetProgress

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 from distill.errors import UserError
 from distill.generation.params import GenerationParams, batch
 from distill.generation.pipeline import requested_controls, resolve
-from distill.studio.common import Status, StudioContext, guarded, named
+from distill.studio.common import Status, StudioContext, guarded, named, progress_class
 from distill.studio.results import ModelCache, Result, keep_result, result_card
 from distill.vocoders import bigvgan
 
@@ -56,6 +56,9 @@ class GeneratePanel(widgets.VBox):
         self.vocoder = named(widgets.Dropdown(description="vocoder", options=VOCODERS), "generate-vocoder")
         self.vocoder_info = named(widgets.HTML(), "generate-vocoder-info")
         self.download = named(widgets.Button(description="download BigVGAN"), "generate-download")
+        self.download_bar = named(widgets.FloatProgress(value=0.0, min=0.0, max=1.0), "generate-download-bar")
+        self.download_text = named(widgets.HTML(), "generate-download-text")
+        self.download_bar.layout.display = "none"
         self.mode = named(widgets.Dropdown(description="mode", options=MODES), "generate-mode")
         self.count = text("generate-count", "count", 4, f"1 to {MAX_COUNT}")
         self.duration = text("generate-duration", "duration (s)", "", "the model's default")
@@ -85,7 +88,7 @@ class GeneratePanel(widgets.VBox):
         super().__init__(
             [
                 widgets.HBox([self.model, self.refresh_button]),
-                widgets.HBox([self.vocoder, self.download]),
+                widgets.HBox([self.vocoder, self.download, self.download_bar, self.download_text]),
                 self.vocoder_info,
                 widgets.GridBox(fields, layout=widgets.Layout(grid_template_columns="repeat(2, 320px)")),
                 self.controls_box,
@@ -307,8 +310,12 @@ class GeneratePanel(widgets.VBox):
         self.download.disabled = True
         self.status.say(f"downloading BigVGAN ({bigvgan.HUB_ID}) once; later runs use it offline …")
 
+        self.download_bar.value, self.download_text.value = 0.0, ""
+        self.download_bar.layout.display = None
+        progress = progress_class(self.download_bar, self.download_text)
+
         def fetch() -> None:
-            folder = bigvgan.locate(bigvgan.HUB_ID, download=True)
+            folder = bigvgan.locate(bigvgan.HUB_ID, download=True, progress=progress)
             bigvgan.load_bigvgan(str(folder))  # proves the files load and match distill's mel
             self._models.forget()  # its cached vocoder choice predates BigVGAN
             self.status.say(f"BigVGAN ready in {folder}")

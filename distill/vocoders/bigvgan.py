@@ -60,11 +60,13 @@ def _require_package():
     return BigVGAN, AttrDict
 
 
-def locate(source: str | Path, *, download: bool) -> Path:
+def locate(source: str | Path, *, download: bool, progress: type | None = None) -> Path:
     """The local folder holding config.json + bigvgan_generator.pt for ``source``.
 
     source: a local folder, or a hub id (default ``nvidia/bigvgan_v2_44khz_128band_512x``) looked
-    up in the local hub cache, and downloaded with a progress bar only when ``download`` is true.
+    up in the local hub cache, and downloaded with a progress bar only when ``download`` is true:
+    ``progress`` is its tqdm class (default: rich's, in the terminal; the studio passes one that
+    moves a widget).
     """
     folder = Path(source).expanduser()
     if folder.is_dir():
@@ -80,7 +82,9 @@ def locate(source: str | Path, *, download: bool) -> Path:
 
     try:
         paths = [
-            hf_hub_download(str(source), name, local_files_only=not download, tqdm_class=rich_tqdm)
+            hf_hub_download(
+                str(source), name, local_files_only=not download, tqdm_class=progress or rich_tqdm
+            )
             for name in FILES
         ]
     except LocalEntryNotFoundError as error:

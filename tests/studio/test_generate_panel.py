@@ -180,7 +180,10 @@ def test_the_vocoder_line_and_a_failed_bigvgan_download(panel, monkeypatch):
     assert info.startswith("auto would use HiFi-GAN") and info.endswith("BigVGAN: not installed")
     assert panel.download.layout.display != "none"
 
-    def offline(source, *, download):
+    def offline(source, *, download, progress=None):
+        # The hub reports a file's bytes through the panel's progress class before the line drops.
+        with progress(total=4096, desc="bigvgan_generator.pt", unit="B") as bar:
+            bar.update(1024)
         raise UserError(
             f"Could not download BigVGAN '{source}': the hub is unreachable (or HF_HUB_OFFLINE is set)."
         )
@@ -188,6 +191,8 @@ def test_the_vocoder_line_and_a_failed_bigvgan_download(panel, monkeypatch):
     monkeypatch.setattr(bigvgan, "locate", offline)
     panel.download_bigvgan(wait=True)
     assert one_line_error(panel).startswith("Could not download BigVGAN") and not panel.download.disabled
+    assert panel.download_bar.value == 0.25 and panel.download_bar.layout.display != "none"
+    assert panel.download_text.value == "bigvgan_generator.pt: 1.00kB of 4.00kB"
 
     monkeypatch.setattr(bigvgan, "is_available", lambda source=bigvgan.HUB_ID: True)
     panel.refresh()
