@@ -11,13 +11,11 @@ import errno
 import json
 import os
 import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 from notebook_calls import READ_SOURCES, READS, WRITE_NAMES, WRITES, Made, make, outcome, run
-from ordinary_user import as_ordinary_user, child_can_import_distill, leftovers
+from ordinary_user import leftovers, run_as_nobody, scratch_for_nobody, share_with_nobody
 
 # case -> (what happened, what to do), as the sentence says them
 TOLD = {
@@ -172,21 +170,12 @@ def permission_path(root: Path, sources: dict[str, Path], kind: str, call: str, 
 def nobody(made):
     """Every case of PERMISSION_CASES run by nobody in one child (torch imported once): root's
     files, some it may not read, and a folder it may not write, beside a home of its own."""
-    if os.geteuid() != 0:
-        pytest.skip("needs files owned by another user: root makes them for nobody")
-    root = Path(tempfile.mkdtemp(prefix="distill-perm-"))
-    try:
-        root.chmod(0o755)
-        home = root / "home"
-        home.mkdir()
-        child_can_import_distill(root)
+    with scratch_for_nobody() as (root, home):
         sources = write_sources(made, root / "unreadable")
         shutil.copytree(root / "unreadable", root / "secret")
         (root / "locked").mkdir()
         shutil.copyfile(made.model.path, root / "model.distillgan")
-        for path in root.rglob("*"):
-            if not path.is_relative_to(home):
-                path.chmod(0o755 if path.is_dir() else 0o644)  # readable by all, writable by root only
+        share_with_nobody(root, home)
         for path in (root / "unreadable").rglob("*"):
             path.chmod(0o700 if path.is_dir() else 0o600)
         (root / "secret").chmod(0o700)
@@ -195,15 +184,10 @@ def nobody(made):
         (home / "cases.json").write_text(json.dumps(cases))
         before = {name: snapshot(root / name) for name in ("unreadable", "secret", "locked")}
         driver = Path(__file__).resolve().parent / "notebook_calls.py"
-        command = [sys.executable, str(driver), str(root / "model.distillgan"), str(home / "cases.json"),
-                   str(home / "results.json")]  # fmt: skip
-        result = as_ordinary_user(command, home, cwd=home)
-        assert result.returncode == 0, result.stderr[-3000:]
-        told = dict(zip(PERMISSION_CASES, json.loads((home / "results.json").read_text()), strict=True))
+        results = run_as_nobody(driver, str(root / "model.distillgan"), str(home / "cases.json"), home=home)
+        told = dict(zip(PERMISSION_CASES, results, strict=True))
         after = {name: snapshot(root / name) for name in before}
         yield root, sources, told, before, after
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.slow  # a child as nobody that imports torch and makes a sound: ~10 s, once for all

@@ -7,15 +7,11 @@ never a traceback out of ``Studio()``, never "Something went wrong", and nothing
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import make_sound_folder
-from ordinary_user import NOBODY, as_ordinary_user, child_can_import_distill, leftovers
+from ordinary_user import leftovers, run_as_nobody, scratch_for_nobody, share_with_nobody
 from studio_calls import run
 from tiny_library import tiny_library
 
@@ -81,24 +77,13 @@ CASES = {
 def nobody():
     """Every case of CASES run by nobody in one child (torch imported once): root's folders, some
     it may not read or write, beside a home and a library of its own."""
-    if os.geteuid() != 0:
-        pytest.skip("needs files owned by another user: root makes them for nobody")
-    root = Path(tempfile.mkdtemp(prefix="distill-perm-"))
-    try:
-        root.chmod(0o755)
-        home = root / "home"
-        home.mkdir()
-        child_can_import_distill(root)
+    with scratch_for_nobody() as (root, home):
         tiny_library(home / "lib")  # its own: even reading a library writes beside its index
         tiny_library(root / "secret" / "lib")
         make_sound_folder(root / "sounds", 2)
         (root / "locked").mkdir()
-        for path in root.rglob("*"):
-            if not path.is_relative_to(home):
-                path.chmod(0o755 if path.is_dir() else 0o644)  # readable by all, writable by root only
+        share_with_nobody(root, home)
         (root / "secret").chmod(0o700)
-        for path in [home, *home.rglob("*")]:
-            os.chown(path, NOBODY, NOBODY)
         cases = [
             [
                 action,
@@ -108,12 +93,8 @@ def nobody():
         ]
         (home / "cases.json").write_text(json.dumps(cases))
         driver = Path(__file__).resolve().parent / "studio_calls.py"
-        command = [sys.executable, str(driver), str(home / "cases.json"), str(home / "results.json")]
-        result = as_ordinary_user(command, home, cwd=home)
-        assert result.returncode == 0, result.stderr[-3000:]
-        yield root, dict(zip(CASES, json.loads((home / "results.json").read_text()), strict=True))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        results = run_as_nobody(driver, str(home / "cases.json"), home=home)
+        yield root, dict(zip(CASES, results, strict=True))
 
 
 @pytest.mark.slow  # a child as nobody that imports torch and makes a sound: ~10 s, once for all
