@@ -81,7 +81,7 @@ class TrainPanel(widgets.VBox):
             field.style.description_width = "90px"
             field.layout.width = "560px"  # a folder's path, a run's overrides: long lines
 
-        self.scan_button.on_click(guarded(context, self.status, lambda _: self.scan()))
+        self.scan_button.on_click(guarded(context, self.status, lambda _: self.scan(wait=False)))
         self.start_button.on_click(guarded(context, self.status, lambda _: self.start()))
         self.cancel_button.on_click(guarded(context, self.status, lambda _: self.cancel()))
         self.resume_button.on_click(guarded(context, self.status, lambda _: self.resume()))
@@ -117,6 +117,7 @@ class TrainPanel(widgets.VBox):
             ]
         )
         named(self, "train")
+        self._scan_thread: threading.Thread | None = None
         self._watched: TrainingJob | None = None
         self._watch_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
@@ -127,8 +128,29 @@ class TrainPanel(widgets.VBox):
 
     # --- actions ----------------------------------------------------------------------------------
 
-    def scan(self) -> None:
-        """``distill scan`` of the folder: usable files, what is skipped and why, and the tier."""
+    def scan(self, wait: bool = True) -> None:
+        """``distill scan`` of the folder: usable files, what is skipped and why, and the tier. In a
+        thread (the button's ``wait=False``): a first scan of hundreds of files decodes each one,
+        and the kernel stays free meanwhile."""
+        folder = self.folder.value.strip()
+        if not folder:
+            raise UserError("Give the folder of recordings to train on.")
+        if self._scan_thread is not None and self._scan_thread.is_alive():
+            raise UserError("A scan is running; wait for it to finish.")
+        self.scan_button.disabled = True
+
+        def run() -> None:
+            try:
+                guarded(self.context, self.status, self._scan)(folder)
+            finally:
+                self.scan_button.disabled = False
+
+        self._scan_thread = threading.Thread(target=run, daemon=True, name="studio-scan")
+        self._scan_thread.start()
+        if wait:
+            self._scan_thread.join()
+
+    def _scan(self, folder: str) -> None:
         from rich.console import Console
 
         from distill.audio.mel import MelConfig
@@ -138,10 +160,6 @@ class TrainPanel(widgets.VBox):
         from distill.data.store import MelCache
         from distill.data.tiers import pick_tier
 
-        folder = self.folder.value.strip()
-        if not folder:
-            self.status.error("Give the folder of recordings to train on.")
-            return
         self.status.say(f"scanning {folder} …")
         store = MelCache(root=default_cache_dir(), mel_config=MelConfig())
 

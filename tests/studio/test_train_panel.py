@@ -53,6 +53,7 @@ def test_scan_shows_the_report_and_names_the_model(panel: TrainPanel, tmp_path: 
 def test_scanning_a_bad_folder_is_one_line(panel: TrainPanel, tmp_path: Path, setup, told: str) -> None:
     setup(panel, tmp_path)
     panel.scan_button.click()  # through the button: nothing may raise into the notebook
+    panel._scan_thread.join()  # the button scans in the background
     assert told in panel.status.text.lower() or told in panel.status.text
     assert "\n" not in panel.status.text and "Traceback" not in panel.status.text
 
