@@ -111,6 +111,14 @@ class StudioContext:
             log.exception("%s failed", what)
 
 
+def relist(dropdown: widgets.Dropdown, names: list[str] | tuple[str, ...]) -> str | None:
+    """Offer ``names``, keeping the chosen one while it is still there (else the first); the choice."""
+    chosen = dropdown.value if dropdown.value in names else (names[0] if names else None)
+    dropdown.options = names  # (which resets the value to the first)
+    dropdown.value = chosen
+    return chosen
+
+
 def describe_failure(error: BaseException) -> str:
     """One line for the status: the user's sentence, the path that failed, or the bug's own words."""
     if isinstance(error, UserError):

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from distill.codes.editor import CodeEditor
 from distill.codes.widget import SESSION_FILE, CodeEditorWidget
 from distill.errors import UserError
-from distill.studio.common import Status, StudioContext, guarded, named
+from distill.studio.common import Status, StudioContext, guarded, named, relist
 from distill.studio.results import ModelCache
 
 
@@ -60,10 +60,7 @@ class EditPanel(widgets.VBox):
         guarded(self.context, self.status, self._open_file)(path)
 
     def _refresh(self) -> None:
-        names = [entry.name for entry in self.context.library.list()]
-        chosen = self.model.value if self.model.value in names else (names[0] if names else None)
-        self.model.options = names  # (which resets the value to the first)
-        self.model.value = chosen
+        relist(self.model, [entry.name for entry in self.context.library.list()])
 
     def _open(self, grid, model, title: str) -> None:
         editor = CodeEditorWidget(

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 from distill.errors import UserError
 from distill.generation.params import GenerationParams, batch
 from distill.generation.pipeline import requested_controls, resolve
-from distill.studio.common import Status, StudioContext, guarded, named, progress_class
+from distill.studio.common import Status, StudioContext, guarded, named, progress_class, relist
 from distill.studio.results import ModelCache, Result, keep_result, result_card
 from distill.vocoders import bigvgan
 
@@ -140,11 +140,9 @@ class GeneratePanel(widgets.VBox):
 
     def _refresh(self) -> None:
         names = [entry.name for entry in self.context.library.list()]
-        chosen = self.model.value if self.model.value in names else (names[0] if names else None)
         self._listing = True  # new options reset the dropdown's value: shown once, below
         try:
-            self.model.options = names
-            self.model.value = chosen
+            relist(self.model, names)
         finally:
             self._listing = False
         self._show_model()  # once, and again for the same name: its file may have changed

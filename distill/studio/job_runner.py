@@ -17,10 +17,10 @@ from distill.studio.jobs import (
     JOB_FILE,
     LOG_FILE,
     PACKAGE,
-    PACKAGED_FILE,
     STATE_FILE,
     JobState,
     TrainingPlan,
+    record_packaged,
     stage_command,
     stage_done,
 )
@@ -70,7 +70,7 @@ def run(folder: Path) -> int:
             return 1
         if stage == PACKAGE:
             model_file = ModelLibrary(root=library).path_for(plan.name)
-            write_text_atomic(folder / PACKAGED_FILE, json.dumps({"path": str(model_file)}))
+            record_packaged(folder, model_file)
         elif not stage_done(folder, stage):  # stopped without a summary: cut short, not ended
             _record(folder, "cancelled", stage, f"the {stage} stopped early; resume continues it")
             return 130

@@ -117,15 +117,24 @@ def stage_done(folder: Path, stage: str) -> bool:
     return (folder / stage / SUMMARY_FILE).is_file()
 
 
+def finished_runs(folder: Path) -> dict[str, Path]:
+    """The job's training runs that have ended, by stage: what packaging bundles."""
+    return {stage: folder / stage for stage in TRAINING_STAGES if stage_done(folder, stage)}
+
+
+def record_packaged(folder: Path, model_file: Path) -> None:
+    """Packaging's stage is done: the model file it wrote."""
+    write_text_atomic(folder / PACKAGED_FILE, json.dumps({"path": str(model_file)}))
+
+
 def stage_command(plan: TrainingPlan, folder: Path, stage: str, library: Path) -> list[str]:
     """The command the runner runs for ``stage``: what a user would type for it."""
     runs = {name: folder / name for name in TRAINING_STAGES}
     if stage == PACKAGE:
         command = [sys.executable, "-m", "distill.cli.main", "package", "--name", plan.name]
         command += ["--library", str(library)]
-        for name in TRAINING_STAGES:
-            if stage_done(folder, name):
-                command += [f"--{name}", str(runs[name])]
+        for name, run in finished_runs(folder).items():
+            command += [f"--{name}", str(run)]
         return command
     command = [
         sys.executable,

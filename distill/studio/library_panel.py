@@ -26,7 +26,7 @@ from distill.bundle.format import read_manifest, verify_model_file
 from distill.errors import UserError
 from distill.report.model_info import render_info
 from distill.report.tables import NONE, entry_cells, generation_quality_text
-from distill.studio.common import Status, StudioContext, guarded, named
+from distill.studio.common import Status, StudioContext, guarded, named, relist
 
 # Of `distill models list`'s columns, those a person chooses a model by; "quality" is the recorded
 # generation evaluation (`distill evaluate`), which the list leaves to `models info`.
@@ -270,11 +270,9 @@ class LibraryPanel(widgets.VBox):
         self._cells = [{**entry_cells(entry), "quality": _quality(entry.path)} for entry in self._entries]
         names = tuple(entry.name for entry in self._entries)
         previous = self.selector.value
-        kept = previous if previous in names else (names[0] if names else None)
         self._listing = True
         try:
-            self.selector.options = names
-            self.selector.value = kept
+            kept = relist(self.selector, names)
         finally:
             self._listing = False
         if kept != previous:

@@ -10,7 +10,6 @@ preview player; it only reads, so closing the notebook never disturbs a run.
 from __future__ import annotations
 
 import io
-import json
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,15 @@ import ipywidgets as widgets
 
 from distill.errors import UserError
 from distill.studio.common import Status, StudioContext, guarded, named
-from distill.studio.jobs import PACKAGE, PACKAGED_FILE, TRAINING_STAGES, TrainingJob, TrainingPlan
+from distill.studio.jobs import (
+    PACKAGE,
+    TRAINING_STAGES,
+    TrainingJob,
+    TrainingPlan,
+    finished_runs,
+    record_packaged,
+    stage_done,
+)
 from distill.studio.training_view import curves_png, health_html, newest_preview, progress_line
 
 STAGE_TITLES = {"vocoder": "vocoder", "vqvae": "RVQ-VAE", "prior": "prior"}
@@ -211,17 +218,15 @@ class TrainPanel(widgets.VBox):
     def package(self) -> Path:
         """Bundle the selected job's ended runs into one model in the library (``distill package``)."""
         from distill.bundle.package import package_runs
-        from distill.files import write_text_atomic
-        from distill.studio.jobs import stage_done
 
         job = self._selected()
         if job.running:
             raise UserError(f"{job.folder.name} is still training: package it when it has ended.")
-        if not stage_done(job.folder, "vqvae"):
+        runs = finished_runs(job.folder)
+        if "vqvae" not in runs:
             raise UserError(
                 f"{job.folder.name} has no finished RVQ-VAE run: train it first (a model needs its codes)."
             )
-        runs = {stage: job.folder / stage for stage in TRAINING_STAGES if stage_done(job.folder, stage)}
         self.status.say(f"packaging {job.folder.name} …")
         packaged = package_runs(
             vqvae=runs["vqvae"],
@@ -230,7 +235,7 @@ class TrainPanel(widgets.VBox):
             name=job.folder.name,
             library=self.context.library_root,
         )
-        write_text_atomic(job.folder / PACKAGED_FILE, json.dumps({"path": str(packaged.path)}))
+        record_packaged(job.folder, packaged.path)
         self.status.say(f"added {job.folder.name} to the library: {packaged.path}")
         self.context.library_changed()
         return packaged.path
@@ -275,13 +280,13 @@ class TrainPanel(widgets.VBox):
                 job = self._watched
                 if job is None:
                     return
+                running = job.running  # read first: the update below then shows an end that came meanwhile
                 try:
                     self._update(job)
                 except Exception as error:  # noqa: BLE001 -- a watcher never raises into the notebook
                     self.context.log_failure("watching a training job", error)
-                if not job.running:
-                    self._update(job)
-                    if job.state.state == "done" and (job.folder / PACKAGED_FILE).is_file():
+                if not running:
+                    if job.state.state == "done" and stage_done(job.folder, PACKAGE):
                         self.context.library_changed()
                     self._watcher = None
                     return
