@@ -1,4 +1,4 @@
-"""Generation speed and memory: 10 s of continuous sound at every tier, with the column prior and
+"""Generation speed and memory: 10 s of continuous sound at every tier, with the cell prior and
 the flat prior (the default) side by side, on 2 threads; then peak memory at 10 s and 60 s.
 
     .venv/bin/python experiments/bench_generate.py [--tiers small medium large] [--repeats 3]
@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-TARGET_10S_SECONDS = 1.0  # 10 s of continuous sound at every tier (the column prior's target)
+TARGET_10S_SECONDS = 1.0  # 10 s of continuous sound at every tier (the factored prior's target)
 TARGET_RSS_GB = 1.5
-PRIOR_NETS = ("column", "flat")
+PRIOR_NETS = ("cell", "flat")
 
 
 def _common(workdir: Path, tier: str) -> list[str]:
@@ -124,12 +124,12 @@ def main() -> None:
     print(f"10 s of continuous sound, 2 threads, median of {args.repeats} runs (fresh process each)")
     for tier in args.tiers:
         rows = {net: measure(tier, net, 10.0, args.repeats)["seconds"] for net in PRIOR_NETS}
-        column, flat = rows["column"], rows["flat"]
-        verdict = "ok" if column["total"] <= TARGET_10S_SECONDS else f"over {TARGET_10S_SECONDS:.1f}s"
+        cell, flat = rows["cell"], rows["flat"]
+        verdict = "ok" if cell["total"] <= TARGET_10S_SECONDS else f"over {TARGET_10S_SECONDS:.1f}s"
         print(
-            f"tier {tier} 10s {column['total']:.2f}s (prior {column['prior']:.2f}s)"
+            f"tier {tier} 10s {cell['total']:.2f}s (prior {cell['prior']:.2f}s)"
             f"   flat {flat['total']:.2f}s (prior {flat['prior']:.2f}s)"
-            f"   {flat['total'] / column['total']:.1f}x faster  [{verdict}]"
+            f"   {flat['total'] / cell['total']:.1f}x faster  [{verdict}]"
         )
 
     if args.memory_durations:

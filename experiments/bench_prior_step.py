@@ -1,9 +1,9 @@
-"""The prior's training step at every tier: the column prior against the flat prior (the default)
-at the same width and depth, on 2 threads, measured side by side in one run.
+"""The prior's training step at every tier: the cell prior against the flat prior (the default) at
+the same width and depth, on 2 threads, measured side by side in one run.
 
     .venv/bin/python experiments/bench_prior_step.py [--tiers small medium large] [--steps 12] [--bf16]
 
-Each prior is built from its tier's YAML defaults (``model/prior_net=column`` and ``=flat``: the
+Each prior is built from its tier's YAML defaults (``model/prior_net=cell`` and ``=flat``: the
 same temporal width, layers, window and batch) and trained on random code windows of the
 window's full length: forward, cross-entropy, backward, AdamW step, as a training step does. The
 cost does not depend on the token values. Median seconds per step after 3 warm-up steps.
@@ -67,17 +67,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for tier in args.tiers:
             seconds = {}
-            for prior_net in ("column", "flat"):
+            for prior_net in ("cell", "flat"):
                 _, prior_cfg = tier_configs(Path(folder), tier, prior_net)
                 seconds[prior_net] = seconds_per_step(prior_cfg, args.steps)
-            speedup = seconds["flat"] / seconds["column"]
+            speedup = seconds["flat"] / seconds["cell"]
             verdict = "ok" if speedup >= TARGET_SPEEDUP else f"under {TARGET_SPEEDUP:.0f}x"
             print(
-                f"tier {tier} step column {seconds['column']:.3f}s flat {seconds['flat']:.3f}s"
+                f"tier {tier} step cell {seconds['cell']:.3f}s flat {seconds['flat']:.3f}s"
                 f"  {speedup:.1f}x faster  [{verdict}]"
             )
             if args.bf16:
-                for prior_net in ("column", "flat"):
+                for prior_net in ("cell", "flat"):
                     _, prior_cfg = tier_configs(Path(folder), tier, prior_net)
                     mixed = seconds_per_step(prior_cfg, args.steps, bf16=True)
                     print(

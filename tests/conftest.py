@@ -163,9 +163,9 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
-# The tests' tiny column prior (2 levels x 8 rows of 16 codes, a 4-column window), as built by the
+# The tests' tiny cell prior (2 levels x 8 rows of 16 codes, a 4-column window), as built by the
 # tiny model and written into the tiny library's model files.
-TINY_COLUMN_PRIOR = dict(
+TINY_CELL_PRIOR = dict(
     levels=2,
     rows=8,
     codebook_size=16,

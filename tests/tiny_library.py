@@ -11,12 +11,12 @@ import uuid
 from pathlib import Path
 
 import yaml
-from conftest import NARROW_V2, TINY_COLUMN_PRIOR, tiny_rvqvae
+from conftest import NARROW_V2, TINY_CELL_PRIOR, tiny_rvqvae
 
 from distill.audio.mel import MelConfig
 from distill.bundle.catalog import ModelLibrary
 from distill.model import DistillModel
-from distill.nn.column_prior import ColumnPrior
+from distill.nn.cell_prior import CellPrior
 from distill.nn.hifigan import HifiGanGenerator
 from distill.weights import state_dict_digest
 
@@ -57,8 +57,8 @@ def _configs(controls: int = 0) -> dict[str, str]:
             {
                 "model": {
                     "net": {
-                        "_target_": "distill.nn.column_prior.ColumnPrior",
-                        **TINY_COLUMN_PRIOR,
+                        "_target_": "distill.nn.cell_prior.CellPrior",
+                        **TINY_CELL_PRIOR,
                         "controls": controls,
                     }
                 }
@@ -83,7 +83,7 @@ def tiny_model_file(path: Path, *, name: str = "tiny", seed: int = 0, controls: 
             if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Conv1d):
                 module.weight.mul_(3.0)
     torch.manual_seed(seed)
-    prior = ColumnPrior(**TINY_COLUMN_PRIOR, controls=5 if controls else 0).eval()
+    prior = CellPrior(**TINY_CELL_PRIOR, controls=5 if controls else 0).eval()
     generator = HifiGanGenerator(**_GENERATOR).eval()
     generator.remove_weight_norm()  # saved folded, as a file may hold it
     with torch.no_grad():

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from conftest import NARROW_V2, TINY_COLUMN_PRIOR, tiny_rvqvae
+from conftest import NARROW_V2, TINY_CELL_PRIOR, tiny_rvqvae
 
 from distill.audio.control_space import ControlSpace
 from distill.audio.envelope import CollectionShape
 from distill.audio.mel import MelConfig
 from distill.errors import UserError
 from distill.model import DistillModel
-from distill.nn.column_prior import ColumnPrior
+from distill.nn.cell_prior import CellPrior
 from distill.nn.hifigan import HifiGanGenerator
 from distill.nn.prior import TokenPrior
 from distill.nn.vqvae import RVQVAE
@@ -57,9 +57,9 @@ TINY_CONTROLS = {
 
 
 def tiny_model(*, controls: bool = False) -> TinyModel:
-    """2 levels x 8 rows of 16 codes; a 1-layer column prior with a 4-column window; a narrow HiFi-GAN.
+    """2 levels x 8 rows of 16 codes; a 1-layer cell prior with a 4-column window; a narrow HiFi-GAN.
     ``controls``: the prior is conditioned on the five controls, meaning ``TINY_CONTROLS``."""
-    prior = ColumnPrior(**TINY_COLUMN_PRIOR, controls=5 if controls else 0)
+    prior = CellPrior(**TINY_CELL_PRIOR, controls=5 if controls else 0)
     generator = HifiGanGenerator(**{**NARROW_V2, "upsample_initial_channel": 16})
     vocoder = GeneratorVocoder(generator, sample_rate=44100, chunk_frames=64)
     space = ControlSpace.from_dict(TINY_CONTROLS) if controls else None

@@ -24,7 +24,7 @@ import yaml
 from torch import nn
 
 from distill.audio.mel import MelConfig
-from distill.bundle.errors import CorruptModelFileError, UnsafeConfigError
+from distill.bundle.errors import CorruptModelFileError, RetiredArchitectureError, UnsafeConfigError
 from distill.nn.mel_generator import MelGenerator
 from distill.nn.prior import TokenPrior
 from distill.nn.vqvae import RVQVAE
@@ -54,6 +54,13 @@ MEL_TARGET = "distill.audio.mel.MelConfig"
 
 # `distill.nn.<module>.<Class>`: one module level, as every config writes it; anything else
 # (deeper attribute paths reaching an imported name, other packages) is refused unimported.
+# Classes an earlier distill built and this one deleted: what it was, and what to train instead.
+RETIRED_TARGETS = {
+    "distill.nn.column_prior.ColumnPrior": (
+        "the column prior",
+        "train.py model=prior, or model/prior_net=cell, which replaced it",
+    ),
+}
 _TARGET = re.compile(r"distill\.nn\.([a-z_][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 _TARGET_KEY = "_target_"
 
@@ -83,6 +90,8 @@ def config_node(source: str | Path, component: str, config: Mapping[str, Any], d
 
 def _module_class(source: str | Path, component: str, target: object) -> type[nn.Module]:
     """The class a ``_target_`` names, if it is an nn.Module defined in distill.nn; else refused."""
+    if target in RETIRED_TARGETS:
+        raise RetiredArchitectureError(source, component, *RETIRED_TARGETS[target])
     match = _TARGET.fullmatch(target) if isinstance(target, str) else None
     if match is None:
         raise UnsafeConfigError(source, component, target)

@@ -40,6 +40,17 @@ class LegacyFormatError(ModelFileError):
         )
 
 
+class RetiredArchitectureError(ModelFileError):
+    """A component built by a class an earlier distill had and this one deleted after measuring it."""
+
+    def __init__(self, path: str | Path, component: str, what: str, instead: str) -> None:
+        super().__init__(
+            path,
+            f"{path} has a {component} made with {what}, which this distill no longer has; "
+            f"retrain its {component} ({instead}).",
+        )
+
+
 class NewerFormatError(ModelFileError):
     def __init__(self, path: str | Path, found: int, supported: int) -> None:
         super().__init__(

@@ -18,9 +18,9 @@ from distill.nn.prior import TokenPrior
 from distill.nn.vqvae import RVQVAE
 
 # A one-shot whose first column is silence has not begun: it is drawn again, from seeds derived
-# from its own (so a remake from the sidecar redraws the same way), at most this many times. A
-# column prior trained on a drum kit put 16 % of its probability on silence for a sound's first
-# column (the flat prior 3 %), and its silent "one-shots" ran to the maximum length.
+# from its own (so a remake from the sidecar redraws the same way), at most this many times. An
+# earlier column-factored prior trained on a drum kit put 16 % of its probability on silence for a
+# sound's first column (the flat prior 3 %), and its silent "one-shots" ran to the maximum length.
 SILENT_START_REDRAWS = 8
 
 

@@ -56,7 +56,7 @@ class TokenPrior(nn.Module, metaclass=abc.ABCMeta):
     ``context_tokens``), teacher-forced logits, and cached decoding one token at a time.
 
     Subclasses: :class:`CodePrior` (flat: one transformer step per token) and
-    :class:`~distill.nn.column_prior.ColumnPrior` (one step of the big model per column).
+    :class:`~distill.nn.cell_prior.CellPrior` (one step of the big model per cell).
     A cache has ``length`` (window positions filled: start token + tokens held) and ``capacity``.
 
     ``controls``: how many descriptors the prior is conditioned on (``distill.nn.controls``; 0 =

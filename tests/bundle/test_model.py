@@ -22,6 +22,7 @@ from distill.bundle.errors import (
     InconsistentModelFileError,
     ModelNotFoundError,
     NotAModelFileError,
+    RetiredArchitectureError,
     UnsafeConfigError,
 )
 from distill.bundle.format import ComponentPayload, read_model_file, write_model_file
@@ -162,6 +163,19 @@ def test_an_unsafe_target_deep_inside_is_refused_before_anything_is_built(
     with pytest.raises(UnsafeConfigError, match="os.system"):
         DistillModel.load(rewrite(model_path, tmp_path / "mel.distillgan", configs={"vqvae": mel}))
     assert built == []
+
+
+def test_a_prior_of_a_deleted_architecture_is_refused_with_what_to_do(
+    model_path: Path, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(read_model_file(model_path).components["prior"].config_yaml)
+    config["model"]["net"]["_target_"] = "distill.nn.column_prior.ColumnPrior"  # measured and deleted
+    old = rewrite(model_path, tmp_path / "column.distillgan", configs={"prior": yaml.safe_dump(config)})
+    with pytest.raises(RetiredArchitectureError) as refused:
+        DistillModel.load(old)
+    message = str(refused.value)
+    assert "made with the column prior" in message and "retrain its prior" in message
+    assert "\n" not in message and isinstance(refused.value, UserError)
 
 
 def test_yaml_tags_and_hydra_call_keys_are_refused(model_path: Path, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from distill.codes.sampling import draw, sample, sample_batch, top_k_filter, top_p_filter
-from distill.nn.column_prior import ColumnPrior
+from distill.nn.cell_prior import CellPrior
 from distill.nn.prior import CodePrior, TokenPrior
 
 LEVELS, ROWS, K = 2, 2, 8
@@ -12,14 +12,14 @@ PER_COLUMN = LEVELS * ROWS
 PARAMS = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
 
 
-@pytest.fixture(scope="module", params=["flat", "column"])
+@pytest.fixture(scope="module", params=["flat", "cell"])
 def prior(request) -> TokenPrior:
     torch.manual_seed(0)
     shape = dict(levels=LEVELS, rows=ROWS, codebook_size=K, hidden=32, layers=2, heads=2, context_columns=4)
     if request.param == "flat":
         model = CodePrior(**shape, dropout=0.1)
     else:
-        model = ColumnPrior(**shape, depth_hidden=16, depth_layers=1, depth_heads=2, dropout=0.1)
+        model = CellPrior(**shape, depth_hidden=16, depth_layers=1, depth_heads=2, dropout=0.1)
     # Sharpen the untrained heads a little so samples depend clearly on the context.
     with torch.no_grad():
         for head in model.level_heads:
@@ -29,7 +29,7 @@ def prior(request) -> TokenPrior:
 
 def start_embedding(prior: TokenPrior) -> torch.Tensor:
     """The START token's embedding row of either prior."""
-    if isinstance(prior, ColumnPrior):
+    if isinstance(prior, CellPrior):
         return prior.window_start_embedding.weight[1]
     return prior.code_embedding.weight[prior.start_id]
 
@@ -115,9 +115,15 @@ def test_prompt_continuation_keeps_the_prompt(prior, prompt_columns):
     codes = sample(prior, n_columns=3, seed=0, prompt=prompt, **PARAMS)
     assert codes.shape == (LEVELS, ROWS, prompt_columns + 3)
     assert torch.equal(codes[..., :prompt_columns], prompt)
-    # The prompt conditions the continuation.
-    other = sample(prior, n_columns=3, seed=0, prompt=(prompt + 1) % K, **PARAMS)
-    assert not torch.equal(codes[..., prompt_columns:], other[..., prompt_columns:])
+
+    # The prompt conditions the continuation. An untrained prior leans on its context only a
+    # little, and both draws use the same random numbers, so one seed's draws may coincide.
+    def continued(seed: int, given: torch.Tensor) -> torch.Tensor:
+        return sample(prior, n_columns=3, seed=seed, prompt=given, **PARAMS)[..., prompt_columns:]
+
+    assert any(
+        not torch.equal(continued(seed, prompt), continued(seed, (prompt + 1) % K)) for seed in range(4)
+    )
 
 
 def test_batched_sampling(prior):
@@ -190,4 +196,11 @@ def test_a_sound_from_its_start_is_sampled_with_the_start_token(prior):
         start += torch.randn(start.shape)
     from_start = sample(trained, n_columns=8, seed=1, file_start=True, **PARAMS)
     assert torch.equal(from_start, sample(trained, n_columns=8, seed=1, file_start=True, **PARAMS))
-    assert not torch.equal(from_start, sample(trained, n_columns=8, seed=1, **PARAMS))
+    # An untrained prior leans on START only a little: over a few seeds, some draw differs.
+    assert any(
+        not torch.equal(
+            sample(trained, n_columns=8, seed=seed, file_start=True, **PARAMS),
+            sample(trained, n_columns=8, seed=seed, **PARAMS),
+        )
+        for seed in range(1, 5)
+    )

@@ -5,7 +5,7 @@ import torch
 
 from distill.data.code_windows import CodeWindow
 from distill.models.prior import PriorModule
-from distill.nn.column_prior import ColumnPrior
+from distill.nn.cell_prior import CellPrior
 from distill.nn.prior import CodePrior
 
 
@@ -27,7 +27,7 @@ def test_the_training_loss_depends_on_which_windows_begin_a_file():
 
 def test_input_noise_replaces_the_tokens_read_not_the_tokens_predicted():
     torch.manual_seed(0)
-    net = ColumnPrior(
+    net = CellPrior(
         levels=2,
         rows=2,
         codebook_size=8,

@@ -197,22 +197,22 @@ def test_prior_samples_are_previewed_as_grids_and_audio(trained_runs, compose_cf
     assert 0 < abs(audio).max() <= 1.0
 
 
-def test_the_column_prior_option_trains_resumes_packages_and_generates(
+def test_the_cell_prior_option_trains_resumes_packages_and_generates(
     vqvae_run, compose_cfg, tmp_path, monkeypatch
 ):
     from distill import DistillModel
     from distill.bundle.catalog import ModelLibrary
-    from distill.nn.column_prior import ColumnPrior
+    from distill.nn.cell_prior import CellPrior
 
     monkeypatch.setenv("DISTILL_HOME", str(tmp_path / "library"))
-    column = [
-        "model/prior_net=column",
+    cell = [
+        "model/prior_net=cell",
         "model.net.depth_hidden=16",
         "model.net.depth_heads=2",
     ]
-    overrides = [*TINY_PRIOR, *column, *SHORT_RUN, f"model.vqvae={vqvae_run}"]
+    overrides = [*TINY_PRIOR, *cell, *SHORT_RUN, f"model.vqvae={vqvae_run}"]
     metrics, objects = train(compose_cfg(overrides))
-    assert isinstance(objects["model"].net, ColumnPrior) and objects["model"].input_noise == 0.3
+    assert isinstance(objects["model"].net, CellPrior) and objects["model"].input_noise == 0.3
     assert math.isfinite(metrics["val/loss"])
     run_dir = tmp_path / "run"
     stop = next(c for c in objects["trainer"].callbacks if type(c).__name__ == "PlateauStop")
@@ -223,14 +223,14 @@ def test_the_column_prior_option_trains_resumes_packages_and_generates(
         "trainer.max_epochs=3",
         f"resume={run_dir}",
         "package=true",
-        "package_name=tiny-column",
+        "package_name=tiny-cell",
     ]
     _, resumed = train(compose_cfg(more))
     assert resumed["trainer"].global_step == objects["trainer"].global_step + 3
     stop = next(c for c in resumed["trainer"].callbacks if type(c).__name__ == "PlateauStop")
     assert len(stop.history) == 3
-    model = DistillModel.load(ModelLibrary(root=tmp_path / "library").get("tiny-column").path)
-    assert isinstance(model.prior, ColumnPrior) and model.components == ("vqvae", "prior")
+    model = DistillModel.load(ModelLibrary(root=tmp_path / "library").get("tiny-cell").path)
+    assert isinstance(model.prior, CellPrior) and model.components == ("vqvae", "prior")
     # 6 columns through its 4-column window (a slide), decoded by the RVQ-VAE it was packaged with.
     codes = sample(model.prior, n_columns=6, temperature=1.0, top_k=0, top_p=0.95, seed=0, file_start=True)
     assert codes.shape == (2, 8, 6)

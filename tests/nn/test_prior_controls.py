@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from distill.codes.sampling import draw, sample
-from distill.nn.column_prior import ColumnPrior
+from distill.nn.cell_prior import CellPrior
 from distill.nn.controls import ControlEmbedding, absent
 from distill.nn.prior import CodePrior
 
@@ -20,9 +20,9 @@ def flat(controls: int = CONTROLS) -> CodePrior:
     return CodePrior(**SHAPE, controls=controls).eval()
 
 
-def column(controls: int = CONTROLS) -> ColumnPrior:
+def cell(controls: int = CONTROLS) -> CellPrior:
     torch.manual_seed(0)
-    return ColumnPrior(**SHAPE, depth_hidden=16, depth_layers=1, depth_heads=2, controls=controls).eval()
+    return CellPrior(**SHAPE, depth_hidden=16, depth_layers=1, depth_heads=2, controls=controls).eval()
 
 
 def request(batch: int = 2, **values: float) -> torch.Tensor:
@@ -42,7 +42,7 @@ def test_the_embedding_tells_unasked_from_asked_and_values_apart():
         embedding(torch.zeros(2, 4))
 
 
-@pytest.mark.parametrize("make", [flat, column], ids=["flat", "column"])
+@pytest.mark.parametrize("make", [flat, cell], ids=["flat", "cell"])
 def test_the_request_shapes_how_a_sound_begins_and_none_is_asking_nothing(make):
     prior = make()
     tokens = torch.randint(0, K, (2, prior.context_tokens))
@@ -59,7 +59,7 @@ def test_the_request_shapes_how_a_sound_begins_and_none_is_asking_nothing(make):
     assert torch.equal(inside, inside_bright)  # a window inside a sound continues it as it is
 
 
-@pytest.mark.parametrize("make", [flat, column], ids=["flat", "column"])
+@pytest.mark.parametrize("make", [flat, cell], ids=["flat", "cell"])
 def test_the_cache_keeps_the_request_sampling_steps_equal_the_teacher_forced_window(make):
     prior = make()
     controls = request(loudness=0.2, pitch=0.9)
@@ -79,7 +79,7 @@ def test_the_cache_keeps_the_request_sampling_steps_equal_the_teacher_forced_win
     assert torch.allclose(stepped, teacher, rtol=1e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize("make", [flat, column], ids=["flat", "column"])
+@pytest.mark.parametrize("make", [flat, cell], ids=["flat", "cell"])
 def test_sampling_for_a_request_is_reproducible_and_depends_on_it(make):
     prior = make()
     with torch.no_grad():  # at initialisation logits are near-uniform and the request moves them little
@@ -124,7 +124,7 @@ def test_guidance_moves_the_unconditioned_logits_by_its_multiple_of_what_the_req
     assert plain.rows(2) == 2 and plain.logits(asked) is asked
 
 
-@pytest.mark.parametrize("make", [flat, column], ids=["flat", "column"])
+@pytest.mark.parametrize("make", [flat, cell], ids=["flat", "cell"])
 def test_guided_sampling_is_reproducible_and_guidance_changes_it(make):
     prior = make()
     with torch.no_grad():

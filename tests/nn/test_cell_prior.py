@@ -1,20 +1,20 @@
-"""The column prior: a temporal transformer once per column, a depth transformer inside it."""
+"""The cell prior: a temporal transformer once per cell, a depth transformer over its levels."""
 
 import pytest
 import torch
 
 from distill.codes.sampling import draw, sample
+from distill.nn.cell_prior import CellPrior
 from distill.nn.code_layout import CodeLayout
-from distill.nn.column_prior import ColumnPrior
 from distill.nn.prior import CodePrior
 
 LEVELS, ROWS, K = 4, 2, 16
 PER_COLUMN = LEVELS * ROWS
 
 
-def make_prior(context_columns: int = 4, dropout: float = 0.0) -> ColumnPrior:
+def make_prior(context_columns: int = 4, dropout: float = 0.0) -> CellPrior:
     torch.manual_seed(0)
-    prior = ColumnPrior(
+    prior = CellPrior(
         levels=LEVELS,
         rows=ROWS,
         codebook_size=K,
@@ -82,7 +82,11 @@ def test_cached_steps_equal_the_teacher_forced_window(known, file_start):
         prior.forward_step(cache, tokens[:, -1])
 
 
-@pytest.mark.parametrize("make", [make_prior, make_flat_prior], ids=["column", "flat"])
+@pytest.mark.parametrize(
+    "make",
+    [make_prior, make_flat_prior],
+    ids=["cell", "flat"],
+)
 def test_teacher_forced_likelihood_equals_the_sum_of_the_sampling_steps_log_probs(make):
     """Cache correctness as a likelihood: what sampling drew, scored in one teacher-forced pass,
     has exactly the log-probability that the sampling steps gave it."""
@@ -115,6 +119,34 @@ def test_a_window_that_begins_a_file_is_conditioned_on_the_start_token():
     assert torch.allclose(mixed[0], starting[0]) and torch.allclose(mixed[1], continuing[1])
 
 
+def test_each_level_of_a_cell_reads_a_context_of_its_own():
+    prior = make_prior()
+    tokens = torch.randint(0, K, (1, 2 * PER_COLUMN))
+    base = prior(tokens).logits
+    with torch.no_grad():  # move only level 2's share of the projection (not uniformly: LayerNorm drops that)
+        rows = slice(2 * prior.depth_hidden, 3 * prior.depth_hidden)
+        prior.to_depth.bias[rows] += torch.randn(prior.depth_hidden)
+    changed = (prior(tokens).logits - base).abs().amax(-1)[0] > 1e-4
+    # Level 2 of every cell changes (and level 3 reads it through the depth transformer); levels
+    # 0 and 1 do not.
+    for cell in range(2 * ROWS):
+        first = cell * LEVELS
+        assert not changed[first : first + 2].any() and changed[first + 2]
+
+
+def test_a_cell_prior_sees_each_row_of_a_column_on_its_own():
+    prior = make_prior()
+    tokens = torch.randint(0, K, (1, 2 * PER_COLUMN))
+    base = prior(tokens).logits
+    changed_row = tokens.clone()
+    changed_row[0, LEVELS] = (changed_row[0, LEVELS] + 1) % K  # row 1's coarse code in column 0
+    logits = prior(changed_row).logits
+    # Row 0 of the column does not see row 1; row 1's finer levels (depth) and everything after do.
+    assert torch.allclose(logits[:, : LEVELS + 1], base[:, : LEVELS + 1], atol=1e-5)
+    assert not torch.allclose(logits[:, LEVELS + 1 :], base[:, LEVELS + 1 :], atol=1e-4)
+    assert prior.new_cache(1).temporal.capacity == prior.context_columns * ROWS  # a position per cell
+
+
 def test_backward_reaches_every_parameter():
     prior = make_prior(dropout=0.1).train()
     tokens = torch.randint(0, K, (2, 4 * PER_COLUMN))
@@ -123,14 +155,14 @@ def test_backward_reaches_every_parameter():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
-def test_the_temporal_transformer_runs_once_per_column_when_sampling():
+def test_the_temporal_transformer_runs_once_per_cell_when_sampling():
     prior = make_prior(context_columns=8)
     temporal_positions, depth_positions = [], []
     prior.temporal_blocks[0].register_forward_hook(lambda m, a, out: temporal_positions.append(out.shape[1]))
     prior.depth_blocks[0].register_forward_hook(lambda m, a, out: depth_positions.append(out.shape[1]))
     sample(prior, n_columns=6, temperature=1.0, top_k=0, top_p=1.0, seed=0, file_start=True)
-    # The start vector, then one position per finished column but the last (no slide in 6 of 8).
-    assert sum(temporal_positions) == 6
+    # The start vector, then one position per finished cell but the last (no slide in 6 of 8).
+    assert sum(temporal_positions) == 6 * ROWS
     assert sum(depth_positions) == 6 * PER_COLUMN  # one depth position per token
 
 
