@@ -90,7 +90,7 @@ def config_node(source: str | Path, component: str, config: Mapping[str, Any], d
 
 def _module_class(source: str | Path, component: str, target: object) -> type[nn.Module]:
     """The class a ``_target_`` names, if it is an nn.Module defined in distill.nn; else refused."""
-    if target in RETIRED_TARGETS:
+    if isinstance(target, str) and target in RETIRED_TARGETS:  # a list or mapping is not hashable
         raise RetiredArchitectureError(source, component, *RETIRED_TARGETS[target])
     match = _TARGET.fullmatch(target) if isinstance(target, str) else None
     if match is None:
