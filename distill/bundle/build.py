@@ -52,8 +52,6 @@ COMPONENT_SPECS: Mapping[str, ComponentSpec] = MappingProxyType(
 MEL_NODE = "data.mel"  # of the VQ-VAE's config: the mel its codes describe
 MEL_TARGET = "distill.audio.mel.MelConfig"
 
-# `distill.nn.<module>.<Class>`: one module level, as every config writes it; anything else
-# (deeper attribute paths reaching an imported name, other packages) is refused unimported.
 # Classes an earlier distill built and this one deleted: what it was, and what to train instead.
 RETIRED_TARGETS = {
     "distill.nn.column_prior.ColumnPrior": (
@@ -61,6 +59,9 @@ RETIRED_TARGETS = {
         "train.py model=prior, or model/prior_net=cell, which replaced it",
     ),
 }
+
+# `distill.nn.<module>.<Class>`: one module level, as every config writes it; anything else
+# (deeper attribute paths reaching an imported name, other packages) is refused unimported.
 _TARGET = re.compile(r"distill\.nn\.([a-z_][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 _TARGET_KEY = "_target_"
 
