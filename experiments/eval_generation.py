@@ -6,10 +6,12 @@ on MODEL, then writes what a person looks at beside the numbers: a PNG of the me
 
     .venv/bin/python experiments/eval_generation.py MODEL [--data FOLDER] [--count 16]
         [--mode one-shot|continuous] [--generated FOLDER] [--out outputs/eval-generation]
+        [--temperature 1.0] [--top-p 0.95]
 
 MODEL is a library name or a .distillgan file. ``--generated FOLDER`` measures the audio files in
 FOLDER instead of generating (e.g. what an older version of distill wrote with the same model's
-collection), so a before/after comparison is on one scale.
+collection), so a before/after comparison is on one scale. ``--temperature`` / ``--top-p`` draw
+the sounds with other sampling settings than the defaults (GenerationParams), for a sweep.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def main() -> None:
     parser.add_argument("--mode", default=None, choices=["one-shot", "continuous"])
     parser.add_argument("--generated", type=Path, default=None, help="measure these audio files instead")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--temperature", type=float, default=None, help="default: GenerationParams'")
+    parser.add_argument("--top-p", type=float, default=None, help="default: GenerationParams'")
     parser.add_argument("--out", type=Path, default=Path("outputs/eval-generation"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,10 +86,22 @@ def main() -> None:
     model = DistillModel.load(args.model)
     rate = model.mel_config.sample_rate
 
+    sampling = {
+        name: value
+        for name, value in (("temperature", args.temperature), ("top_p", args.top_p))
+        if value is not None
+    }
+
+    def generate(index: int) -> np.ndarray:
+        params = GenerationParams(mode=args.mode, seed=args.seed + index, **sampling)
+        return run_generation(model, params).audio.samples
+
     given = None
     if args.generated is not None:
         paths = sorted(p for p in args.generated.iterdir() if is_audio_path(p))
         given = [load_audio(p, sample_rate=rate).samples for p in paths]
+    elif sampling:  # evaluate_generation draws with the defaults: draw here, measure as given
+        given = [generate(index) for index in range(args.count)]
     evaluation = evaluate_generation(
         model, data=args.data, count=args.count, seed=args.seed, mode=args.mode, generated=given
     )
@@ -101,11 +117,10 @@ def main() -> None:
 
     # The pictures: the same seeds the evaluation generated (the pipeline is reproducible).
     if given is None:
-        given = []
-        for index in range(min(PICTURED, args.count)):
-            result = run_generation(model, GenerationParams(mode=args.mode, seed=args.seed + index))
-            given.append(result.audio.samples)
-            sf.write(str(args.out / f"generated-{index}.wav"), result.audio.samples, rate)
+        given = [generate(index) for index in range(min(PICTURED, args.count))]
+    if args.generated is None:
+        for index, clip in enumerate(given[:PICTURED]):
+            sf.write(str(args.out / f"generated-{index}.wav"), clip, rate)
     _, training, _, _ = collection_files(model, args.data)
     plot_side_by_side(
         args.out / "mels.png",

@@ -98,7 +98,7 @@ def test_every_prior_net_option_builds_at_every_tier(compose_cfg, tmp_path: Path
     assert module.net.context_columns == 22
     expected = {"flat": (0.1, 0.0), "cell": (0.2, 0.3)}[prior_net]
     assert (cfg.model.net.dropout, module.input_noise) == expected
-    if prior_net == "column":
+    if prior_net == "cell":
         assert (cfg.model.net.depth_hidden, cfg.model.net.depth_layers) == (
             tier.prior_depth_hidden,
             tier.prior_depth_layers,
