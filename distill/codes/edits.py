@@ -168,10 +168,11 @@ def transplant(target: CodeGrid, region: Region, source: CodeGrid, source_start:
 # --- resampling with the prior -------------------------------------------------------------------
 
 
-def _left_context(prior: TokenPrior, grid: CodeGrid, start: int) -> tuple[torch.Tensor, bool]:
-    """The columns before ``start`` the prior can see at once, and whether they begin the sound."""
+def _left_context(prior: TokenPrior, grid: CodeGrid, start: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The columns before ``start`` the prior can see at once, and where in the sound they begin
+    (the sampler's ``file_start`` and ``elapsed``)."""
     first = max(0, start - (prior.context_columns - 1))
-    return grid.codes[..., first:start], first == 0
+    return grid.codes[..., first:start], {"file_start": first == 0, "elapsed": first}
 
 
 def _levels_from(region: Region) -> dict[str, Any]:
@@ -201,7 +202,7 @@ def vary_levels(
     _, _, span = Region(*(columns or (0, grid.columns))).index(grid)
     if from_level == grid.levels:
         return grid
-    prompt, file_start = _left_context(model.prior, grid, span.start)
+    prompt, place = _left_context(model.prior, grid, span.start)
     fixed = grid.codes[..., span].clone()
     fixed[from_level:] = -1
     new = sample(
@@ -209,7 +210,7 @@ def vary_levels(
         n_columns=fixed.shape[-1],
         seed=seed,
         prompt=prompt,
-        file_start=file_start,
+        **place,
         fixed=fixed,
         **{**SAMPLING, **sampling},
     )
@@ -237,14 +238,14 @@ def infill(
     if candidates < 1:
         raise UserError(f"candidates must be >= 1, got {candidates}.")
     prior = model.prior
-    prompt, file_start = _left_context(prior, grid, start)
+    prompt, place = _left_context(prior, grid, start)
     drawn = sample_batch(
         prior,
         batch_size=candidates,
         n_columns=stop - start,
         seed=seed,
         prompt=prompt[None].expand(candidates, -1, -1, -1),
-        file_start=file_start,
+        **place,
         **{**SAMPLING, **sampling},
     )[..., prompt.shape[-1] :].cpu()  # [N, Q, R, stop - start]
     best = 0
@@ -271,7 +272,9 @@ def right_context_nll(prior: TokenPrior, grid: CodeGrid, fills: torch.Tensor, *,
         ],
         dim=-1,
     )
-    return continuation_nll(prior, windows, start_column=windows.shape[-1] - right, file_start=first == 0)
+    return continuation_nll(
+        prior, windows, start_column=windows.shape[-1] - right, file_start=first == 0, elapsed=first
+    )
 
 
 # --- latent space --------------------------------------------------------------------------------

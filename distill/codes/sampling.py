@@ -15,7 +15,9 @@ sampling early: it is asked after every whole column whether the grid so far is 
 one-shot that has decayed), so a short sound costs only its own columns. ``fixed`` holds tokens
 of the new columns that are not sampled but kept (-1 where sampled): level variation keeps the
 coarse levels and resamples the fine ones, each drawn token conditioned on all kept ones before it.
-``controls`` is the request a conditioned prior draws for (``distill.nn.controls``: relative
+``elapsed``: how many columns of the sound lie before the clip (0: the clip, prompt included,
+starts with the sound; an edit's left context may start later): a timed prior's clock reads
+column ``elapsed + c`` for the clip's column ``c``, across slides. ``controls`` is the request a conditioned prior draws for (``distill.nn.controls``: relative
 values, NaN = not asked), the same for every window of the sound. ``guidance`` > 1 follows it more
 strongly by classifier-free guidance (Ho & Salimans, 2022, arXiv:2207.12598): each step's logits
 are the unconditioned ones moved ``guidance`` times the way the request moves them, which the
@@ -123,13 +125,14 @@ def sample_batch(
     fixed: torch.Tensor | None = None,
     controls: torch.Tensor | None = None,
     guidance: float = 1.0,
+    elapsed: int = 0,
 ) -> torch.Tensor:
     """Sample ``batch_size`` grids; returns codes [B, Q, R, prompt_columns + n_columns].
 
     ``n_columns`` new columns are generated after the optional prompt [B, Q, R, C_prompt], which is
     returned unchanged at the start. Same prior, seed and parameters -> identical codes: all
     randomness comes from a local ``torch.Generator`` (the global RNG is never touched).
-    ``file_start`` / ``until``: see the module docstring; with ``until`` the grid returned ends
+    ``file_start`` / ``until`` / ``elapsed``: see the module docstring; with ``until`` the grid returned ends
     at the first whole column for which ``until(codes [B, Q, R, C])`` was true, or at n_columns.
     ``fixed`` [B, Q, R, n_columns]: codes kept as they are in the new columns, -1 where sampled
     (a kept token still draws from the generator, so the seed's stream does not depend on it).
@@ -141,6 +144,8 @@ def sample_batch(
     )
     if not (isinstance(guidance, int | float) and math.isfinite(guidance) and guidance >= 0):
         raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+    if isinstance(elapsed, bool) or not isinstance(elapsed, int) or elapsed < 0:
+        raise ValueError(f"elapsed must be an integer >= 0 (columns), got {elapsed!r}")
     device = prior.device
     per_column = prior.layout.tokens_per_column
     if prompt is None:
@@ -169,7 +174,7 @@ def sample_batch(
     try:
         with torch.inference_mode():
             cache = prior.new_cache(request.rows(batch_size), device=device)
-            slide = dict(keep_tokens=keep_tokens, file_start=file_start, request=request)
+            slide = dict(keep_tokens=keep_tokens, file_start=file_start, request=request, elapsed=elapsed)
             logits = _slide(prior, cache, tokens, known=known, **slide)
             while True:
                 tokens[:, known] = draw(
@@ -238,6 +243,7 @@ def _slide(
     keep_tokens: int,
     file_start: bool,
     request: _Request,
+    elapsed: int,
 ) -> torch.Tensor:
     """(Re)start the window so it ends at clip token ``known``; returns logits [B, K] for that token.
 
@@ -253,6 +259,7 @@ def _slide(
         offset=start,
         file_start=file_start and start == 0,
         controls=request.controls,
+        elapsed=elapsed,
     )
     return request.logits(logits)
 
@@ -271,6 +278,7 @@ def sample(
     fixed: torch.Tensor | None = None,
     controls: torch.Tensor | None = None,
     guidance: float = 1.0,
+    elapsed: int = 0,
 ) -> torch.Tensor:
     """Sample one grid: codes [Q, R, prompt_columns + n_columns]; ``prompt`` is [Q, R, C_prompt] or None.
 
@@ -295,18 +303,19 @@ def sample(
         fixed=None if fixed is None else fixed.unsqueeze(0),
         controls=controls,
         guidance=guidance,
+        elapsed=elapsed,
     )
     return codes[0]
 
 
 def continuation_nll(
-    prior: TokenPrior, codes: torch.Tensor, *, start_column: int, file_start: bool
+    prior: TokenPrior, codes: torch.Tensor, *, start_column: int, file_start: bool, elapsed: int = 0
 ) -> torch.Tensor:
     """Negative log-likelihood (nats, summed) of columns ``start_column..`` of codes [B, Q, R, C]
     given the columns before them, per grid [B]; one teacher-forced pass per grid.
 
     The grids must fit one context window (C <= context_columns); ``file_start``: column 0 of
-    them begins a sound. Infill scores each candidate by the NLL of the right-hand columns after it.
+    them begins a sound; ``elapsed``: the sound's columns before column 0 of them. Infill scores each candidate by the NLL of the right-hand columns after it.
     """
     columns = codes.shape[-1]
     if not 0 < start_column < columns <= prior.context_columns:
@@ -319,7 +328,7 @@ def continuation_nll(
     prior.eval()
     try:
         with torch.inference_mode():
-            logits = prior(tokens, offset=0, file_start=file_start).logits  # [B, T, K]
+            logits = prior(tokens, offset=0, file_start=file_start, elapsed=elapsed).logits  # [B, T, K]
     finally:
         prior.train(was_training)
     first = start_column * prior.layout.tokens_per_column

@@ -50,9 +50,16 @@ class CodeWindow(NamedTuple):
     """One prior training item; batches of them stack field by field (default collation)."""
 
     tokens: torch.Tensor  # [context_columns * R * Q] in the prior's token order; [B, T] batched
-    file_start: torch.Tensor  # bool scalar: the window's first column is a file's first; [B] batched
+    # long scalar: the column of its file the window starts at; [B] batched. A timed prior reads
+    # it as the window's age (``TokenPrior``'s ``elapsed``).
+    start_column: torch.Tensor
     # [controls] relative descriptors of the window's sound (NaN: none), [0] without; [B, .] batched
     controls: torch.Tensor = NO_CONTROLS
+
+    @property
+    def file_start(self) -> torch.Tensor:
+        """bool, [B] batched: the window's first column is its file's first (START, not BOS)."""
+        return self.start_column == 0
 
 
 class CodeWindows(Dataset):
@@ -112,7 +119,7 @@ class CodeWindows(Dataset):
                 grid, take = self._run_on(file_index, start)
         tokens = flatten_grid(grid[None])[0]  # [context_columns * R * Q]
         controls = self.files[file_index].take_controls(take)
-        return CodeWindow(tokens=tokens, file_start=torch.tensor(start == 0), controls=controls)
+        return CodeWindow(tokens=tokens, start_column=torch.tensor(start), controls=controls)
 
     def _run_on(self, file_index: int, start: int) -> tuple[torch.Tensor, int]:
         """A window from column ``start`` of the file, continuing into another file after a gap,

@@ -16,8 +16,8 @@ from distill.nn.prior import TokenPrior
 class PriorModule(L.LightningModule):
     """Next-token cross-entropy over windows of the frozen VQ-VAE's code grids.
 
-    Batches are :class:`~distill.data.codes.CodeWindow` s (token windows [B, T] and which of them
-    begin a file) from :class:`distill.data.codes.CodeGridDataModule`. Validation
+    Batches are :class:`~distill.data.codes.CodeWindow` s (token windows [B, T] and the file
+    column each starts at) from :class:`distill.data.codes.CodeGridDataModule`. Validation
     NLL is accumulated over every held-out token and logged per RVQ level (``val/nll_level{i}``),
     because the mean hides the usual story: coarse level 0 is hard, residual levels are easier,
     and a level stuck near log(codebook size) learns nothing.
@@ -61,7 +61,12 @@ class PriorModule(L.LightningModule):
 
     def training_step(self, batch: CodeWindow, batch_idx: int) -> torch.Tensor:
         controls = self.hidden_at_random(batch.controls)
-        out = self.net(self.noisy(batch.tokens), file_start=batch.file_start, controls=controls)
+        out = self.net(
+            self.noisy(batch.tokens),
+            file_start=batch.file_start,
+            controls=controls,
+            elapsed=batch.start_column,
+        )
         loss = out.nll(batch.tokens)
         self.log_dict(
             {"train/loss": loss, "train/perplexity": loss.detach().exp()},
@@ -93,7 +98,7 @@ class PriorModule(L.LightningModule):
     def validation_step(self, batch: CodeWindow, batch_idx: int) -> None:
         tokens = batch.tokens
         controls = batch.controls if batch.controls.shape[-1] else None
-        out = self.net(tokens, file_start=batch.file_start, controls=controls)
+        out = self.net(tokens, file_start=batch.file_start, controls=controls, elapsed=batch.start_column)
         per_level = out.nll_per_level(tokens).double().cpu()  # [Q] mean nats per token of each level
         counts = torch.bincount(out.level_ids.cpu(), minlength=out.levels).double() * tokens.shape[0]
         present = counts > 0

@@ -86,6 +86,7 @@ class CellPrior(TokenPrior):
         context_columns: int,
         dropout: float,
         controls: int = 0,
+        timing: bool = False,
     ) -> None:
         super().__init__(
             levels=levels,
@@ -93,6 +94,7 @@ class CellPrior(TokenPrior):
             codebook_size=codebook_size,
             context_columns=context_columns,
             controls=controls,
+            timing=timing,
         )
         self.num_layers, self.num_heads = layers, heads
         self.depth_layers, self.depth_heads = depth_layers, depth_heads
@@ -121,6 +123,7 @@ class CellPrior(TokenPrior):
         if controls:
             self.control_embedding = ControlEmbedding(count=controls, hidden=hidden)
         self._init_weights()
+        self._build_timing(hidden)
 
     def _init_weights(self) -> None:
         init_gpt2_weights(self, self.temporal_blocks, self.depth_blocks)
@@ -145,11 +148,13 @@ class CellPrior(TokenPrior):
         *,
         file_start: torch.Tensor | bool = False,
         condition: torch.Tensor | None = None,
+        clock: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Held cells [B, N, levels] at window positions start+1.. (position 0 gets the START/BOS
         vector) -> [B, N(+1), H]. Position p predicts cell p and is placed at that cell's column
         and row. ``condition`` [B, H] (``TokenPrior._opening``): the request, added at the
-        positions that predict the first column's cells."""
+        positions that predict the first column's cells. ``clock`` [B or 1, P, H]: the timing
+        inputs of window positions 0..P-1 (``_window_clock``)."""
         x = self.cell_embedding(self._slot_ids(cells)).sum(dim=2)  # [B, N, H]
         if start == 0:
             flags = torch.as_tensor(file_start, device=cells.device).expand(cells.shape[0]).long()
@@ -163,7 +168,16 @@ class CellPrior(TokenPrior):
         )
         if condition is not None:
             x = x + condition[:, None] * (positions < rows).to(x.dtype)[:, None]
+        if clock is not None:
+            x = x + clock[:, start : start + x.shape[1]]
         return x
+
+    def _window_clock(self, elapsed: torch.Tensor | int, offset: int) -> torch.Tensor | None:
+        """Timing inputs [B or 1, cells, H] of a window's temporal positions, the window starting at
+        clip token ``offset`` (a whole column); position p predicts a cell of column p // rows."""
+        cells = self.context_tokens // self.layout.levels
+        first = offset // self.layout.tokens_per_column
+        return self._clock(elapsed, first + torch.arange(cells, device=self.device) // self.layout.rows)
 
     def _temporal(self, x: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         """Temporal stack on x [B, N, H] -> per-level depth contexts [B, N, levels, depth_hidden]."""
@@ -202,11 +216,13 @@ class CellPrior(TokenPrior):
         offset: int = 0,
         file_start: torch.Tensor | bool = False,
         controls: torch.Tensor | None = None,
+        elapsed: torch.Tensor | int = 0,
     ) -> PriorOutput:
         """Teacher-forced logits for tokens [B, T] (clip tokens offset..offset+T-1), T <= context_tokens.
 
         ``offset`` must be a whole number of columns. A partial last column is padded inside and
         its padding's logits dropped (causal: padding never reaches an earlier token).
+        ``elapsed``: see :class:`~distill.nn.prior.TokenPrior`.
         """
         batch, length = tokens.shape
         if not 1 <= length <= self.context_tokens:
@@ -216,7 +232,10 @@ class CellPrior(TokenPrior):
         cells = -(-length // levels)
         padded = F.pad(tokens, (0, cells * levels - length)).view(batch, cells, levels)
         condition = self._opening(controls, file_start, batch) if offset == 0 else None
-        inputs = self._temporal_inputs(padded[:, :-1], 0, file_start=file_start, condition=condition)
+        clock = self._window_clock(elapsed, offset)
+        inputs = self._temporal_inputs(
+            padded[:, :-1], 0, file_start=file_start, condition=condition, clock=clock
+        )
         context = self._temporal(inputs, None)  # [B, N, levels, Dh]
         held = padded.reshape(batch * cells, levels)[:, :-1]
         depth_in = self._depth_inputs(context.reshape(batch * cells, levels, -1), held)
@@ -260,6 +279,7 @@ class CellPrior(TokenPrior):
         offset: int,
         file_start: bool = False,
         controls: torch.Tensor | None = None,
+        elapsed: int = 0,
     ) -> torch.Tensor:
         """Start a window at clip token ``offset`` (a whole column) from known tokens [B, T]; logits
         [B, K] for clip token offset+T. The temporal cache gets the whole cells in one pass, the
@@ -278,7 +298,14 @@ class CellPrior(TokenPrior):
         cache.temporal.reset(offset=0)
         cells = tokens[:, : whole * levels].view(batch, whole, levels)
         cache.temporal.condition = self._opening(controls, file_start, batch) if offset == 0 else None
-        inputs = self._temporal_inputs(cells, 0, file_start=file_start, condition=cache.temporal.condition)
+        cache.temporal.timing = self._window_clock(elapsed, offset)  # the whole window's, once
+        inputs = self._temporal_inputs(
+            cells,
+            0,
+            file_start=file_start,
+            condition=cache.temporal.condition,
+            clock=cache.temporal.timing,
+        )
         context = self._temporal(inputs, cache.temporal)
         cache.temporal.length = whole + 1
         cache.context = context[:, -1]
@@ -301,7 +328,10 @@ class CellPrior(TokenPrior):
         cache.length = position + 1
         if slot == levels - 1:  # the cell is complete: one temporal step, a fresh depth sequence
             x = self._temporal_inputs(
-                cache.cell_tokens[:, None], index + 1, condition=cache.temporal.condition
+                cache.cell_tokens[:, None],
+                index + 1,
+                condition=cache.temporal.condition,
+                clock=cache.temporal.timing,
             )
             cache.context = self._temporal(x, cache.temporal)[:, 0]
             cache.temporal.length += 1

@@ -24,6 +24,7 @@ from torch import nn
 
 from distill.nn.code_layout import CodeLayout
 from distill.nn.controls import ControlEmbedding, absent
+from distill.nn.timing import TimingEmbedding
 from distill.nn.transformer import KVCache, PriorBlock, init_gpt2_weights
 
 
@@ -67,10 +68,23 @@ class TokenPrior(nn.Module, metaclass=abc.ABCMeta):
     prior on a 23-file drum kit learned to ignore it (the first two columns' NLL 2.530 with the
     file's own controls, 2.534 with none): the gradient of the few tokens it decides drowned in
     that of the 700 others, which the window's own tokens predict anyway.
+
+    ``timing``: the prior reads how far into its sound each column lies (``distill.nn.timing``).
+    ``forward`` and ``prime`` take ``elapsed``: the sound's columns before the clip's first token
+    (an int, or [B] for a batch of training windows cropped from inside their files); column
+    ``c`` of the clip is then column ``elapsed + c`` of its sound. False for model files saved
+    before the clock existed: they are rebuilt as they were trained.
     """
 
     def __init__(
-        self, *, levels: int, rows: int, codebook_size: int, context_columns: int, controls: int = 0
+        self,
+        *,
+        levels: int,
+        rows: int,
+        codebook_size: int,
+        context_columns: int,
+        controls: int = 0,
+        timing: bool = False,
     ) -> None:
         super().__init__()
         if context_columns < 2:
@@ -82,6 +96,21 @@ class TokenPrior(nn.Module, metaclass=abc.ABCMeta):
         self.context_tokens = context_columns * self.layout.tokens_per_column
         self.controls = controls
         self.control_embedding: ControlEmbedding | None = None  # built by subclasses at their width
+        self.timing = timing
+        self.timing_embedding: TimingEmbedding | None = None  # built by subclasses after their init
+
+    def _build_timing(self, hidden: int) -> None:
+        """The clock, if the prior has one; after the GPT-2 init, which would undo its zero start."""
+        if self.timing:
+            self.timing_embedding = TimingEmbedding(hidden=hidden)
+
+    def _clock(self, elapsed: torch.Tensor | int, columns: torch.Tensor) -> torch.Tensor | None:
+        """The timing inputs [B or 1, N, H] of N window positions predicting clip columns ``columns``
+        [N], for clips that begin ``elapsed`` (int or [B]) columns into their sounds; None without."""
+        if self.timing_embedding is None:
+            return None
+        start = torch.as_tensor(elapsed, device=columns.device).reshape(-1, 1)  # [B or 1, 1]
+        return self.timing_embedding(start + columns[None])
 
     def _opening(
         self, controls: torch.Tensor | None, file_start: torch.Tensor | bool, batch_size: int
@@ -111,6 +140,7 @@ class TokenPrior(nn.Module, metaclass=abc.ABCMeta):
         offset: int = 0,
         file_start: torch.Tensor | bool = False,
         controls: torch.Tensor | None = None,
+        elapsed: torch.Tensor | int = 0,
     ) -> PriorOutput:
         """Teacher-forced logits for tokens [B, T] (clip tokens offset..offset+T-1)."""
 
@@ -127,9 +157,10 @@ class TokenPrior(nn.Module, metaclass=abc.ABCMeta):
         offset: int,
         file_start: bool = False,
         controls: torch.Tensor | None = None,
+        elapsed: int = 0,
     ) -> torch.Tensor:
         """Start a window at clip token ``offset`` from known tokens [B, T]; logits [B, K] for the
-        next. The cache keeps the request for the window's ``forward_step`` calls."""
+        next. The cache keeps the request and the clock for the window's ``forward_step`` calls."""
 
     @abc.abstractmethod
     def forward_step(self, cache, token: torch.Tensor) -> torch.Tensor:
@@ -166,6 +197,7 @@ class CodePrior(TokenPrior):
         context_columns: int,
         dropout: float,
         controls: int = 0,
+        timing: bool = False,
     ) -> None:
         super().__init__(
             levels=levels,
@@ -173,6 +205,7 @@ class CodePrior(TokenPrior):
             codebook_size=codebook_size,
             context_columns=context_columns,
             controls=controls,
+            timing=timing,
         )
         self.num_layers = layers
         self.num_heads = heads
@@ -193,6 +226,7 @@ class CodePrior(TokenPrior):
         if controls:
             self.control_embedding = ControlEmbedding(count=controls, hidden=hidden)
         self._init_weights()
+        self._build_timing(hidden)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         key = f"{prefix}code_embedding.weight"
@@ -265,11 +299,13 @@ class CodePrior(TokenPrior):
         offset: int = 0,
         file_start: torch.Tensor | bool = False,
         controls: torch.Tensor | None = None,
+        elapsed: torch.Tensor | int = 0,
     ) -> PriorOutput:
         """Teacher-forced logits for tokens [B, T] (clip tokens offset..offset+T-1), T <= context_tokens.
 
         Training passes windows of whole columns (offset a multiple of levels*rows); any offset works.
         ``file_start`` (bool [B] or one bool): which windows begin a recording (see the module docstring).
+        ``elapsed``: see :class:`TokenPrior`.
         """
         length = tokens.shape[1]
         if not 1 <= length <= self.context_tokens:
@@ -279,10 +315,18 @@ class CodePrior(TokenPrior):
         opening = self._opening(controls, file_start, tokens.shape[0]) if offset == 0 else None
         if opening is not None:
             x = x + self._at_first_column(opening, x.shape[1])
+        clock = self._window_clock(elapsed, offset, length)
+        if clock is not None:
+            x = x + clock
         h = self._run(x, cache=None)
         logits = self._project(self.norm(h), target_offset=offset)  # [B, T, K]
         level_ids = self.layout.level_ids(length, offset=offset, device=tokens.device)
         return PriorOutput(logits=logits, level_ids=level_ids, levels=self.layout.levels)
+
+    def _window_clock(self, elapsed: torch.Tensor | int, offset: int, length: int) -> torch.Tensor | None:
+        """Timing inputs [B or 1, length, H] of window positions 0.. predicting clip tokens offset..."""
+        targets = torch.arange(offset, offset + length, device=self.device)
+        return self._clock(elapsed, targets // self.layout.tokens_per_column)
 
     def new_cache(
         self, batch_size: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
@@ -301,6 +345,7 @@ class CodePrior(TokenPrior):
         offset: int,
         file_start: bool = False,
         controls: torch.Tensor | None = None,
+        elapsed: int = 0,
     ) -> torch.Tensor:
         """Start a window at clip token ``offset`` from known tokens [B, T] (T may be 0), in one pass.
 
@@ -320,6 +365,9 @@ class CodePrior(TokenPrior):
         x = self._embed(ids, start=0, target_offset=offset)
         if cache.condition is not None:
             x = x + self._at_first_column(cache.condition, x.shape[1])
+        cache.timing = self._window_clock(elapsed, offset, cache.capacity)  # the whole window's, once
+        if cache.timing is not None:
+            x = x + cache.timing[:, : x.shape[1]]
         h = self._run(x, cache=cache)
         cache.length = length + 1
         level = (offset + length) % self.layout.levels
@@ -345,6 +393,8 @@ class CodePrior(TokenPrior):
         x = self.code_embedding(ids) + extra  # [B, H]
         if cache.condition is not None and position < self.layout.tokens_per_column:
             x = x + cache.condition
+        if cache.timing is not None:
+            x = x + cache.timing[:, position]
         h = self._run(x[:, None], cache=cache)
         cache.length = position + 1
         return self.level_heads[target % levels](self.norm(h[:, 0]))  # [B, K]

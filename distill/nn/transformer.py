@@ -24,6 +24,7 @@ class KVCache:
     length: int = 0  # window positions filled
     offset: int = 0  # clip token index predicted at window position 0
     condition: torch.Tensor | None = None  # [B, H] the request's embedding, for the first column's inputs
+    timing: torch.Tensor | None = None  # [B or 1, capacity, H] the clock at each window position
 
     @property
     def capacity(self) -> int:

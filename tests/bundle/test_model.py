@@ -320,3 +320,27 @@ def test_real_runs_round_trip_through_a_model_file(trained: dict[str, Path], tmp
     assert packaged.entry.min_codebook_utilization == min(
         row["utilization"] for row in summary["codebook_health"]
     )
+
+
+def test_a_prior_saved_before_its_clock_loads_without_it_and_a_timed_one_keeps_it(
+    model_path: Path, tmp_path: Path
+) -> None:
+    """A prior config without ``timing`` (every model file before the clock) builds an untimed
+    prior; a timed prior's clock survives the file; a clock without the config is refused."""
+    assert DistillModel.load(model_path).prior.timing_embedding is None
+    contents = read_model_file(model_path)
+    config = yaml.safe_load(contents.components["prior"].config_yaml)
+    config["model"]["net"]["timing"] = True
+    timed = CodePrior(**{k: v for k, v in config["model"]["net"].items() if k != "_target_"}).eval()
+    with torch.no_grad():
+        timed.timing_embedding.net[2].weight.normal_()  # a clock that has learned something
+    components = dict(contents.components)
+    components["prior"] = ComponentPayload(timed.state_dict(), yaml.safe_dump(config))
+    write_model_file(tmp_path / "timed.distillgan", components, contents.metadata)
+    loaded = DistillModel.load(tmp_path / "timed.distillgan").prior
+    assert loaded.timing and loaded.timing_embedding is not None
+    assert_same_state(loaded.state_dict(), timed.state_dict())
+    components["prior"] = ComponentPayload(timed.state_dict(), contents.components["prior"].config_yaml)
+    write_model_file(tmp_path / "mixed.distillgan", components, contents.metadata)
+    with pytest.raises(CorruptModelFileError, match="prior weights do not fit its config"):
+        DistillModel.load(tmp_path / "mixed.distillgan")

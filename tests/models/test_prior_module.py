@@ -19,8 +19,10 @@ def test_the_training_loss_depends_on_which_windows_begin_a_file():
     module = PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None)
     module.log_dict = lambda *args, **kwargs: None  # no Trainer attached
     tokens = torch.randint(0, 8, (3, 16))
-    starting = module.training_step(CodeWindow(tokens=tokens, file_start=torch.ones(3, dtype=torch.bool)), 0)
-    inside = module.training_step(CodeWindow(tokens=tokens, file_start=torch.zeros(3, dtype=torch.bool)), 0)
+    starting = module.training_step(
+        CodeWindow(tokens=tokens, start_column=torch.zeros(3, dtype=torch.long)), 0
+    )
+    inside = module.training_step(CodeWindow(tokens=tokens, start_column=torch.full((3,), 5)), 0)
     assert not torch.isclose(starting, inside)
     assert torch.isclose(starting, net(tokens, file_start=True).nll(tokens))
 
@@ -51,7 +53,7 @@ def test_input_noise_replaces_the_tokens_read_not_the_tokens_predicted():
     # The loss reads the noisy tokens and scores the clean ones.
     module.log_dict = lambda *args, **kwargs: None
     torch.manual_seed(1)
-    loss = module.training_step(CodeWindow(tokens=tokens, file_start=torch.zeros(64, dtype=torch.bool)), 0)
+    loss = module.training_step(CodeWindow(tokens=tokens, start_column=torch.full((64,), 5)), 0)
     torch.manual_seed(1)
     expected = net(module.noisy(tokens), file_start=False).nll(tokens)
     assert torch.isclose(loss, expected)
@@ -106,8 +108,8 @@ def test_the_loss_reads_the_windows_controls():
     module = PriorModule(net=net, vqvae="unused", optimizer=torch.optim.AdamW, scheduler=None)
     module.log_dict = lambda *args, **kwargs: None
     tokens = torch.randint(0, 8, (3, 16))
-    starts = torch.ones(3, dtype=torch.bool)
-    soft = module.training_step(CodeWindow(tokens=tokens, file_start=starts, controls=torch.zeros(3, 5)), 0)
-    loud = module.training_step(CodeWindow(tokens=tokens, file_start=starts, controls=torch.ones(3, 5)), 0)
+    starts = torch.zeros(3, dtype=torch.long)  # windows that begin their files
+    soft = module.training_step(CodeWindow(tokens=tokens, start_column=starts, controls=torch.zeros(3, 5)), 0)
+    loud = module.training_step(CodeWindow(tokens=tokens, start_column=starts, controls=torch.ones(3, 5)), 0)
     assert not torch.isclose(soft, loud)
     assert torch.isclose(soft, net(tokens, file_start=True, controls=torch.zeros(3, 5)).nll(tokens))
