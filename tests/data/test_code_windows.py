@@ -73,13 +73,14 @@ def _first_column(window: CodeWindow, base: int) -> int:
     return int(unflatten_tokens(window.tokens[None], levels=2, rows=3)[0, 0, 0, 0]) - base
 
 
-def test_a_window_is_flagged_as_a_file_start_exactly_when_it_begins_at_the_first_column():
+def test_a_window_carries_its_start_column_and_is_a_file_start_exactly_at_the_first():
     files = [FileCodes(grid=grid(12), columns=12)]
     for gap in (None, 2):
         windows = CodeWindows(files=files, context_columns=4, windows_per_file=200, max_gap_columns=gap)
         torch.manual_seed(0)
         items = [windows[index] for index in range(len(windows))]
         starts = [_first_column(item, 0) for item in items]
+        assert [int(item.start_column) for item in items] == starts  # what a timed prior reads
         assert all(bool(item.file_start) == (start == 0) for item, start in zip(items, starts, strict=True))
         assert 0 < starts.count(0) < len(starts)  # some windows begin the file, most do not
 
@@ -108,6 +109,7 @@ def test_windows_batch_into_tokens_and_flags():
     batch = next(iter(DataLoader(windows, batch_size=3)))
     assert isinstance(batch, CodeWindow)
     assert batch.tokens.shape == (3, 24) and batch.file_start.tolist() == [True, False, False]
+    assert batch.start_column.tolist() == [0, 3, 6]
 
 
 def test_training_windows_draw_from_every_take_of_a_file():
