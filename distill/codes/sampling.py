@@ -17,9 +17,10 @@ of the new columns that are not sampled but kept (-1 where sampled): level varia
 coarse levels and resamples the fine ones, each drawn token conditioned on all kept ones before it.
 ``elapsed``: how many columns of the sound lie before the clip (0: the clip, prompt included,
 starts with the sound; an edit's left context may start later): a timed prior's clock reads
-column ``elapsed + c`` for the clip's column ``c``, across slides. ``controls`` is the request a conditioned prior draws for (``distill.nn.controls``: relative
-values, NaN = not asked), the same for every window of the sound. ``guidance`` > 1 follows it more
-strongly by classifier-free guidance (Ho & Salimans, 2022, arXiv:2207.12598): each step's logits
+column ``elapsed + c`` for the clip's column ``c``, across slides. ``controls`` is the request a
+conditioned prior draws for (``distill.nn.controls``: relative values, NaN = not asked), the same
+for every window of the sound. ``guidance`` > 1 follows it more strongly by classifier-free
+guidance (Ho & Salimans, 2022, arXiv:2207.12598): each step's logits
 are the unconditioned ones moved ``guidance`` times the way the request moves them, which the
 prior can give because it learned to draw with nothing asked; it runs every step twice (batched).
 
@@ -132,8 +133,8 @@ def sample_batch(
     ``n_columns`` new columns are generated after the optional prompt [B, Q, R, C_prompt], which is
     returned unchanged at the start. Same prior, seed and parameters -> identical codes: all
     randomness comes from a local ``torch.Generator`` (the global RNG is never touched).
-    ``file_start`` / ``until`` / ``elapsed``: see the module docstring; with ``until`` the grid returned ends
-    at the first whole column for which ``until(codes [B, Q, R, C])`` was true, or at n_columns.
+    ``file_start`` / ``until`` / ``elapsed``: see the module docstring; with ``until`` the grid
+    returned ends at the first whole column for which ``until(codes [B, Q, R, C])`` was true, or at n_columns.
     ``fixed`` [B, Q, R, n_columns]: codes kept as they are in the new columns, -1 where sampled
     (a kept token still draws from the generator, so the seed's stream does not depend on it).
     ``controls``: [controls] or [B, controls] for a conditioned prior, or None (nothing asked);
@@ -315,7 +316,8 @@ def continuation_nll(
     given the columns before them, per grid [B]; one teacher-forced pass per grid.
 
     The grids must fit one context window (C <= context_columns); ``file_start``: column 0 of
-    them begins a sound; ``elapsed``: the sound's columns before column 0 of them. Infill scores each candidate by the NLL of the right-hand columns after it.
+    them begins a sound; ``elapsed``: the sound's columns before column 0 of them. Infill scores
+    each candidate by the NLL of the right-hand columns after it.
     """
     columns = codes.shape[-1]
     if not 0 < start_column < columns <= prior.context_columns:
