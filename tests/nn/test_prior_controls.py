@@ -3,26 +3,22 @@ is its own input, and a prior without controls refuses a request."""
 
 import pytest
 import torch
+from tiny_priors import LEVELS, ROWS, K, tiny_cell, tiny_flat
 
 from distill.codes.sampling import draw, sample
 from distill.nn.cell_prior import CellPrior
 from distill.nn.controls import ControlEmbedding, absent
 from distill.nn.prior import CodePrior
 
-LEVELS, ROWS, K, CONTROLS = 2, 2, 16, 5
-SHAPE = dict(
-    levels=LEVELS, rows=ROWS, codebook_size=K, hidden=32, layers=2, heads=4, context_columns=4, dropout=0.0
-)
+CONTROLS = 5
 
 
 def flat(controls: int = CONTROLS) -> CodePrior:
-    torch.manual_seed(0)
-    return CodePrior(**SHAPE, controls=controls).eval()
+    return tiny_flat(controls=controls)
 
 
 def cell(controls: int = CONTROLS) -> CellPrior:
-    torch.manual_seed(0)
-    return CellPrior(**SHAPE, depth_hidden=16, depth_layers=1, depth_heads=2, controls=controls).eval()
+    return tiny_cell(controls=controls)
 
 
 def request(batch: int = 2, **values: float) -> torch.Tensor:

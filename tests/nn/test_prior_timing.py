@@ -4,27 +4,22 @@ built and behaves as before."""
 
 import pytest
 import torch
+from tiny_priors import LEVELS, ROWS, K, tiny_cell, tiny_flat
 
 from distill.codes.sampling import sample
 from distill.nn.cell_prior import CellPrior
 from distill.nn.prior import CodePrior
 from distill.nn.timing import TimingEmbedding
 
-LEVELS, ROWS, K = 2, 2, 16
 PER_COLUMN = LEVELS * ROWS
-SHAPE = dict(
-    levels=LEVELS, rows=ROWS, codebook_size=K, hidden=32, layers=2, heads=4, context_columns=4, dropout=0.0
-)
 
 
 def flat(timing: bool = True) -> CodePrior:
-    torch.manual_seed(0)
-    return CodePrior(**SHAPE, timing=timing).eval()
+    return tiny_flat(timing=timing)
 
 
 def cell(timing: bool = True) -> CellPrior:
-    torch.manual_seed(0)
-    return CellPrior(**SHAPE, depth_hidden=16, depth_layers=1, depth_heads=2, timing=timing).eval()
+    return tiny_cell(timing=timing)
 
 
 def ticking(prior):
