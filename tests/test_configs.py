@@ -315,3 +315,14 @@ def test_the_default_rvqvae_draws_more_texture_where_the_sound_has_no_pitch(comp
     decoder = hydra.utils.instantiate(net.decoder)
     assert decoder.has_texture and decoder.has_pitch
     assert 0 < net.texture < net.texture_unpitched
+
+
+def test_the_default_rvqvae_renders_the_likelier_pitch_and_old_configs_the_expectation(compose_cfg):
+    """Codes are rendered with the pitch head at 0.5 (model/vqvae.yaml); a config without the key
+    (model files from before it) builds at 1, the expectation it was trained with."""
+    cfg = compose_cfg(["model=vqvae", "data=small", "data.path=/unused"])
+    OmegaConf.resolve(cfg)
+    net = OmegaConf.to_container(cfg.model.net)
+    assert hydra.utils.instantiate(net).pitch_temperature == 0.5
+    del net["pitch_temperature"]
+    assert hydra.utils.instantiate(net).pitch_temperature == 1.0

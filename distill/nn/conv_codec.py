@@ -343,14 +343,16 @@ class ConvDecoder(nn.Module):
         # latent: [B, D, R, C] -> mel [B, n_mels, 16C]
         return self.decode(latent).mean
 
-    def decode(self, latent: torch.Tensor) -> DecodedMel:
-        """The mel's mean and, with the texture head, its per-bin log scale: [B, D, R, C] -> [B, n_mels, 16C] each."""
+    def decode(self, latent: torch.Tensor, *, pitch_temperature: float = 1.0) -> DecodedMel:
+        """The mel's mean and, with the texture head, its per-bin log scale: [B, D, R, C] -> [B, n_mels, 16C] each.
+        pitch_temperature: of the pitch head's distribution whose harmonic pattern the last layers
+        read (``PitchPrediction.pattern``); 1 is how they are trained."""
         pitch = None
         if self.pitch is None:
             features = self.layers[:-1](latent)  # [B, C0, n_mels, 16C]
         else:
             pitch = self.pitch(latent)
-            pattern = pitch.pattern().unsqueeze(1)  # [B, 1, n_mels, 16C]
+            pattern = pitch.pattern(pitch_temperature).unsqueeze(1)  # [B, 1, n_mels, 16C]
             features = self.layers[-2](self.layers[:-2](latent) + self.pitch_in(pattern.to(latent.dtype)))
         inside = self.layers[-1](features).squeeze(1)  # the log-mel with silence at 0
         if self.refiner is not None:

@@ -25,10 +25,12 @@ class PitchPrediction:
     voicing_logit: torch.Tensor  # [B, T]: the tracker's confidence, as a logit
     f0_max: float
 
-    def pattern(self) -> torch.Tensor:
-        """[B, n_mels, T]: the expected harmonic pattern under the prediction, x its voicing."""
+    def pattern(self, temperature: float = 1.0) -> torch.Tensor:
+        """[B, n_mels, T]: the expected harmonic pattern under the prediction at ``temperature``, x its
+        voicing. Below 1 the likelier pitches weigh more: a frame has one pitch, and the expectation
+        over a spread of candidates is a blur of combs."""
         patterns = candidate_patterns(f0_max=self.f0_max).to(self.logits.device, self.logits.dtype)
-        expected = torch.einsum("bpt,pm->bmt", self.logits.softmax(dim=1), patterns)
+        expected = torch.einsum("bpt,pm->bmt", (self.logits / temperature).softmax(dim=1), patterns)
         return expected * torch.sigmoid(self.voicing_logit)[:, None]
 
 

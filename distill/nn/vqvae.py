@@ -7,6 +7,9 @@ reconstruction is trimmed back.
 
 Pitch: with a pitch input and head, the encoder also sees the mel's tracked pitch and the decoder
 decodes each frame's pitch from the codes (``distill.nn.pitch_head``); the grid stays codes alone.
+``decode`` renders the harmonic pattern of the head's distribution at ``pitch_temperature`` (0.5 by
+default, 1 in training): where the codes leave the pitch uncertain, as a prior's draws often do,
+the expectation at 1 blurs several pitches' combs into a wash, and the likelier pitch should win.
 
 Texture: a decoder with a texture head also predicts how far a real mel spreads around the mean the
 codes determine. ``decode`` (what every rendering of a code grid goes through) draws that detail:
@@ -72,11 +75,16 @@ class RVQVAE(nn.Module):
         decoder: ConvDecoder,
         texture: float = 0.0,  # 0.0 for RVQ-VAEs trained before the texture head existed
         texture_unpitched: float | None = None,  # None (files made before it existed): ``texture``
+        pitch_temperature: float = 1.0,  # 1.0 for RVQ-VAEs made before the option existed
     ) -> None:
         """texture: how much of the predicted spread ``decode`` draws (x the scale; 0 = the mean
         alone), in the frames the pitch head finds pitched; texture_unpitched: in the others (a
-        decoder without a pitch head draws ``texture`` everywhere)."""
+        decoder without a pitch head draws ``texture`` everywhere). pitch_temperature: of the pitch
+        head's distribution when ``decode`` renders codes (module docstring); training renders at 1."""
         super().__init__()
+        if not 0 < pitch_temperature <= 1:
+            raise ValueError(f"pitch_temperature {pitch_temperature} needs to be in (0, 1]")
+        self.pitch_temperature = float(pitch_temperature)
         texture_unpitched = texture if texture_unpitched is None else texture_unpitched
         for name, amount in (("texture", texture), ("texture_unpitched", texture_unpitched)):
             if not amount >= 0 or (amount > 0 and not decoder.has_texture):
@@ -186,7 +194,10 @@ class RVQVAE(nn.Module):
             raise ValueError(
                 f"n_frames must be in 1..{full} for {codes.shape[-1]} code columns, got {n_frames}"
             )
-        decoded = self.decoder.decode(self.quantizer.codes_to_latent(codes))  # [B, n_mels, 16C] each
+        latent = self.quantizer.codes_to_latent(codes)
+        decoded = self.decoder.decode(
+            latent, pitch_temperature=self.pitch_temperature
+        )  # [B, n_mels, 16C] each
         mel = decoded.mean
         if decoded.log_scale is not None and (self.texture > 0 or self.texture_unpitched > 0):
             frames = torch.arange(start_frame, start_frame + mel.shape[-1], device=mel.device)

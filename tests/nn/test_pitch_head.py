@@ -1,3 +1,5 @@
+import math
+
 import torch
 
 from distill.audio.mel_pitch import CODES_F0_MAX, F0_MAX, PitchTrack, candidate_f0, candidate_patterns
@@ -46,6 +48,27 @@ def test_a_confident_one_hot_prediction_renders_its_candidates_pattern():
     pattern = prediction.pattern()
     torch.testing.assert_close(pattern[0, :, 0], candidate_patterns()[17])
     assert (pattern[0, :, 2:] == 0).all()  # unvoiced frames carry no pattern
+
+
+def test_a_lower_temperature_renders_the_likelier_pitch_rather_than_a_blur_of_two():
+    """Two candidates an octave apart at 0.6 / 0.4: at 1 the pattern is their mix, below 1 it
+    moves toward the likelier one's comb, and at 1 it is the plain expectation (training's)."""
+    candidates = len(candidate_f0())
+    logits = torch.full((1, candidates, 1), -1e4, dtype=torch.float64)
+    likelier, other = 60, 108  # quarter-semitone candidates: 48 apart is an octave
+    logits[0, likelier], logits[0, other] = math.log(0.6), math.log(0.4)
+    prediction = PitchPrediction(logits=logits, voicing_logit=torch.full((1, 1), 1e4), f0_max=F0_MAX)
+    patterns = candidate_patterns().double()
+    torch.testing.assert_close(
+        prediction.pattern()[0, :, 0], 0.6 * patterns[likelier] + 0.4 * patterns[other]
+    )
+    torch.testing.assert_close(prediction.pattern(1.0), prediction.pattern())
+    # At 0.5 the probabilities are squared and renormalised: 0.36 / 0.52 and 0.16 / 0.52.
+    torch.testing.assert_close(
+        prediction.pattern(0.5)[0, :, 0], (0.36 * patterns[likelier] + 0.16 * patterns[other]) / 0.52
+    )
+    near_zero = (prediction.pattern(0.05)[0, :, 0] - patterns[likelier]).norm()
+    assert near_zero < 0.01 * (prediction.pattern()[0, :, 0] - patterns[likelier]).norm()
 
 
 def test_the_loss_ignores_the_pitch_of_unconfident_frames_and_padding():

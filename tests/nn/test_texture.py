@@ -22,6 +22,7 @@ def _model(
     *,
     pitch: bool = False,
     texture_unpitched: float | None = None,
+    pitch_temperature: float = 1.0,
 ) -> RVQVAE:
     torch.manual_seed(0)
     model = RVQVAE(
@@ -33,6 +34,7 @@ def _model(
         decoder=ConvDecoder(**WIDTHS, texture_head=texture_head, pitch_head_channels=16 if pitch else 0),
         texture=texture,
         texture_unpitched=texture_unpitched,
+        pitch_temperature=pitch_temperature,
     )  # fmt: skip
     model.train()(torch.randn(4, 128, 96) * 2 - 6)  # k-means init
     return model.eval()
@@ -193,3 +195,30 @@ def test_a_bad_unpitched_amount_is_refused(amount):
         _model(texture_unpitched=amount)
     with pytest.raises(ValueError, match="texture_unpitched"):
         _model(texture=0.0, texture_head=False, texture_unpitched=0.5)
+
+
+def test_decoding_renders_the_pitch_at_its_temperature_and_training_at_one():
+    """decode (every rendering of a grid) reads the pitch head at pitch_temperature; the training
+    forward renders at 1, so the option changes no training; a model file from before it decodes
+    at 1, as it did."""
+    sharp, plain = _model(pitch=True, pitch_temperature=0.5), _model(pitch=True)
+    assert plain.pitch_temperature == 1.0
+    with torch.no_grad():  # an untrained head's distribution is nearly flat: make it matter
+        for model in (sharp, plain):
+            for parameter in model.decoder.pitch.parameters():
+                parameter.mul_(8.0)
+    mel = torch.randn(1, 128, 96) * 2 - 6
+    codes = plain.encode(mel)
+    latent = sharp.quantizer.codes_to_latent(codes)
+    at_half = sharp.decoder.decode(latent, pitch_temperature=0.5)
+    torch.testing.assert_close(
+        sharp.decode(codes), at_half.mean + 0.5 * at_half.log_scale.exp() * sharp.texture_noise[:, :96]
+    )
+    assert not torch.allclose(sharp.decode(codes), plain.decode(codes))
+    torch.testing.assert_close(sharp(mel).recon, plain(mel).recon)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -0.5, 1.5, float("nan")])
+def test_a_pitch_temperature_outside_zero_to_one_is_refused(temperature):
+    with pytest.raises(ValueError, match="pitch_temperature"):
+        _model(pitch=True, pitch_temperature=temperature)
