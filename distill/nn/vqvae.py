@@ -195,9 +195,8 @@ class RVQVAE(nn.Module):
                 f"n_frames must be in 1..{full} for {codes.shape[-1]} code columns, got {n_frames}"
             )
         latent = self.quantizer.codes_to_latent(codes)
-        decoded = self.decoder.decode(
-            latent, pitch_temperature=self.pitch_temperature
-        )  # [B, n_mels, 16C] each
+        # [B, n_mels, 16C] each, the pitch read at this model's temperature (training's forward: 1)
+        decoded = self.decoder.decode(latent, pitch_temperature=self.pitch_temperature)
         mel = decoded.mean
         if decoded.log_scale is not None and (self.texture > 0 or self.texture_unpitched > 0):
             frames = torch.arange(start_frame, start_frame + mel.shape[-1], device=mel.device)
