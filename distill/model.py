@@ -293,10 +293,12 @@ class DistillModel:
         window_columns: int = GenerationParams.decode_window_columns,
         overlap: float = GenerationParams.overlap,
         texture_seed: int = 0,
+        pitch_hz: float | None = None,
     ) -> torch.Tensor:
         """The log-mel [n_mels, grid.n_frames] a grid of this model describes, decoded in windows.
         texture_seed: which draw of the detail the codes leave open (``RVQVAE.decode``); a generated
-        sound uses its own seed, so two sounds do not share their grain."""
+        sound uses its own seed, so two sounds do not share their grain. pitch_hz: the note its
+        pitched frames sound (``RVQVAE.decode``: with a pitch head, within its range)."""
         grid.check_model(self.vqvae_digest, self.name)
         device = next(self.vqvae.parameters()).device
         return decode_windowed(
@@ -306,6 +308,7 @@ class DistillModel:
             window_columns=window_columns,
             overlap=overlap,
             start_frame=texture_start(texture_seed),
+            pitch_hz=pitch_hz,
         )
 
     def vocode(self, mel: torch.Tensor, vocoder: VocoderChoice | str = "auto") -> Audio:

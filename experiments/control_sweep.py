@@ -7,7 +7,7 @@ each key is asked for and the median error in cents is printed.
 
     .venv/bin/python experiments/control_sweep.py MODEL [--controls loudness,brightness]
         [--count 8] [--notes C2..C6 --note-step 3] [--duration S] [--guidance G] [--candidates N]
-        [--library DIR]
+        [--tuning decoder|rate] [--library DIR]
         [--out outputs/control-sweep]
 """
 
@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument(
         "--duration", type=float, default=None, help="the longest a one-shot may run (default: the model's)"
     )
+    parser.add_argument(
+        "--tuning", default="decoder", choices=["decoder", "rate"], help="how a note is reached"
+    )
     parser.add_argument("--library", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("outputs/control-sweep"))
     args = parser.parse_args()
@@ -98,6 +101,7 @@ def main() -> None:
             controls=controls,
             guidance=args.guidance if controls else 1.0,
             candidates=args.candidates if controls else None,
+            tuning=args.tuning,
         )
         audio = model.generate(params).audio
         if controls:
@@ -145,9 +149,14 @@ def main() -> None:
             errors.append(error)
             shown = f"{found:.2f} ({note_name(found)})" if math.isfinite(found) else "no pitch"
             tuned = chosen[-1]["retuned_semitones"]
+            how = (
+                "rendered by the decoder"
+                if "rendered_at_hz" in chosen[-1]
+                else f"tuned {100 * tuned:+.0f} cents"
+            )
             print(
                 f"  {note_name(key)} ({key}): measured {shown}, error {error:+.0f} cents"
-                f" (drawn {chosen[-1]['measured'].get('pitch')}, tuned {100 * tuned:+.0f} cents)",
+                f" (drawn {chosen[-1]['measured'].get('pitch')}, {how})",
                 flush=True,
             )
         finite = np.abs([e for e in errors if math.isfinite(e)])

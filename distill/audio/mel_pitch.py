@@ -70,6 +70,12 @@ def candidate_patterns(config: MelConfig = MelConfig(), f0_max: float = F0_MAX) 
         return _harmonic_patterns(candidate_f0(config, f0_max), config)
 
 
+def harmonic_pattern(f0_hz: float, config: MelConfig = MelConfig()) -> torch.Tensor:
+    """[n_mels] the harmonic pattern of one f0, as ``candidate_patterns`` renders each candidate's:
+    a note asked for at any tuning, not only on the candidates' quarter-semitone grid."""
+    return _harmonic_patterns(torch.tensor([float(f0_hz)]), config)[0]
+
+
 @functools.lru_cache(maxsize=4)
 def _matching_patterns(config: MelConfig, f0_max: float) -> torch.Tensor:
     """[P, n_mels] the patterns' fine structure, unit norm: what a frame's fine structure is matched to."""

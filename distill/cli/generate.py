@@ -128,6 +128,13 @@ def generate(
         f" request; a note asked for is also tuned to it (default {DEFAULT_CANDIDATES}, with a"
         f" note {NOTE_CANDIDATES}).",
     ),
+    tuning: str = typer.Option(
+        DEFAULTS.tuning,
+        "--tuning",
+        help="How a one-shot reaches the note asked: decoder (its codes rendered with that note's"
+        " harmonics; keeps its length) or rate (played faster or slower from the note it measured,"
+        " as a sampler does).",
+    ),
     notes: str = typer.Option(
         None,
         "--notes",
@@ -202,6 +209,7 @@ def generate(
                 ),
                 guidance=guidance,
                 candidates=candidates,
+                tuning=tuning,
                 variation=variation,
             )
             export = dict(sample_rate=sample_rate, format=audio_format, subtype=subtype, peak=peak)

@@ -82,6 +82,7 @@ def decode_windowed(
     window_columns: int,
     overlap: float,
     start_frame: int = 0,
+    pitch_hz: float | None = None,
 ) -> torch.Tensor:
     """Code grid [Q, R, C] -> mel [n_mels, n_frames], decoded ``window_columns`` at a time.
 
@@ -89,12 +90,13 @@ def decode_windowed(
     long grid costs the memory of one window and its windows join without a seam; a grid that fits
     in one window is decoded in one piece (exactly ``vqvae.decode``). start_frame: where the grid
     sits on the texture's noise field (``RVQVAE.decode``); each window is placed at its own frames.
+    pitch_hz: the note every window sounds (``RVQVAE.decode``).
     """
     if not 0.0 <= overlap < 0.5:
         raise ValueError(f"overlap must be in [0, 0.5), got {overlap}")
     columns = codes.shape[-1]
     if columns <= window_columns:
-        return vqvae.decode(codes[None], n_frames, start_frame=start_frame)[0]
+        return vqvae.decode(codes[None], n_frames, start_frame=start_frame, pitch_hz=pitch_hz)[0]
     shared = max(1, round(overlap * window_columns))
     step = window_columns - shared
     starts = list(range(0, columns - window_columns, step)) + [columns - window_columns]
@@ -104,6 +106,7 @@ def decode_windowed(
         piece = vqvae.decode(  # [n_mels, W*16]
             codes[None, ..., start : start + window_columns],
             start_frame=start_frame + start * vqvae.frames_per_column,
+            pitch_hz=pitch_hz,
         )[0]
         if out is None:
             out = piece.new_empty(piece.shape[0], columns * vqvae.frames_per_column)

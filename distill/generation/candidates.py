@@ -10,10 +10,19 @@ prior makes for it: as good as the prior's spread for that request, never a soun
 make. The draws run as one batch of the prior (``distill.codes.sampling.sample_batch``), so N of
 them cost much less than N sounds one after another.
 
-A note asked for is tuned the way a sampler plays a key from a neighbouring recording: played
-faster or slower (``distill.audio.augment.play_at_rate``) by the difference between the note asked
-and the note measured, at most ``MAX_RETUNE_SEMITONES`` (the pitched collection's training takes
-were changed in rate the same way, by less). A draw further off is a different note and is left as
+A note asked for is rendered by the decoder (``decoder_pitch_hz``, the default tuning): the kept
+draw's codes decoded with that note's harmonic pattern in place of the pitch they carry
+(``PitchPrediction.pattern_at``), so its envelope, length and noise stay and its partials sit on
+the key. Few of a prior's draws hold a stable pitch (on a 26-note piano, 5 of 16), and the note
+they hold is mostly a recorded key, often more than a major third from the one asked. On that
+piano's 13 keys from C2 to C7 (``experiments/control_sweep.py --notes``), rendered so 8 measure
+their key to 15 cents, tuned by rate 6; by rate D6 stays F#5, rendered it is D6.
+
+Or (``tuning="rate"``, and for a note the decoder does not reach) it is tuned the way a sampler
+plays a key from a neighbouring recording: played faster or slower
+(``distill.audio.augment.play_at_rate``) by the difference between the note asked and the note
+measured, at most ``MAX_RETUNE_SEMITONES`` (the pitched collection's training takes were changed in
+rate the same way, by less). A draw further off is a different note and is left as
 drawn: the choice prefers, among the draws, the one nearest the key.
 """
 
@@ -48,7 +57,8 @@ class Choice:
     index: int  # of the draws, in batch order
     draws: int
     descriptors: np.ndarray  # [5] the kept draw's, on the descriptors' scales (before tuning)
-    retune_semitones: float  # 0: not tuned
+    retune_semitones: float  # played this much higher by rate; 0: not
+    rendered_hz: float | None = None  # the f0 the decoder rendered it at; None: as its codes carry
 
     def record(self, space: ControlSpace, asked: Sequence[str]) -> dict:
         """What the sidecar says of the choice: the asked controls as measured, in their units."""
@@ -63,6 +73,7 @@ class Choice:
             "kept": self.index,
             "measured": measured,
             "retuned_semitones": round(self.retune_semitones, 3),
+            **({} if self.rendered_hz is None else {"rendered_at_hz": round(self.rendered_hz, 2)}),
         }
 
 
@@ -109,6 +120,18 @@ def retune_semitones(space: ControlSpace, asked: np.ndarray, measured: np.ndarra
     note = space.ranges["pitch"].absolute(float(asked[PITCH]))
     shift = note - float(measured[PITCH])
     return shift if abs(shift) <= MAX_RETUNE_SEMITONES else 0.0
+
+
+def decoder_pitch_hz(
+    space: ControlSpace, asked: np.ndarray, pitch_range: tuple[float, float] | None
+) -> float | None:
+    """The f0 at which the decoder renders the kept draw so it plays the note asked, or None: no
+    pitch asked, or a decoder without a pitch head (``pitch_range`` None) or whose head does not
+    reach the note (then the draw is tuned by rate, ``retune``)."""
+    if pitch_range is None or "pitch" not in space.ranges or math.isnan(asked[PITCH]):
+        return None
+    hz = 440.0 * 2.0 ** ((space.ranges["pitch"].absolute(float(asked[PITCH])) - 69.0) / 12.0)
+    return hz if pitch_range[0] <= hz <= pitch_range[1] else None
 
 
 def retune(samples: np.ndarray, semitones: float, sample_rate: int) -> np.ndarray:

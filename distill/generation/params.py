@@ -25,6 +25,7 @@ MAX_GUIDANCE = 10.0  # beyond it the guided logits leave anything the prior lear
 # within a few semitones of the key to be tuned to it, and a 15-minute piano prior's 8 draws did
 # for 2 of 13 keys, its 32 for all but the highest (experiments/control_sweep.py --notes).
 DEFAULT_CANDIDATES = 8
+TUNINGS = ("decoder", "rate")
 NOTE_CANDIDATES = 32
 MAX_CANDIDATES = 64
 MAX_VARIATION = 1_000_000
@@ -62,6 +63,11 @@ class GenerationParams:
     # NOTE_CANDIDATES with a pitch asked, DEFAULT_CANDIDATES with other controls, 1 without
     # (nothing to choose by).
     candidates: int | None = None
+    # How a one-shot reaches the note asked (distill.generation.candidates): "decoder" renders the
+    # kept draw's codes with that note's harmonics (the RVQ-VAE's pitch head; a note outside its
+    # range, or a model without one, falls back to "rate"); "rate" plays the draw faster or slower
+    # from the note it measured, up to a major third (a sampler's way; sounds made before the option).
+    tuning: str = "decoder"
     # 0: the sound of ``seed``; n > 0: its n-th variation, the same sound's coarse codes (envelope,
     # partials, syllables) with the finer levels drawn again (distill.generation.drawing.variation_seed).
     variation: int = 0
@@ -118,6 +124,8 @@ class GenerationParams:
             raise UserError(
                 f"candidates must be a whole number from 1 to {MAX_CANDIDATES}, got {self.candidates}."
             )
+        if self.tuning not in TUNINGS:
+            raise UserError(f"tuning must be one of {', '.join(TUNINGS)}, got {self.tuning!r}.")
         if not isinstance(self.controls, dict):
             raise UserError(f"controls must be a mapping of control names to values, got {self.controls!r}.")
         for name, value in self.controls.items():

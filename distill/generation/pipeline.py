@@ -12,8 +12,9 @@ fades it out; ``continuous`` samples the duration asked for, from a sound's star
 may begin new sounds inside it. A prompt is continued in either mode.
 
 With controls asked (``controls``), ``candidates`` sounds are drawn as one batch and the one
-measured nearest the request is kept, a one-shot tuned to a note asked for
-(``distill.generation.candidates``); the sidecar records what was measured.
+measured nearest the request is kept, a one-shot tuned to a note asked for, rendered at it by the
+decoder or played at another rate (``distill.generation.candidates``); the sidecar records what
+was measured and how it was tuned.
 
 Stereo (``stereo``, ``pan``, ``binaural``; ``distill.audio.spatial``) is made from the mono sound
 after rendering. A width draws every code level but the first again, with the first (coarse) kept,
@@ -40,7 +41,7 @@ from distill.codes.convert import columns_for, frames_for
 from distill.codes.grid import CodeGrid
 from distill.codes.sampling import sample
 from distill.errors import UserError
-from distill.generation.candidates import choose, measure, retune
+from distill.generation.candidates import choose, decoder_pitch_hz, measure, retune
 from distill.generation.drawing import (
     Drawn,
     DrawRequest,
@@ -79,7 +80,15 @@ class GenerativeModel(Protocol):
     def select_vocoder(self, choice: str = "auto") -> VocoderSelection: ...
     def encode(self, audio: str | Path) -> CodeGrid: ...
     def grid(self, codes: torch.Tensor, n_frames: int | None = None) -> CodeGrid: ...
-    def decode(self, grid: CodeGrid, *, window_columns: int, overlap: float) -> torch.Tensor: ...
+    def decode(
+        self,
+        grid: CodeGrid,
+        *,
+        window_columns: int,
+        overlap: float,
+        texture_seed: int = 0,
+        pitch_hz: float | None = None,
+    ) -> torch.Tensor: ...
     def vocode(self, mel: torch.Tensor, vocoder: str = "auto") -> Audio: ...
 
 
@@ -223,13 +232,23 @@ def run_generation(
         grid, reuse = model.grid(codes, grid.n_frames), False
     timings["prior"] = time.perf_counter() - started  # with the draws' measuring, when chosen among
 
+    # Only a one-shot is tuned to a note asked (a continuous stream keeps the duration asked for and
+    # may hold several sounds): by the decoder where it reaches the note, else by rate.
+    pitch_hz = None
+    if choice is not None and one_shot and params.tuning == "decoder":
+        decoder = model.vqvae.decoder
+        pitch_hz = decoder_pitch_hz(
+            model.controls, controls.numpy(), decoder.pitch_range if decoder.has_pitch else None
+        )
+    if pitch_hz is not None:
+        choice, reuse = replace(choice, retune_semitones=0.0, rendered_hz=pitch_hz), False
+        window["pitch_hz"] = pitch_hz
     started = stage("decode")
     mel = last_measured[0] if reuse else model.decode(grid, **window)
     timings["decode"] = time.perf_counter() - started
 
     started = stage("vocoder")
     rendered = last_measured[1] if reuse else model.vocode(mel, params.vocoder)  # grid.n_frames x hop
-    # Only a one-shot is tuned: a continuous sound keeps the duration asked for.
     semitones = choice.retune_semitones if choice is not None and one_shot else 0.0
     samples = trimmed(rendered.samples, kept, semitones)
     if params.stereo > 0:  # a second rendering, the coarse level kept and the finer ones drawn again
@@ -329,6 +348,8 @@ def params_from_metadata(metadata: dict) -> GenerationParams:
         recorded = dict(metadata["generation"])
         # Made before draws were chosen among: it was one draw, whatever it asked.
         recorded.setdefault("candidates", 1)
+        # Made before the decoder rendered notes: a note asked was tuned by rate.
+        recorded.setdefault("tuning", "rate")
         return GenerationParams(**recorded)
     except (KeyError, TypeError, ValueError) as error:
         raise UserError(f"These metadata hold no usable generation parameters ({error}).") from None

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from distill.audio.mel import MelConfig
-from distill.audio.mel_pitch import CODES_F0_MAX
+from distill.audio.mel_pitch import CODES_F0_MAX, F0_MIN
 from distill.nn.pitch_head import PitchHead, PitchPrediction
 
 # Every band of digital silence is log(log_floor) = -11.5129 (tested against silence_frame()).
@@ -315,6 +315,11 @@ class ConvDecoder(nn.Module):
         return self.pitch is not None
 
     @property
+    def pitch_range(self) -> tuple[float, float]:
+        """The lowest and highest f0, in Hz, that the pitch head decodes (and ``decode`` renders)."""
+        return F0_MIN, self.pitch_f0_max
+
+    @property
     def temporal_span(self) -> tuple[int, int]:
         """Output frames [16c + lo, 16c + hi] (inclusive) that latent column c influences."""
         lo, hi = _output_span(self.layers)
@@ -343,16 +348,26 @@ class ConvDecoder(nn.Module):
         # latent: [B, D, R, C] -> mel [B, n_mels, 16C]
         return self.decode(latent).mean
 
-    def decode(self, latent: torch.Tensor, *, pitch_temperature: float = 1.0) -> DecodedMel:
+    def decode(
+        self, latent: torch.Tensor, *, pitch_temperature: float = 1.0, pitch_hz: float | None = None
+    ) -> DecodedMel:
         """The mel's mean and, with the texture head, its per-bin log scale: [B, D, R, C] -> [B, n_mels, 16C] each.
         pitch_temperature: of the pitch head's distribution whose harmonic pattern the last layers
-        read (``PitchPrediction.pattern``); 1 is how they are trained."""
+        read (``PitchPrediction.pattern``); 1 is how they are trained. pitch_hz: the last layers read
+        that one pitch's pattern instead (``PitchPrediction.pattern_at``), within ``pitch_range``."""
         pitch = None
         if self.pitch is None:
+            if pitch_hz is not None:
+                raise ValueError("pitch_hz needs a decoder with a pitch head")
             features = self.layers[:-1](latent)  # [B, C0, n_mels, 16C]
         else:
             pitch = self.pitch(latent)
-            pattern = pitch.pattern(pitch_temperature).unsqueeze(1)  # [B, 1, n_mels, 16C]
+            if pitch_hz is None:
+                pattern = pitch.pattern(pitch_temperature).unsqueeze(1)  # [B, 1, n_mels, 16C]
+            elif self.pitch_range[0] <= pitch_hz <= self.pitch_range[1]:
+                pattern = pitch.pattern_at(pitch_hz).unsqueeze(1)
+            else:
+                raise ValueError(f"pitch_hz {pitch_hz} is outside the pitch head's {self.pitch_range} Hz")
             features = self.layers[-2](self.layers[:-2](latent) + self.pitch_in(pattern.to(latent.dtype)))
         inside = self.layers[-1](features).squeeze(1)  # the log-mel with silence at 0
         if self.refiner is not None:

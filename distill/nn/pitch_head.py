@@ -16,7 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distill.audio.mel_pitch import CODES_F0_MAX, PitchTrack, candidate_f0, candidate_patterns
+from distill.audio.mel_pitch import (
+    CODES_F0_MAX,
+    PitchTrack,
+    candidate_f0,
+    candidate_patterns,
+    harmonic_pattern,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,13 @@ class PitchPrediction:
         patterns = candidate_patterns(f0_max=self.f0_max).to(self.logits.device, self.logits.dtype)
         expected = torch.einsum("bpt,pm->bmt", (self.logits / temperature).softmax(dim=1), patterns)
         return expected * torch.sigmoid(self.voicing_logit)[:, None]
+
+    def pattern_at(self, f0_hz: float) -> torch.Tensor:
+        """[B, n_mels, T]: the harmonic pattern of ``f0_hz`` in every frame, x the voicing decoded. A
+        note asked for, rendered on the codes' envelope: where the codes sound pitched, they sound
+        that note; an attack's noise, unvoiced in the codes, stays noise."""
+        pattern = harmonic_pattern(f0_hz).to(self.logits.device, self.logits.dtype)
+        return pattern[None, :, None] * torch.sigmoid(self.voicing_logit)[:, None]
 
 
 class PitchHead(nn.Module):

@@ -184,11 +184,18 @@ class RVQVAE(nn.Module):
         return self.decode(self.encode(mel), mel.shape[-1], start_frame=start_frame)
 
     def decode(
-        self, codes: torch.Tensor, n_frames: int | None = None, *, start_frame: int = 0
+        self,
+        codes: torch.Tensor,
+        n_frames: int | None = None,
+        *,
+        start_frame: int = 0,
+        pitch_hz: float | None = None,
     ) -> torch.Tensor:
         """Mel of a code grid: [B, Q, R, C] -> [B, n_mels, n_frames] (n_frames defaults to 16C), with its
         texture drawn (module docstring). start_frame: where the grid starts in the clip it is part
-        of (a window of a longer grid), which places it on the texture's noise field."""
+        of (a window of a longer grid), which places it on the texture's noise field. pitch_hz: the
+        pitched frames sound that f0 instead of the pitch the codes carry (a note asked for; within
+        ``decoder.pitch_range``, with a pitch head)."""
         full = DOWNSAMPLE * codes.shape[-1]
         if n_frames is not None and not 0 < n_frames <= full:
             raise ValueError(
@@ -196,7 +203,7 @@ class RVQVAE(nn.Module):
             )
         latent = self.quantizer.codes_to_latent(codes)
         # [B, n_mels, 16C] each, the pitch read at this model's temperature (training's forward: 1)
-        decoded = self.decoder.decode(latent, pitch_temperature=self.pitch_temperature)
+        decoded = self.decoder.decode(latent, pitch_temperature=self.pitch_temperature, pitch_hz=pitch_hz)
         mel = decoded.mean
         if decoded.log_scale is not None and (self.texture > 0 or self.texture_unpitched > 0):
             frames = torch.arange(start_frame, start_frame + mel.shape[-1], device=mel.device)

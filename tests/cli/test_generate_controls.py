@@ -135,6 +135,11 @@ def test_an_sfz_of_spread_keys_covers_the_gaps_between_them():
         ("piano", ["--candidates", "3"], "--candidates chooses among draws by the controls asked"),
         (
             "piano",
+            ["--pitch", "C4", "--tuning", "stretch"],
+            "tuning must be one of decoder, rate, got 'stretch'",
+        ),
+        (
+            "piano",
             ["--candidates", "0", "--loudness", "0.5"],
             "candidates must be a whole number from 1 to 64",
         ),
@@ -148,6 +153,14 @@ def test_a_request_it_cannot_honour_is_one_line_and_writes_nothing(models, tmp_p
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.output
     assert message in " ".join(result.output.split()), result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_tuning_is_the_decoders_unless_asked_and_the_sidecar_keeps_it(models, tmp_path):
+    for flags, expected in (([], "decoder"), (["--tuning", "rate"], "rate")):
+        out = tmp_path / f"{expected}.wav"
+        result = generate(models["piano"], out, "--pitch", "C4", "--candidates", "2", *flags)
+        assert result.exit_code == 0, result.output
+        assert json.loads(Path(f"{out}.json").read_text())["metadata"]["generation"]["tuning"] == expected
 
 
 def test_models_info_lists_the_controls_with_the_collections_range(models):

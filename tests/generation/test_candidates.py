@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_rvqvae
 from tiny_model import tiny_model
 
 import distill.generation.drawing as drawing
@@ -20,6 +21,7 @@ from distill.generation.candidates import (
     MAX_RETUNE_SEMITONES,
     UNMEASURED,
     choose,
+    decoder_pitch_hz,
     distance,
     measure,
     retune,
@@ -233,6 +235,49 @@ def test_a_one_shot_asked_for_a_note_is_tuned_to_it(model, monkeypatch):
     monkeypatch.setattr(pipeline, "retune", lambda samples, semitones, rate: samples)
     plain = run_generation(shaped, params)
     assert len(tuned.audio.samples) == pytest.approx(len(plain.audio.samples) / 2 ** (1 / 12), abs=2)
+
+
+def test_a_one_shot_asked_for_a_note_is_rendered_at_it_by_the_decoder(model, monkeypatch):
+    """With a pitch head, the kept draw's codes are decoded at the note asked: its mel is the grid
+    decoded at that f0, it is not played at another rate (its length stays), the sidecar says so and
+    remakes it; tuning="rate", and a sidecar from before the option, tune the same draw by rate."""
+    real_measure = pipeline.measure
+
+    def flat(samples, config):
+        measured = real_measure(samples, config)
+        measured[4] = 63.0  # E4 is 64
+        return measured
+
+    monkeypatch.setattr(pipeline, "measure", flat)
+    shape = CollectionShape(**SHORT, tail_drop=0.0, silence_level=-100.0)
+    pitched = replace(model, vqvae=tiny_rvqvae(pitch_head=16), sounds=shape, _vqvae_digest=None)
+    params = GenerationParams(mode="one-shot", seed=3, controls={"pitch": "E4"}, candidates=2)
+    made = run_generation(pitched, params)
+    record = made.audio.metadata["controls_chosen"]
+    e4 = 440 * 2 ** (-5 / 12)
+    assert record["rendered_at_hz"] == pytest.approx(e4, abs=0.01) and record["retuned_semitones"] == 0.0
+    assert record["measured"] == {"pitch": "D#4"}  # what the draw measured, before tuning
+    torch.testing.assert_close(made.mel, pitched.decode(made.grid, texture_seed=3, pitch_hz=e4))
+    again = run_generation(pitched, params_from_metadata(made.audio.metadata))
+    assert np.array_equal(again.audio.samples, made.audio.samples)
+
+    by_rate = run_generation(pitched, replace(params, tuning="rate"))
+    assert torch.equal(by_rate.grid.codes, made.grid.codes)  # the same draw kept
+    assert by_rate.audio.metadata["controls_chosen"]["retuned_semitones"] == pytest.approx(1.0)
+    assert "rendered_at_hz" not in by_rate.audio.metadata["controls_chosen"]
+    assert len(made.audio.samples) == pytest.approx(len(by_rate.audio.samples) * 2 ** (1 / 12), abs=2)
+    before = {k: v for k, v in made.audio.metadata["generation"].items() if k != "tuning"}
+    assert params_from_metadata({**made.audio.metadata, "generation": before}).tuning == "rate"
+
+
+def test_the_decoder_renders_a_note_only_within_its_pitch_head_else_it_is_tuned_by_rate():
+    e4 = np.array([NAN, NAN, NAN, NAN, 16 / 24])  # C3..C5: E4 is 16 of 24 semitones up
+    assert decoder_pitch_hz(SPACE, e4, (50.0, 1200.0)) == pytest.approx(440 * 2 ** (-5 / 12))
+    assert decoder_pitch_hz(SPACE, e4, (50.0, 300.0)) is None  # beyond the head: by rate
+    assert decoder_pitch_hz(SPACE, e4, None) is None  # no pitch head
+    assert decoder_pitch_hz(SPACE, np.full(5, NAN), (50.0, 1200.0)) is None  # no note asked
+    with pytest.raises(UserError, match="tuning"):
+        GenerationParams(controls={"pitch": "E4"}, tuning="stretch").check()
 
 
 def test_every_draw_of_a_batch_continues_the_prompt(model, tmp_path):

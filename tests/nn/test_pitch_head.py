@@ -2,7 +2,14 @@ import math
 
 import torch
 
-from distill.audio.mel_pitch import CODES_F0_MAX, F0_MAX, PitchTrack, candidate_f0, candidate_patterns
+from distill.audio.mel_pitch import (
+    CODES_F0_MAX,
+    F0_MAX,
+    PitchTrack,
+    candidate_f0,
+    candidate_patterns,
+    harmonic_pattern,
+)
 from distill.nn.pitch_head import PitchHead, PitchPrediction, pitch_loss
 
 
@@ -48,6 +55,26 @@ def test_a_confident_one_hot_prediction_renders_its_candidates_pattern():
     pattern = prediction.pattern()
     torch.testing.assert_close(pattern[0, :, 0], candidate_patterns()[17])
     assert (pattern[0, :, 2:] == 0).all()  # unvoiced frames carry no pattern
+
+
+def test_a_note_asked_for_renders_its_own_pattern_in_every_frame_times_the_voicing():
+    """pattern_at(f0) is what a certain prediction of that f0 renders (at a candidate: exactly the
+    candidate's pattern), whatever the head predicted, and still x the voicing decoded."""
+    candidates = len(candidate_f0())
+    torch.manual_seed(0)
+    voicing = torch.tensor([[1e4, 0.3, -1e4]])
+    prediction = PitchPrediction(logits=torch.randn(1, candidates, 3), voicing_logit=voicing, f0_max=F0_MAX)
+    at = prediction.pattern_at(float(candidate_f0()[100]))
+    for frame in range(3):
+        torch.testing.assert_close(
+            at[0, :, frame], candidate_patterns()[100] * torch.sigmoid(voicing[0, frame])
+        )
+    assert (at[0, :, 2] == 0).all()  # an unvoiced frame (an attack's noise) stays unpitched
+    # Between two candidates, its own comb: a quarter-tone above lies between them, on neither.
+    between = prediction.pattern_at(float(candidate_f0()[100]) * 2 ** (1 / 96))[0, :, 0]
+    assert not torch.allclose(between, candidate_patterns()[100])
+    assert not torch.allclose(between, candidate_patterns()[101])
+    assert torch.allclose(harmonic_pattern(float(candidate_f0()[100])), candidate_patterns()[100])
 
 
 def test_a_lower_temperature_renders_the_likelier_pitch_rather_than_a_blur_of_two():

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from distill.audio.mel_pitch import candidate_f0
 from distill.codes.convert import decode_windowed
 from distill.nn.conv_codec import ConvDecoder, ConvEncoder, DecodedMel
 from distill.nn.pitch_head import PitchPrediction
@@ -222,3 +223,44 @@ def test_decoding_renders_the_pitch_at_its_temperature_and_training_at_one():
 def test_a_pitch_temperature_outside_zero_to_one_is_refused(temperature):
     with pytest.raises(ValueError, match="pitch_temperature"):
         _model(pitch=True, pitch_temperature=temperature)
+
+
+def test_a_note_asked_for_is_rendered_as_a_certain_prediction_of_it_would_be():
+    """decode(pitch_hz=f) renders what the decoder renders when its pitch head is certain of f: the
+    note replaces the pitch the codes carry, in every window of a long grid, and nothing else."""
+    model = _model(pitch=True, pitch_temperature=0.5)
+    codes = model.encode(torch.randn(1, 128, 96) * 2 - 6)
+    f0 = float(candidate_f0(f0_max=model.decoder.pitch_f0_max)[60])
+    steered = model.decode(codes, pitch_hz=f0)
+    assert not torch.allclose(steered, model.decode(codes))
+    head = model.decoder.pitch.forward
+
+    def certain(latent):
+        prediction = head(latent)
+        logits = torch.full_like(prediction.logits, -1e4)
+        logits[:, 60] = 1e4
+        return PitchPrediction(
+            logits=logits, voicing_logit=prediction.voicing_logit, f0_max=prediction.f0_max
+        )
+
+    model.decoder.pitch.forward = certain
+    torch.testing.assert_close(steered, model.decode(codes))
+    del model.decoder.pitch.forward
+    long = torch.cat([codes] * 3, dim=-1)[0]
+    windowed = decode_windowed(model, long, n_frames=288, window_columns=8, overlap=0.25, pitch_hz=f0)
+    assert torch.allclose(windowed[:, :64], model.decode(long[None, ..., :8], pitch_hz=f0)[0, :, :64])
+    assert not torch.allclose(
+        windowed, decode_windowed(model, long, n_frames=288, window_columns=8, overlap=0.25)
+    )
+
+
+def test_a_note_beyond_the_pitch_head_or_without_one_is_refused():
+    model = _model(pitch=True)
+    codes = model.encode(torch.randn(1, 128, 32) * 2 - 6)
+    low, high = model.decoder.pitch_range
+    assert (low, high) == (50.0, model.decoder.pitch_f0_max)
+    model.decode(codes, pitch_hz=high)
+    with pytest.raises(ValueError, match="outside the pitch head"):
+        model.decode(codes, pitch_hz=high * 1.01)
+    with pytest.raises(ValueError, match="needs a decoder with a pitch head"):
+        _model().decode(codes, pitch_hz=220.0)
