@@ -79,7 +79,7 @@ PATH_OPTIONS = {"folder", "cache_dir", "library", "output", "prompt", "hrtf", "f
                 "json_out", "run", "audio", "codes_file", "session", "file", "vqvae", "prior"}  # fmt: skip
 TEXT_OPTIONS = {"model", "mode", "binaural", "audio_format", "subtype", "peak", "name", "tag", "curve", "how",
                 "first", "second", "tags", "vocoder", "loudness", "brightness", "length", "noisiness", "pitch",
-                "notes"}  # fmt: skip
+                "notes", "tuning"}  # fmt: skip
 GOOD_TEXTS = {
     "mode": ["one-shot", "continuous"],
     "binaural": ["90,0", "-30,10"],
@@ -98,6 +98,7 @@ GOOD_TEXTS = {
     "noisiness": ["0.3"],
     "pitch": ["A3", "0.5"],
     "notes": ["A3..B3"],
+    "tuning": ["decoder", "rate"],
 }
 GOOD_NUMBERS = {
     "count": ["1", "2"], "top_k": ["0", "5"], "seed": ["0", "7", "-3"], "sample_rate": ["22050", "48000"],
