@@ -25,10 +25,10 @@ MAX_GUIDANCE = 10.0  # beyond it the guided logits leave anything the prior lear
 # within a few semitones of the key to be tuned to it, and a 15-minute piano prior's 8 draws did
 # for 2 of 13 keys, its 32 for all but the highest (experiments/control_sweep.py --notes).
 DEFAULT_CANDIDATES = 8
-TUNINGS = ("decoder", "rate")
 NOTE_CANDIDATES = 32
 MAX_CANDIDATES = 64
 MAX_VARIATION = 1_000_000
+TUNINGS = ("decoder", "rate")  # how a one-shot reaches a note asked (GenerationParams.tuning)
 
 
 @dataclass(frozen=True, kw_only=True)
