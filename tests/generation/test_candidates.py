@@ -216,9 +216,9 @@ def test_a_batch_of_one_shots_is_cut_at_each_ones_own_end(model):
     assert all(torch.equal(a.codes, b.codes) for a, b in zip(drawn, again, strict=True))
 
 
-def test_a_one_shot_asked_for_a_note_is_tuned_to_it(model, monkeypatch):
-    """Every draw measures a semitone flat of the key asked: the kept one is played a semitone
-    faster, and the sidecar says so."""
+@pytest.fixture
+def draws_measure_d_sharp_4(monkeypatch):
+    """Every draw measures D#4, a semitone flat of the E4 the tests ask for (whatever it sounds)."""
     real_measure = pipeline.measure
 
     def flat(samples, config):
@@ -227,6 +227,12 @@ def test_a_one_shot_asked_for_a_note_is_tuned_to_it(model, monkeypatch):
         return measured
 
     monkeypatch.setattr(pipeline, "measure", flat)
+
+
+@pytest.mark.usefixtures("draws_measure_d_sharp_4")
+def test_a_one_shot_asked_for_a_note_is_tuned_to_it(model, monkeypatch):
+    """Every draw measures a semitone flat of the key asked: the kept one is played a semitone
+    faster, and the sidecar says so."""
     shaped = replace(model, sounds=CollectionShape(**SHORT, tail_drop=0.0, silence_level=-100.0))
     params = GenerationParams(mode="one-shot", seed=3, controls={"pitch": "E4"}, candidates=2)
     tuned = run_generation(shaped, params)
@@ -237,18 +243,11 @@ def test_a_one_shot_asked_for_a_note_is_tuned_to_it(model, monkeypatch):
     assert len(tuned.audio.samples) == pytest.approx(len(plain.audio.samples) / 2 ** (1 / 12), abs=2)
 
 
-def test_a_one_shot_asked_for_a_note_is_rendered_at_it_by_the_decoder(model, monkeypatch):
+@pytest.mark.usefixtures("draws_measure_d_sharp_4")
+def test_a_one_shot_asked_for_a_note_is_rendered_at_it_by_the_decoder(model):
     """With a pitch head, the kept draw's codes are decoded at the note asked: its mel is the grid
     decoded at that f0, it is not played at another rate (its length stays), the sidecar says so and
     remakes it; tuning="rate", and a sidecar from before the option, tune the same draw by rate."""
-    real_measure = pipeline.measure
-
-    def flat(samples, config):
-        measured = real_measure(samples, config)
-        measured[4] = 63.0  # E4 is 64
-        return measured
-
-    monkeypatch.setattr(pipeline, "measure", flat)
     shape = CollectionShape(**SHORT, tail_drop=0.0, silence_level=-100.0)
     pitched = replace(model, vqvae=tiny_rvqvae(pitch_head=16), sounds=shape, _vqvae_digest=None)
     params = GenerationParams(mode="one-shot", seed=3, controls={"pitch": "E4"}, candidates=2)
