@@ -236,10 +236,7 @@ def run_generation(
     # may hold several sounds): by the decoder where it reaches the note, else by rate.
     pitch_hz = None
     if choice is not None and one_shot and params.tuning == "decoder":
-        decoder = model.vqvae.decoder
-        pitch_hz = decoder_pitch_hz(
-            model.controls, controls.numpy(), decoder.pitch_range if decoder.has_pitch else None
-        )
+        pitch_hz = decoder_pitch_hz(model.controls, controls.numpy(), model.vqvae.decoder.pitch_range)
     if pitch_hz is not None:
         choice, reuse = replace(choice, retune_semitones=0.0, rendered_hz=pitch_hz), False
         window["pitch_hz"] = pitch_hz

@@ -315,9 +315,10 @@ class ConvDecoder(nn.Module):
         return self.pitch is not None
 
     @property
-    def pitch_range(self) -> tuple[float, float]:
-        """The lowest and highest f0, in Hz, that the pitch head decodes (and ``decode`` renders)."""
-        return F0_MIN, self.pitch_f0_max
+    def pitch_range(self) -> tuple[float, float] | None:
+        """The lowest and highest f0, in Hz, that the pitch head decodes (and ``decode`` renders);
+        None without a pitch head."""
+        return None if self.pitch is None else (F0_MIN, self.pitch_f0_max)
 
     @property
     def temporal_span(self) -> tuple[int, int]:

@@ -262,5 +262,7 @@ def test_a_note_beyond_the_pitch_head_or_without_one_is_refused():
     model.decode(codes, pitch_hz=high)
     with pytest.raises(ValueError, match="outside the pitch head"):
         model.decode(codes, pitch_hz=high * 1.01)
+    without = _model()
+    assert without.decoder.pitch_range is None
     with pytest.raises(ValueError, match="needs a decoder with a pitch head"):
-        _model().decode(codes, pitch_hz=220.0)
+        without.decode(codes, pitch_hz=220.0)
