@@ -8,6 +8,7 @@ from conftest import CONFIG_DIR, make_sound_folder
 from omegaconf import OmegaConf
 
 from distill.config import load_option, options
+from distill.models.regularisation import InputNoiseByAudio
 from distill.train import instantiate_callbacks, instantiate_loggers
 
 
@@ -96,13 +97,25 @@ def test_every_prior_net_option_builds_at_every_tier(compose_cfg, tmp_path: Path
     # The same temporal size either way; each architecture brings its own regularisation.
     assert (cfg.model.net.hidden, cfg.model.net.layers) == (tier.prior_hidden, tier.prior_layers)
     assert module.net.context_columns == 22
-    expected = {"flat": (0.1, 0.0), "cell": (0.2, 0.3)}[prior_net]
-    assert (cfg.model.net.dropout, module.input_noise) == expected
+    assert cfg.model.net.dropout == {"flat": 0.1, "cell": 0.2}[prior_net]
+    # Either prior's input noise is sized to the training audio when training starts; until then
+    # it holds the rule's most.
+    assert module.input_noise_rule == InputNoiseByAudio(
+        most=0.3, full_up_to_seconds=40, none_from_seconds=120
+    )
+    assert module.input_noise == 0.3
     if prior_net == "cell":
         assert (cfg.model.net.depth_hidden, cfg.model.net.depth_layers) == (
             tier.prior_depth_hidden,
             tier.prior_depth_layers,
         )
+
+
+def test_one_input_noise_pins_it_in_place_of_the_rule(compose_cfg, tmp_path: Path):
+    run = fake_vqvae_run(tmp_path / "vq", tmp_path / "sounds")
+    cfg = compose_cfg(["model=prior", f"model.vqvae={run}", "data=small", "model.input_noise=0.1"])
+    module = hydra.utils.instantiate(cfg.model)
+    assert (module.input_noise, module.input_noise_rule) == (0.1, None)
 
 
 @pytest.mark.parametrize("generator", options("model/generator"))

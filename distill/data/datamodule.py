@@ -119,6 +119,11 @@ class SoundFolderDataModule(L.LightningDataModule):
         if not self.val_files:
             log.warning("Only one usable file: no validation split, validation metrics will be missing.")
 
+    @property
+    def train_seconds(self) -> float:
+        """Seconds of audio in the training split (after ``setup``)."""
+        return sum(prepared.duration_s(self.mel_config.sample_rate) for prepared in self.train_files)
+
     def train_dataloader(self) -> DataLoader:
         dataset = RandomCropDataset(
             store=self.store,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 
@@ -9,8 +10,11 @@ import lightning as L
 import torch
 
 from distill.data.code_windows import CodeWindow
+from distill.models.regularisation import InputNoiseByAudio
 from distill.models.schedule import configure_optimization
 from distill.nn.prior import TokenPrior
+
+log = logging.getLogger(__name__)
 
 
 class PriorModule(L.LightningModule):
@@ -30,17 +34,21 @@ class PriorModule(L.LightningModule):
         vqvae: str,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
-        input_noise: float = 0.0,
+        input_noise: float | InputNoiseByAudio = 0.0,
         control_dropout: float = 0.0,
         unconditioned_share: float = 0.0,
     ) -> None:
         """input_noise: share of the tokens the prior reads (not those it predicts) replaced by
         random codes in training: code-level noise, so a small collection's windows are not
-        learned by heart as exact token strings (see model/prior.yaml).
+        learned by heart as exact token strings (see model/prior.yaml); an ``InputNoiseByAudio``
+        sizes it to the seconds of training audio when training starts (``setup``).
         control_dropout / unconditioned_share (a prior with controls): the chance that a training
         window's control is hidden, each on its own, and the share of windows with all of them
         hidden, so the prior learns to draw with any of them, or none, unasked."""
         super().__init__()
+        self.input_noise_rule = input_noise if isinstance(input_noise, InputNoiseByAudio) else None
+        if self.input_noise_rule is not None:
+            input_noise = self.input_noise_rule.most  # until setup reads the training audio
         for name, value in (
             ("input_noise", input_noise),
             ("control_dropout", control_dropout),
@@ -58,6 +66,20 @@ class PriorModule(L.LightningModule):
         levels = net.layout.levels
         self._val_sums = torch.zeros(levels, dtype=torch.float64)
         self._val_counts = torch.zeros(levels, dtype=torch.float64)
+
+    def setup(self, stage: str) -> None:
+        if self.input_noise_rule is None or stage != "fit":
+            return
+        seconds = getattr(self.trainer.datamodule, "train_seconds", None)
+        if seconds is None:
+            raise ValueError("input noise sized to the training audio needs a datamodule with train_seconds")
+        self.input_noise = self.input_noise_rule.amount(seconds)
+        log.info(
+            "Input noise %.2f for %.0f s of training audio (model.input_noise)", self.input_noise, seconds
+        )
+
+    def on_train_epoch_start(self) -> None:
+        self.log("train/input_noise", float(self.input_noise))
 
     def training_step(self, batch: CodeWindow, batch_idx: int) -> torch.Tensor:
         controls = self.hidden_at_random(batch.controls)

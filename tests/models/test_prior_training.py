@@ -29,9 +29,21 @@ def vqvae_run(trained_runs) -> Path:
 def test_prior_trains_on_frozen_vqvae_codes_samples_and_resumes(
     vqvae_run, compose_cfg, tmp_path, monkeypatch
 ):
-    overrides = [*TINY_PRIOR, *SHORT_RUN, f"model.vqvae={vqvae_run}"]
+    # The input noise's rule, widened so that the tiny collection's few seconds fall inside it.
+    sized = ["model.input_noise.full_up_to_seconds=0.01", "model.input_noise.none_from_seconds=1000"]
+    overrides = [*TINY_PRIOR, *SHORT_RUN, *sized, f"model.vqvae={vqvae_run}"]
     metrics, objects = train(compose_cfg(overrides))
     run_dir = tmp_path / "run"
+
+    # The input noise is sized to the training split's seconds of audio when training starts.
+    module, rule, seconds = (
+        objects["model"],
+        objects["model"].input_noise_rule,
+        objects["datamodule"].train_seconds,
+    )
+    assert 0.01 < seconds < 1000
+    assert module.input_noise == pytest.approx(rule.amount(seconds)) and 0.0 < module.input_noise < rule.most
+    assert metrics["train/input_noise"] == pytest.approx(module.input_noise)
 
     # Codes come from the frozen VQ-VAE over the same folder and file split. The data module encodes
     # the file padded with silence to whole columns: another input length may round differently, and
