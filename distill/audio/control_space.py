@@ -36,6 +36,16 @@ def note_name(midi: float, *, file_safe: bool = False) -> str:
     return name.replace("#", "s") if file_safe else name
 
 
+def midi_to_hz(midi: float) -> float:
+    """MIDI note number -> f0 in Hz (A4 = 69 = 440 Hz, equal temperament); ``hz_to_midi``'s inverse."""
+    return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+
+
+def hz_to_midi(hz: float) -> float:
+    """f0 in Hz (> 0) -> MIDI note number, fractional between keys."""
+    return 69.0 + 12.0 * math.log2(hz / 440.0)
+
+
 def parse_note(text: str) -> float:
     """'C3', 'A#4', 'Bb2' or '220Hz' -> MIDI note number (C4 = 60); a UserError otherwise."""
     value = text.strip()
@@ -46,7 +56,7 @@ def parse_note(text: str) -> float:
         return float(number + 12 * (int(octave) + 1))
     hz = _number_with_unit(value, {"hz": 1.0, "khz": 1000.0})
     if hz is not None and hz > 0:
-        return 69 + 12 * math.log2(hz / 440.0)
+        return hz_to_midi(hz)
     raise UserError(
         f"{text!r} is not a note: give a name such as C3, A#4 or Bb2, or a frequency such as 220Hz."
     )

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from distill.audio.augment import play_at_rate
-from distill.audio.control_space import DESCRIPTORS, ControlSpace, format_value
+from distill.audio.control_space import DESCRIPTORS, ControlSpace, format_value, midi_to_hz
 from distill.audio.descriptors import describe
 from distill.audio.mel import MelConfig
 
@@ -130,7 +130,7 @@ def decoder_pitch_hz(
     reach the note (then the draw is tuned by rate, ``retune``)."""
     if pitch_range is None or "pitch" not in space.ranges or math.isnan(asked[PITCH]):
         return None
-    hz = 440.0 * 2.0 ** ((space.ranges["pitch"].absolute(float(asked[PITCH])) - 69.0) / 12.0)
+    hz = midi_to_hz(space.ranges["pitch"].absolute(float(asked[PITCH])))
     return hz if pitch_range[0] <= hz <= pitch_range[1] else None
 
 
